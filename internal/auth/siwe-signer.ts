@@ -1,0 +1,66 @@
+import type { Signer } from "ethers";
+import { SiweMessage } from "siwe";
+
+export interface SignInRequest {
+  signer: Signer;
+  domain: string;
+  uri: string;
+  chainId: number;
+  /** Issued by the hub; single-use. */
+  nonce: string;
+  statement?: string;
+  /** Lifetime of the message; default and maximum MAX_SIGN_IN_LIFETIME_MS. */
+  expiresInMs?: number;
+  now?: () => number;
+}
+
+/** Matches the hub's default max age: a longer-lived message would only be refused. */
+export const MAX_SIGN_IN_LIFETIME_MS = 5 * 60_000;
+
+export type SignInRequestErrorCode = "expiry_too_long" | "expiry_invalid" | "message_invalid";
+
+export class SignInRequestError extends Error {
+  override readonly name = "SignInRequestError";
+
+  constructor(
+    readonly code: SignInRequestErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The daemon's side of sign-in: builds the EIP-4361 text with siwe (which
+ * re-parses what it builds, so a bad domain or URI fails here, not at the hub)
+ * and signs it with EIP-191 personal_sign.
+ */
+export async function createSignIn(req: SignInRequest): Promise<{ message: string; signature: string }> {
+  const lifetimeMs = req.expiresInMs ?? MAX_SIGN_IN_LIFETIME_MS;
+  if (!Number.isFinite(lifetimeMs) || lifetimeMs <= 0) {
+    throw new SignInRequestError("expiry_invalid", `expiresInMs must be a positive number of milliseconds, got ${lifetimeMs}`);
+  }
+  if (lifetimeMs > MAX_SIGN_IN_LIFETIME_MS) {
+    throw new SignInRequestError("expiry_too_long", `expiresInMs must be at most ${MAX_SIGN_IN_LIFETIME_MS}, got ${lifetimeMs}`);
+  }
+  const nowMs = (req.now ?? Date.now)();
+  const address = await req.signer.getAddress();
+  let message: string;
+  try {
+    message = new SiweMessage({
+      domain: req.domain,
+      address,
+      ...(req.statement !== undefined && { statement: req.statement }),
+      uri: req.uri,
+      version: "1",
+      chainId: req.chainId,
+      nonce: req.nonce,
+      issuedAt: new Date(nowMs).toISOString(),
+      expirationTime: new Date(nowMs + lifetimeMs).toISOString(),
+    }).prepareMessage();
+  } catch (err) {
+    const detail = err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err);
+    throw new SignInRequestError("message_invalid", `cannot build the sign-in message: ${detail}`);
+  }
+  return { message, signature: await req.signer.signMessage(message) };
+}
