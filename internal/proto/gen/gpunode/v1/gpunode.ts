@@ -153,10 +153,13 @@ export interface GpuStatus {
 export interface CommandResult {
   /** The id of the Command this answers. */
   commandId: string;
-  outcome?: { $case: "error"; value: CommandError } | { $case: "ping"; value: PingResult } | {
-    $case: "status";
-    value: GetStatusResponse;
-  } | undefined;
+  outcome?:
+    | { $case: "error"; value: CommandError }
+    | { $case: "ping"; value: PingResult }
+    | { $case: "status"; value: GetStatusResponse }
+    | undefined;
+  /** True when the id had been seen before: this is the first answer, repeated, not a new run. */
+  repeated: boolean;
 }
 
 export interface CommandError {
@@ -198,6 +201,8 @@ export interface PingCommand {
 
 export interface PingResult {
   payload: string;
+  /** Rises by one each time a ping actually runs on the node (not when a repeated id is answered). */
+  runs: number;
 }
 
 export interface GetStatusRequest {
@@ -230,6 +235,63 @@ export interface CertificateBundle {
   caCertPem: string;
   notAfter: string;
   serial: string;
+}
+
+/** GET /v1/auth/nonce */
+export interface NonceResponse {
+  nonce: string;
+  expiresAt: string;
+  /** What the hub will check the EIP-4361 message against. */
+  domain: string;
+  uri: string;
+  chainId: number;
+}
+
+/** POST /v1/auth/verify */
+export interface SignInRequest {
+  /** The EIP-4361 message, exactly as signed. */
+  message: string;
+  signature: string;
+}
+
+export interface SignInResponse {
+  /** Short-lived bearer token for the registration call. */
+  token: string;
+  address: string;
+  expiresAt: string;
+}
+
+/** POST /v1/nodes/register (Authorization: Bearer <token>) */
+export interface RegisterNodeRequest {
+  /** A P-256 key's CSR; the key never leaves the node. */
+  csrPem: string;
+  info?:
+    | NodeInfo
+    | undefined;
+  /** Stable per machine and cert dir: tells a second machine of the same wallet from a re-registration. */
+  machineId: string;
+  /** The id this machine had before, if it still knows it. */
+  nodeId: string;
+}
+
+export interface RegisterNodeResponse {
+  nodeId: string;
+  bundle?:
+    | CertificateBundle
+    | undefined;
+  /** False when an existing node was re-registered. */
+  created: boolean;
+}
+
+/** Every non-2xx answer of the hub's REST API. */
+export interface ApiErrorBody {
+  error?: ApiError | undefined;
+}
+
+export interface ApiError {
+  /** Stable, machine-readable, e.g. "nonce_replayed", "domain_mismatch", "token_expired". */
+  code: string;
+  message: string;
 }
 
 function createBaseNodeMessage(): NodeMessage {
@@ -1448,7 +1510,7 @@ export const GpuStatus: MessageFns<GpuStatus> = {
 };
 
 function createBaseCommandResult(): CommandResult {
-  return { commandId: "", outcome: undefined };
+  return { commandId: "", outcome: undefined, repeated: false };
 }
 
 export const CommandResult: MessageFns<CommandResult> = {
@@ -1466,6 +1528,9 @@ export const CommandResult: MessageFns<CommandResult> = {
       case "status":
         GetStatusResponse.encode(message.outcome.value, writer.uint32(34).fork()).join();
         break;
+    }
+    if (message.repeated !== false) {
+      writer.uint32(40).bool(message.repeated);
     }
     return writer;
   },
@@ -1515,6 +1580,14 @@ export const CommandResult: MessageFns<CommandResult> = {
             message.outcome = { $case: "status", value: GetStatusResponse.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.repeated = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1541,6 +1614,7 @@ export const CommandResult: MessageFns<CommandResult> = {
         : isSet(object.status)
         ? { $case: "status", value: GetStatusResponse.fromJSON(object.status) }
         : undefined,
+      repeated: isSet(object.repeated) ? globalThis.Boolean(object.repeated) : false,
     };
   },
 
@@ -1555,6 +1629,9 @@ export const CommandResult: MessageFns<CommandResult> = {
       obj.ping = PingResult.toJSON(message.outcome.value);
     } else if (message.outcome?.$case === "status") {
       obj.status = GetStatusResponse.toJSON(message.outcome.value);
+    }
+    if (message.repeated !== false) {
+      obj.repeated = message.repeated;
     }
     return obj;
   },
@@ -1585,6 +1662,7 @@ export const CommandResult: MessageFns<CommandResult> = {
         break;
       }
     }
+    message.repeated = object.repeated ?? false;
     return message;
   },
 };
@@ -2191,13 +2269,16 @@ export const PingCommand: MessageFns<PingCommand> = {
 };
 
 function createBasePingResult(): PingResult {
-  return { payload: "" };
+  return { payload: "", runs: 0 };
 }
 
 export const PingResult: MessageFns<PingResult> = {
   encode(message: PingResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.payload !== "") {
       writer.uint32(10).string(message.payload);
+    }
+    if (message.runs !== 0) {
+      writer.uint32(16).uint64(message.runs);
     }
     return writer;
   },
@@ -2223,6 +2304,14 @@ export const PingResult: MessageFns<PingResult> = {
             message.payload = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.runs = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2236,13 +2325,19 @@ export const PingResult: MessageFns<PingResult> = {
   },
 
   fromJSON(object: any): PingResult {
-    return { payload: isSet(object.payload) ? globalThis.String(object.payload) : "" };
+    return {
+      payload: isSet(object.payload) ? globalThis.String(object.payload) : "",
+      runs: isSet(object.runs) ? globalThis.Number(object.runs) : 0,
+    };
   },
 
   toJSON(message: PingResult): unknown {
     const obj: any = {};
     if (message.payload !== "") {
       obj.payload = message.payload;
+    }
+    if (message.runs !== 0) {
+      obj.runs = Math.round(message.runs);
     }
     return obj;
   },
@@ -2253,6 +2348,7 @@ export const PingResult: MessageFns<PingResult> = {
   fromPartial<I extends Exact<DeepPartial<PingResult>, I>>(object: I): PingResult {
     const message = createBasePingResult();
     message.payload = object.payload ?? "";
+    message.runs = object.runs ?? 0;
     return message;
   },
 };
@@ -2791,6 +2887,727 @@ export const CertificateBundle: MessageFns<CertificateBundle> = {
     message.caCertPem = object.caCertPem ?? "";
     message.notAfter = object.notAfter ?? "";
     message.serial = object.serial ?? "";
+    return message;
+  },
+};
+
+function createBaseNonceResponse(): NonceResponse {
+  return { nonce: "", expiresAt: "", domain: "", uri: "", chainId: 0 };
+}
+
+export const NonceResponse: MessageFns<NonceResponse> = {
+  encode(message: NonceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nonce !== "") {
+      writer.uint32(10).string(message.nonce);
+    }
+    if (message.expiresAt !== "") {
+      writer.uint32(18).string(message.expiresAt);
+    }
+    if (message.domain !== "") {
+      writer.uint32(26).string(message.domain);
+    }
+    if (message.uri !== "") {
+      writer.uint32(34).string(message.uri);
+    }
+    if (message.chainId !== 0) {
+      writer.uint32(40).uint64(message.chainId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NonceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNonceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nonce = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.expiresAt = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.domain = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.uri = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.chainId = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NonceResponse {
+    return {
+      nonce: isSet(object.nonce) ? globalThis.String(object.nonce) : "",
+      expiresAt: isSet(object.expiresAt)
+        ? globalThis.String(object.expiresAt)
+        : isSet(object.expires_at)
+        ? globalThis.String(object.expires_at)
+        : "",
+      domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
+      uri: isSet(object.uri) ? globalThis.String(object.uri) : "",
+      chainId: isSet(object.chainId)
+        ? globalThis.Number(object.chainId)
+        : isSet(object.chain_id)
+        ? globalThis.Number(object.chain_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: NonceResponse): unknown {
+    const obj: any = {};
+    if (message.nonce !== "") {
+      obj.nonce = message.nonce;
+    }
+    if (message.expiresAt !== "") {
+      obj.expiresAt = message.expiresAt;
+    }
+    if (message.domain !== "") {
+      obj.domain = message.domain;
+    }
+    if (message.uri !== "") {
+      obj.uri = message.uri;
+    }
+    if (message.chainId !== 0) {
+      obj.chainId = Math.round(message.chainId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NonceResponse>, I>>(base?: I): NonceResponse {
+    return NonceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NonceResponse>, I>>(object: I): NonceResponse {
+    const message = createBaseNonceResponse();
+    message.nonce = object.nonce ?? "";
+    message.expiresAt = object.expiresAt ?? "";
+    message.domain = object.domain ?? "";
+    message.uri = object.uri ?? "";
+    message.chainId = object.chainId ?? 0;
+    return message;
+  },
+};
+
+function createBaseSignInRequest(): SignInRequest {
+  return { message: "", signature: "" };
+}
+
+export const SignInRequest: MessageFns<SignInRequest> = {
+  encode(message: SignInRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.message !== "") {
+      writer.uint32(10).string(message.message);
+    }
+    if (message.signature !== "") {
+      writer.uint32(18).string(message.signature);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SignInRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSignInRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.signature = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SignInRequest {
+    return {
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      signature: isSet(object.signature) ? globalThis.String(object.signature) : "",
+    };
+  },
+
+  toJSON(message: SignInRequest): unknown {
+    const obj: any = {};
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.signature !== "") {
+      obj.signature = message.signature;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SignInRequest>, I>>(base?: I): SignInRequest {
+    return SignInRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SignInRequest>, I>>(object: I): SignInRequest {
+    const message = createBaseSignInRequest();
+    message.message = object.message ?? "";
+    message.signature = object.signature ?? "";
+    return message;
+  },
+};
+
+function createBaseSignInResponse(): SignInResponse {
+  return { token: "", address: "", expiresAt: "" };
+}
+
+export const SignInResponse: MessageFns<SignInResponse> = {
+  encode(message: SignInResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.expiresAt !== "") {
+      writer.uint32(26).string(message.expiresAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SignInResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSignInResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.expiresAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SignInResponse {
+    return {
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      expiresAt: isSet(object.expiresAt)
+        ? globalThis.String(object.expiresAt)
+        : isSet(object.expires_at)
+        ? globalThis.String(object.expires_at)
+        : "",
+    };
+  },
+
+  toJSON(message: SignInResponse): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.expiresAt !== "") {
+      obj.expiresAt = message.expiresAt;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SignInResponse>, I>>(base?: I): SignInResponse {
+    return SignInResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SignInResponse>, I>>(object: I): SignInResponse {
+    const message = createBaseSignInResponse();
+    message.token = object.token ?? "";
+    message.address = object.address ?? "";
+    message.expiresAt = object.expiresAt ?? "";
+    return message;
+  },
+};
+
+function createBaseRegisterNodeRequest(): RegisterNodeRequest {
+  return { csrPem: "", info: undefined, machineId: "", nodeId: "" };
+}
+
+export const RegisterNodeRequest: MessageFns<RegisterNodeRequest> = {
+  encode(message: RegisterNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.csrPem !== "") {
+      writer.uint32(10).string(message.csrPem);
+    }
+    if (message.info !== undefined) {
+      NodeInfo.encode(message.info, writer.uint32(18).fork()).join();
+    }
+    if (message.machineId !== "") {
+      writer.uint32(26).string(message.machineId);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(34).string(message.nodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.csrPem = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.info = NodeInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.machineId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterNodeRequest {
+    return {
+      csrPem: isSet(object.csrPem)
+        ? globalThis.String(object.csrPem)
+        : isSet(object.csr_pem)
+        ? globalThis.String(object.csr_pem)
+        : "",
+      info: isSet(object.info) ? NodeInfo.fromJSON(object.info) : undefined,
+      machineId: isSet(object.machineId)
+        ? globalThis.String(object.machineId)
+        : isSet(object.machine_id)
+        ? globalThis.String(object.machine_id)
+        : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RegisterNodeRequest): unknown {
+    const obj: any = {};
+    if (message.csrPem !== "") {
+      obj.csrPem = message.csrPem;
+    }
+    if (message.info !== undefined) {
+      obj.info = NodeInfo.toJSON(message.info);
+    }
+    if (message.machineId !== "") {
+      obj.machineId = message.machineId;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegisterNodeRequest>, I>>(base?: I): RegisterNodeRequest {
+    return RegisterNodeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegisterNodeRequest>, I>>(object: I): RegisterNodeRequest {
+    const message = createBaseRegisterNodeRequest();
+    message.csrPem = object.csrPem ?? "";
+    message.info = (object.info !== undefined && object.info !== null) ? NodeInfo.fromPartial(object.info) : undefined;
+    message.machineId = object.machineId ?? "";
+    message.nodeId = object.nodeId ?? "";
+    return message;
+  },
+};
+
+function createBaseRegisterNodeResponse(): RegisterNodeResponse {
+  return { nodeId: "", bundle: undefined, created: false };
+}
+
+export const RegisterNodeResponse: MessageFns<RegisterNodeResponse> = {
+  encode(message: RegisterNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.bundle !== undefined) {
+      CertificateBundle.encode(message.bundle, writer.uint32(18).fork()).join();
+    }
+    if (message.created !== false) {
+      writer.uint32(24).bool(message.created);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterNodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterNodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.bundle = CertificateBundle.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.created = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterNodeResponse {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      bundle: isSet(object.bundle) ? CertificateBundle.fromJSON(object.bundle) : undefined,
+      created: isSet(object.created) ? globalThis.Boolean(object.created) : false,
+    };
+  },
+
+  toJSON(message: RegisterNodeResponse): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.bundle !== undefined) {
+      obj.bundle = CertificateBundle.toJSON(message.bundle);
+    }
+    if (message.created !== false) {
+      obj.created = message.created;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegisterNodeResponse>, I>>(base?: I): RegisterNodeResponse {
+    return RegisterNodeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegisterNodeResponse>, I>>(object: I): RegisterNodeResponse {
+    const message = createBaseRegisterNodeResponse();
+    message.nodeId = object.nodeId ?? "";
+    message.bundle = (object.bundle !== undefined && object.bundle !== null)
+      ? CertificateBundle.fromPartial(object.bundle)
+      : undefined;
+    message.created = object.created ?? false;
+    return message;
+  },
+};
+
+function createBaseApiErrorBody(): ApiErrorBody {
+  return { error: undefined };
+}
+
+export const ApiErrorBody: MessageFns<ApiErrorBody> = {
+  encode(message: ApiErrorBody, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.error !== undefined) {
+      ApiError.encode(message.error, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApiErrorBody {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApiErrorBody();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.error = ApiError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApiErrorBody {
+    return { error: isSet(object.error) ? ApiError.fromJSON(object.error) : undefined };
+  },
+
+  toJSON(message: ApiErrorBody): unknown {
+    const obj: any = {};
+    if (message.error !== undefined) {
+      obj.error = ApiError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApiErrorBody>, I>>(base?: I): ApiErrorBody {
+    return ApiErrorBody.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApiErrorBody>, I>>(object: I): ApiErrorBody {
+    const message = createBaseApiErrorBody();
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ApiError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseApiError(): ApiError {
+  return { code: "", message: "" };
+}
+
+export const ApiError: MessageFns<ApiError> = {
+  encode(message: ApiError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== "") {
+      writer.uint32(10).string(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApiError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApiError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApiError {
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: ApiError): unknown {
+    const obj: any = {};
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApiError>, I>>(base?: I): ApiError {
+    return ApiError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApiError>, I>>(object: I): ApiError {
+    const message = createBaseApiError();
+    message.code = object.code ?? "";
+    message.message = object.message ?? "";
     return message;
   },
 };
