@@ -1,0 +1,198 @@
+import { EventEmitter } from "node:events";
+import { type ClientDuplexStream, Metadata, type ServiceError, status as GrpcStatus } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { NodeCredentials } from "../certs/cert-dir.js";
+import {
+  type CertificateBundle,
+  type Heartbeat,
+  type Hello,
+  type HubChannelServiceClient,
+  type HubMessage,
+  type NodeMessage,
+  type Welcome,
+} from "../proto/gen/gpunode/v1/gpunode.js";
+import { isAbortError, sleep } from "../util/abort.js";
+import { Backoff, type BackoffOptions } from "../util/backoff.js";
+import type { CommandDispatcher } from "./command-dispatcher.js";
+import { hubClient } from "./hub-client.js";
+
+export interface HubLinkOptions {
+  /** The hub's gRPC address, host:port. */
+  target: string;
+  backoff: BackoffOptions;
+  welcomeTimeoutMs: number;
+}
+
+export const defaultHubLinkOptions: Omit<HubLinkOptions, "target"> = {
+  // Capped at 3 s so that every daemon is back within 5 s of a hub restart.
+  backoff: { initialMs: 250, maxMs: 3_000, factor: 2 },
+  welcomeTimeoutMs: 10_000,
+};
+
+export interface HubLinkDeps {
+  logger: Logger;
+  credentials(): NodeCredentials;
+  /** Why the current credentials cannot be used (e.g. expired), if they cannot. */
+  unusable(): string | undefined;
+  hello(): Promise<Hello>;
+  heartbeat(seq: number): Promise<Heartbeat>;
+  dispatcher: CommandDispatcher;
+  /** The hub refused this node's certificate: come back with new credentials (a fresh sign-in). */
+  onRefused(reason: string, signal: AbortSignal): Promise<void>;
+}
+
+type Outcome = { kind: "lost"; reason: string } | { kind: "refused"; reason: string } | { kind: "stopped" };
+
+interface LinkEvents {
+  connected: [welcome: Welcome];
+  disconnected: [reason: string];
+  heartbeat: [seq: number];
+  interval: [ms: number];
+}
+
+/** The daemon's one stream to the hub: kept open for the daemon's whole life, reopened with jittered backoff. */
+export class HubLink extends EventEmitter<LinkEvents> {
+  private seq = 0;
+  private drop?: (reason: string) => void;
+  connected = false;
+  reconnects = 0;
+
+  constructor(
+    private readonly opts: HubLinkOptions,
+    private readonly deps: HubLinkDeps,
+  ) {
+    super();
+  }
+
+  get heartbeatsSent(): number {
+    return this.seq;
+  }
+
+  /** Until the signal aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff(this.opts.backoff);
+    while (!signal.aborted) {
+      const outcome = await this.session(signal, () => backoff.reset());
+      if (outcome.kind === "stopped") return;
+      this.reconnects++;
+      try {
+        if (outcome.kind === "refused") {
+          this.deps.logger.warn({ reason: outcome.reason }, "the hub refused this node's certificate; signing in again");
+          await this.deps.onRefused(outcome.reason, signal);
+          continue;
+        }
+        const delay = backoff.next();
+        this.deps.logger.warn({ reason: outcome.reason, retryInMs: delay }, "lost the hub; reconnecting");
+        await sleep(delay, signal);
+      } catch (err) {
+        if (isAbortError(err, signal)) return;
+        const delay = backoff.next();
+        this.deps.logger.error({ err, retryInMs: delay }, "could not recover the hub connection");
+        await sleep(delay, signal).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Ends the current stream so the next one uses fresh credentials (after a rotation). */
+  reconnect(reason: string): void {
+    this.drop?.(reason);
+  }
+
+  /** Rotation over the node's current mTLS identity. */
+  async renewCertificate(csrPem: string, signal: AbortSignal): Promise<CertificateBundle> {
+    const client = this.client();
+    try {
+      return await new Promise<CertificateBundle>((resolve, reject) => {
+        const call = client.renewCertificate({ csrPem }, new Metadata(), { deadline: Date.now() + 30_000 }, (err, res) => {
+          if (err) return reject(new Error(`certificate renewal refused: ${err.details || err.message}`));
+          if (!res.bundle) return reject(new Error("the hub answered the renewal without a certificate"));
+          resolve(res.bundle);
+        });
+        signal.addEventListener("abort", () => call.cancel(), { once: true });
+      });
+    } finally {
+      client.close();
+    }
+  }
+
+  private client(): HubChannelServiceClient {
+    return hubClient(this.opts.target, this.deps.credentials());
+  }
+
+  private async session(signal: AbortSignal, onWelcome: () => void): Promise<Outcome> {
+    const log = this.deps.logger;
+    const unusable = this.deps.unusable();
+    if (unusable) return { kind: "refused", reason: unusable };
+    const hello = await this.deps.hello();
+    const client = this.client();
+    const call: ClientDuplexStream<NodeMessage, HubMessage> = client.connect();
+    return new Promise<Outcome>((resolve) => {
+      let heartbeatTimer: NodeJS.Timeout | undefined;
+      let intervalMs = 0;
+      let settled = false;
+      const sessionAbort = new AbortController();
+      const finish = (outcome: Outcome): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(welcomeTimer);
+        clearTimeout(heartbeatTimer);
+        signal.removeEventListener("abort", onAbort);
+        sessionAbort.abort();
+        this.drop = undefined;
+        call.cancel();
+        client.close();
+        if (this.connected) this.emit("disconnected", outcome.kind === "stopped" ? "stopped" : outcome.reason);
+        this.connected = false;
+        resolve(outcome);
+      };
+      const onAbort = (): void => finish({ kind: "stopped" });
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.drop = (reason) => finish({ kind: "lost", reason });
+      const welcomeTimer = setTimeout(() => finish({ kind: "lost", reason: "no welcome from the hub" }), this.opts.welcomeTimeoutMs);
+
+      const send = (msg: NodeMessage): void => {
+        if (!settled) call.write(msg);
+      };
+      const beat = async (): Promise<void> => {
+        try {
+          const hb = await this.deps.heartbeat(this.seq + 1);
+          if (settled) return;
+          this.seq = hb.seq;
+          send({ body: { $case: "heartbeat", value: hb } });
+          this.emit("heartbeat", hb.seq);
+        } catch (err) {
+          log.error({ err }, "could not build a heartbeat");
+        }
+        if (!settled) heartbeatTimer = setTimeout(() => void beat(), intervalMs);
+      };
+
+      call.on("data", (msg: HubMessage) => {
+        const body = msg.body;
+        if (body?.$case === "welcome") {
+          clearTimeout(welcomeTimer);
+          intervalMs = body.value.heartbeatIntervalMs || 30_000;
+          this.connected = true;
+          onWelcome();
+          this.emit("connected", body.value);
+          void beat(); // at once on connect, then every interval
+        } else if (body?.$case === "settings") {
+          if (body.value.heartbeatIntervalMs > 0 && body.value.heartbeatIntervalMs !== intervalMs) {
+            intervalMs = body.value.heartbeatIntervalMs;
+            log.info({ intervalMs }, "the hub changed the heartbeat interval");
+            this.emit("interval", intervalMs);
+            clearTimeout(heartbeatTimer);
+            heartbeatTimer = setTimeout(() => void beat(), intervalMs);
+          }
+        } else if (body?.$case === "command") {
+          void this.deps.dispatcher.dispatch(body.value, sessionAbort.signal).then((result) => send({ body: { $case: "commandResult", value: result } }));
+        }
+      });
+      call.on("error", (err: ServiceError) => {
+        const refused = err.code === GrpcStatus.UNAUTHENTICATED || err.code === GrpcStatus.PERMISSION_DENIED;
+        finish({ kind: refused ? "refused" : "lost", reason: err.details || err.message });
+      });
+      call.on("end", () => finish({ kind: "lost", reason: "the hub closed the stream" }));
+      send({ body: { $case: "hello", value: hello } });
+    });
+  }
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { normalizeGoStyleFlags } from "./go-style-flags.js";
+import { nodeDaemonProgram, toNodeDaemonArgs } from "./node-daemon-flags.js";
+
+function parse(argv: string[]) {
+  const program = nodeDaemonProgram().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  program.parse(normalizeGoStyleFlags(argv), { from: "user" });
+  return toNodeDaemonArgs(program.opts()).daemon;
+}
+
+describe("node-daemon flags", () => {
+  it("has the Go daemon's defaults", () => {
+    const d = parse([]);
+    expect(d.hub).toBe("localhost:8443");
+    expect(d.apiPort).toBe(8444);
+    expect(d.enableMining).toBe(true);
+    expect(d.miningImage).toBe("mingeyom/worldland-mio:latest");
+    expect(d.miningDataDir).toBe("/data/worldland");
+    expect(d.pricePerSecWei).toBe("1000000000");
+    expect(d.certDir).not.toContain("worldland");
+  });
+
+  it("accepts -flag value, -flag=value and --flag value alike", () => {
+    for (const argv of [["-hub", "h:1"], ["-hub=h:1"], ["--hub", "h:1"], ["--hub=h:1"]]) expect(parse(argv).hub).toBe("h:1");
+    expect(parse(["-enable-mining=false"]).enableMining).toBe(false);
+    expect(parse(["-enable-mining"]).enableMining).toBe(true);
+  });
+
+  it("takes a price of any size as an exact decimal string", () => {
+    expect(parse(["-price-per-sec", "99999999999999999999999999"]).pricePerSecWei).toBe("99999999999999999999999999");
+  });
+
+  it.each([
+    [["-price-per-sec", "1e9"], "wei"],
+    [["-api-port", "70000"], "0 to 65535"],
+    [["-memory-gb", "-3"], "positive"],
+    [["-enable-mining=maybe"], "true or false"],
+  ])("refuses %j with a message saying what is expected", (argv, expected) => {
+    expect(() => parse(argv)).toThrow(expected);
+  });
+
+  it("lists every flag of the seed's table in --help", () => {
+    const help = nodeDaemonProgram().helpInformation();
+    for (const flag of ["hub", "hub-http", "host", "private-key", "private-key-file", "siwe-domain", "enable-mining", "mining-image", "mining-data-dir", "api-port", "cert-dir", "gpu-type", "memory-gb", "price-per-sec"]) {
+      expect(help).toContain(`--${flag} `);
+    }
+  });
+});

@@ -1,0 +1,117 @@
+import { arch, release, type } from "node:os";
+import type { GpuSample, GpuSnapshot, GpuSource } from "../gpu/gpu-source.js";
+import { type GetStatusResponse, GpuActivity, type GpuInfo, type GpuStatus, type Heartbeat, type NodeInfo, type Versions } from "../proto/gen/gpunode/v1/gpunode.js";
+import { VERSION } from "../version.js";
+import type { GpuActivitySource } from "./gpu-activity.js";
+
+export interface NodeStatusOptions {
+  host: string;
+  apiPort: number;
+  pricePerSecWei: string;
+}
+
+export interface NodeStatusDeps {
+  gpus: GpuSource;
+  activity: GpuActivitySource;
+  notices: string[];
+  dockerVersion(): string;
+  link(): { connected: boolean; heartbeatsSent: number };
+  identity(): { nodeId: string; certificateNotAfter: string };
+}
+
+/** Everything the node says about itself: registration info, heartbeats and the status API share it. */
+export class NodeStatus {
+  private readonly startedAt = Date.now();
+  private lastSnapshot: GpuSnapshot = { gpus: [], driverVersion: "", cudaDriverVersion: "" };
+
+  constructor(
+    private readonly opts: NodeStatusOptions,
+    private readonly deps: NodeStatusDeps,
+  ) {}
+
+  async info(signal?: AbortSignal): Promise<NodeInfo> {
+    const snapshot = await this.sample(signal);
+    return {
+      host: this.opts.host,
+      apiPort: this.opts.apiPort,
+      pricePerSecWei: this.opts.pricePerSecWei,
+      versions: this.versions(snapshot),
+      gpus: snapshot.gpus.map(toGpuInfo),
+      notices: this.deps.notices,
+      draining: false,
+    };
+  }
+
+  async heartbeat(seq: number, signal?: AbortSignal): Promise<Heartbeat> {
+    const snapshot = await this.sample(signal);
+    return {
+      seq,
+      nodeId: this.deps.identity().nodeId,
+      uptimeSeconds: this.uptimeSeconds(),
+      versions: this.versions(snapshot),
+      gpus: snapshot.gpus.map((g) => this.toGpuStatus(g)),
+      sentAtUnixMs: Date.now(),
+    };
+  }
+
+  async status(signal?: AbortSignal): Promise<GetStatusResponse> {
+    const [info, snapshot] = [await this.info(signal), this.lastSnapshot];
+    const id = this.deps.identity();
+    const link = this.deps.link();
+    return {
+      nodeId: id.nodeId,
+      hubConnected: link.connected,
+      uptimeSeconds: this.uptimeSeconds(),
+      certificateNotAfter: id.certificateNotAfter,
+      info,
+      gpus: snapshot.gpus.map((g) => this.toGpuStatus(g)),
+      heartbeatsSent: link.heartbeatsSent,
+    };
+  }
+
+  private async sample(signal?: AbortSignal): Promise<GpuSnapshot> {
+    this.lastSnapshot = await this.deps.gpus.sample(signal);
+    return this.lastSnapshot;
+  }
+
+  private uptimeSeconds(): number {
+    return Math.floor((Date.now() - this.startedAt) / 1000);
+  }
+
+  private versions(snapshot: GpuSnapshot): Versions {
+    return {
+      daemon: VERSION,
+      nodeRuntime: process.version,
+      driver: snapshot.driverVersion,
+      cudaDriver: snapshot.cudaDriverVersion,
+      docker: this.deps.dockerVersion(),
+      os: `${type()} ${release()} ${arch()}`,
+    };
+  }
+
+  private toGpuStatus(g: GpuSample): GpuStatus {
+    const assignment = g.healthy ? this.deps.activity.assignmentOf(g.index) : { activity: GpuActivity.GPU_ACTIVITY_UNHEALTHY };
+    return {
+      index: g.index,
+      uuid: g.uuid,
+      name: g.name,
+      activity: assignment.activity,
+      rentalId: assignment.rentalId ?? "",
+      healthy: g.healthy,
+      error: g.error ?? "",
+      utilizationGpuPercent: g.utilizationGpuPercent,
+      utilizationMemoryPercent: g.utilizationMemoryPercent,
+      memoryTotalBytes: g.memoryTotalBytes,
+      memoryUsedBytes: g.memoryUsedBytes,
+      memoryFreeBytes: g.memoryFreeBytes,
+      temperatureCelsius: g.temperatureCelsius,
+      powerDrawMilliwatts: g.powerDrawMilliwatts,
+      powerLimitMilliwatts: g.powerLimitMilliwatts,
+      pciBusId: g.pciBusId,
+    };
+  }
+}
+
+function toGpuInfo(g: GpuSample): GpuInfo {
+  return { index: g.index, uuid: g.uuid, name: g.name, pciBusId: g.pciBusId, memoryTotalBytes: g.memoryTotalBytes };
+}

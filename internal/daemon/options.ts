@@ -1,0 +1,51 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+export interface DaemonOptions {
+  /** The hub's gRPC address (mTLS), host:port. */
+  hub: string;
+  /** The hub's REST base URL; derived from -hub when absent. */
+  hubHttp?: string;
+  /** The address renters reach this machine on. */
+  host?: string;
+  siweDomain?: string;
+  chainId: number;
+  /** sha256:... of the hub CA; without it the CA is trusted on first use. */
+  hubCaFingerprint?: string;
+  /** Allow a plain-HTTP hub URL (local testing only). */
+  insecureHttp: boolean;
+  certDir: string;
+  apiPort: number;
+  apiListenHost: string;
+  pricePerSecWei: string;
+  gpuType?: string;
+  memoryGb?: number;
+  nvmlLibrary?: string;
+  enableMining: boolean;
+  miningImage: string;
+  miningDataDir: string;
+  privateKeyFile?: string;
+  privateKey?: string;
+}
+
+/** The hub serves REST on this port unless -hub-http says otherwise. */
+export const DEFAULT_HUB_HTTP_PORT = 8080;
+
+/** systemd's StateDirectory= when run as a unit, else the user's state folder (the seed used ~/.worldland/certs). */
+export function defaultCertDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.STATE_DIRECTORY) return join(env.STATE_DIRECTORY.split(":")[0] ?? env.STATE_DIRECTORY, "certs");
+  return join(env.XDG_STATE_HOME ?? join(homedir(), ".local", "state"), "node-daemon", "certs");
+}
+
+export const defaultDaemonOptions: DaemonOptions = {
+  hub: "localhost:8443",
+  chainId: 1,
+  insecureHttp: false,
+  certDir: defaultCertDir(),
+  apiPort: 8444,
+  apiListenHost: "0.0.0.0",
+  pricePerSecWei: "1000000000",
+  enableMining: true,
+  miningImage: "mingeyom/worldland-mio:latest",
+  miningDataDir: "/data/worldland",
+};

@@ -1,0 +1,172 @@
+import { randomUUID } from "node:crypto";
+import { type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData, status as GrpcStatus } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { nodeIdOfPeer } from "../../certs/identity.js";
+import type {
+  Command,
+  CommandResult,
+  HubChannelServiceServer,
+  HubMessage,
+  NodeMessage,
+  RenewCertificateRequest,
+  RenewCertificateResponse,
+} from "../../proto/gen/gpunode/v1/gpunode.js";
+import { ApiError } from "../http/api-error.js";
+import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
+import type { Presence } from "../presence.js";
+import { nodeInfoSchema } from "../registry/node-info-schema.js";
+import type { NodeRegistry } from "../registry/node-registry.js";
+import { NodeDisconnectedError, NodeSession } from "./node-session.js";
+
+export interface HubChannelOptions {
+  heartbeatIntervalMs: number;
+  hubVersion: string;
+}
+
+export interface HubChannelDeps {
+  registry: NodeRegistry;
+  presence: Presence;
+  heartbeats: HeartbeatBuffer;
+  logger: Logger;
+}
+
+type StreamCall = ServerDuplexStream<NodeMessage, HubMessage>;
+
+/** The hub's end of every node's stream, and the way the rest of the hub sends them commands. */
+export class HubChannel {
+  private readonly sessions = new Map<string, NodeSession>();
+  private heartbeatIntervalMs: number;
+
+  constructor(
+    private readonly opts: HubChannelOptions,
+    private readonly deps: HubChannelDeps,
+  ) {
+    this.heartbeatIntervalMs = opts.heartbeatIntervalMs;
+  }
+
+  readonly service: HubChannelServiceServer = {
+    connect: (call) => void this.accept(call),
+    renewCertificate: (call, callback) => void this.renew(call, callback),
+  };
+
+  isConnected(nodeId: string): boolean {
+    return this.sessions.get(nodeId)?.isOpen ?? false;
+  }
+
+  connectedCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Sends a command and waits for its result. The id is the hub's to choose; pass one to repeat a command. */
+  async sendCommand(nodeId: string, body: Command["body"], opts: { timeoutMs: number; id?: string; signal?: AbortSignal }): Promise<CommandResult> {
+    const session = this.sessions.get(nodeId);
+    if (!session?.isOpen) throw new NodeDisconnectedError(`node ${nodeId} is not connected`);
+    const timeout = AbortSignal.timeout(opts.timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    return session.request({ id: opts.id ?? randomUUID(), body }, signal);
+  }
+
+  /** Tells every connected node to heartbeat at a new interval (and the presence tracker to count by it). */
+  setHeartbeatInterval(ms: number): void {
+    this.heartbeatIntervalMs = ms;
+    this.deps.presence.setIntervalMs(ms);
+    for (const s of this.sessions.values()) s.send({ body: { $case: "settings", value: { heartbeatIntervalMs: ms } } });
+  }
+
+  closeAll(): void {
+    for (const s of this.sessions.values()) s.close("hub shutting down");
+    this.sessions.clear();
+  }
+
+  private async accept(call: StreamCall): Promise<void> {
+    const log = this.deps.logger;
+    const nodeId = nodeIdOfPeer(call.getAuthContext()?.sslPeerCertificate);
+    if (!nodeId) return refuse(call, GrpcStatus.UNAUTHENTICATED, "client certificate carries no node identity");
+    let node;
+    try {
+      node = await this.deps.registry.getNode(nodeId);
+    } catch (err) {
+      log.error({ err, nodeId }, "node lookup failed");
+      return refuse(call, GrpcStatus.UNAVAILABLE, "hub store unavailable; try again");
+    }
+    if (!node) return refuse(call, GrpcStatus.UNAUTHENTICATED, `node ${nodeId} is not registered with this hub; sign in again`);
+
+    const session = new NodeSession(nodeId, call, log.child({ nodeId }));
+    // Messages are handled one after another: a heartbeat must not overtake the hello before it.
+    let queue = Promise.resolve();
+    let greeted = false;
+    call.on("data", (msg: NodeMessage) => {
+      queue = queue
+        .then(async () => {
+          if (!session.isOpen) return;
+          greeted = (await this.onMessage(session, msg, greeted)) || greeted;
+        })
+        .catch((err: unknown) => {
+          session.logger.warn({ err }, "refusing a message from the node");
+          refuse(call, GrpcStatus.INVALID_ARGUMENT, err instanceof Error ? err.message : String(err));
+        });
+    });
+    const end = (why: string) => () => {
+      session.close(why);
+      if (this.sessions.get(nodeId) === session) {
+        this.sessions.delete(nodeId);
+        session.logger.info({ why }, "node stream closed");
+      }
+    };
+    call.on("end", end("stream ended"));
+    call.on("cancelled", end("cancelled"));
+    call.on("error", end("stream error"));
+    call.on("close", end("closed"));
+  }
+
+  /** Returns true once the node has said Hello. */
+  private async onMessage(session: NodeSession, msg: NodeMessage, greeted: boolean): Promise<boolean> {
+    const body = msg.body;
+    if (!body) throw new Error("empty message");
+    if (!greeted && body.$case !== "hello") throw new Error("the first message on a stream must be hello");
+    switch (body.$case) {
+      case "hello": {
+        if (body.value.nodeId !== session.nodeId) throw new Error(`hello names node ${body.value.nodeId}, but the certificate is for ${session.nodeId}`);
+        const info = body.value.info;
+        const checked = nodeInfoSchema.safeParse(info);
+        if (!info || !checked.success) throw new Error(`hello.info is invalid: ${checked.error?.issues[0]?.message ?? "missing"}`);
+        await this.deps.registry.describe(session.nodeId, info);
+        this.sessions.get(session.nodeId)?.close("replaced by a new stream");
+        this.sessions.set(session.nodeId, session);
+        session.send({ body: { $case: "welcome", value: { nodeId: session.nodeId, heartbeatIntervalMs: this.heartbeatIntervalMs, hubVersion: this.opts.hubVersion } } });
+        session.logger.info({ host: info.host, gpus: info.gpus.length }, "node connected");
+        return true;
+      }
+      case "heartbeat": {
+        if (body.value.nodeId !== session.nodeId) throw new Error(`heartbeat names node ${body.value.nodeId}, but the certificate is for ${session.nodeId}`);
+        this.deps.heartbeats.record(body.value);
+        this.deps.presence.heartbeat(session.nodeId);
+        session.logger.debug({ seq: body.value.seq }, "heartbeat");
+        return true;
+      }
+      case "commandResult":
+        session.settle(body.value);
+        return true;
+    }
+  }
+
+  private async renew(call: ServerUnaryCall<RenewCertificateRequest, RenewCertificateResponse>, callback: sendUnaryData<RenewCertificateResponse>): Promise<void> {
+    const nodeId = nodeIdOfPeer(call.getAuthContext()?.sslPeerCertificate);
+    if (!nodeId) return callback({ code: GrpcStatus.UNAUTHENTICATED, details: "client certificate carries no node identity" });
+    try {
+      const bundle = await this.deps.registry.renew(nodeId, call.request.csrPem);
+      callback(null, { bundle });
+    } catch (err) {
+      if (err instanceof ApiError) {
+        const code = err.status === 404 ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.INVALID_ARGUMENT;
+        return callback({ code, details: `${err.code}: ${err.message}` });
+      }
+      this.deps.logger.error({ err, nodeId }, "certificate renewal failed");
+      callback({ code: GrpcStatus.INTERNAL, details: "renewal failed; see the hub's log" });
+    }
+  }
+}
+
+function refuse(call: StreamCall, code: GrpcStatus, details: string): void {
+  call.emit("error", { code, details });
+}

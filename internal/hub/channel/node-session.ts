@@ -1,0 +1,52 @@
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { Command, CommandResult, HubMessage, NodeMessage } from "../../proto/gen/gpunode/v1/gpunode.js";
+import { CommandWaiters } from "./command-waiters.js";
+
+export class NodeDisconnectedError extends Error {
+  override readonly name = "NodeDisconnectedError";
+  readonly code = "node_disconnected";
+}
+
+/** One node's live stream: writes commands down and matches results coming up. */
+export class NodeSession {
+  private readonly waiters = new CommandWaiters();
+  private closed = false;
+
+  constructor(
+    readonly nodeId: string,
+    private readonly call: ServerDuplexStream<NodeMessage, HubMessage>,
+    readonly logger: Logger,
+  ) {}
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  send(message: HubMessage): void {
+    if (this.closed) throw new NodeDisconnectedError(`node ${this.nodeId} is not connected`);
+    this.call.write(message);
+  }
+
+  async request(command: Command, signal: AbortSignal): Promise<CommandResult> {
+    const answer = this.waiters.wait(command.id, signal);
+    this.send({ body: { $case: "command", value: command } });
+    return answer;
+  }
+
+  settle(result: CommandResult): void {
+    if (!this.waiters.settle(result)) this.logger.warn({ commandId: result.commandId }, "result for a command nobody waits for");
+  }
+
+  /** Ends the stream; pending commands fail with NodeDisconnectedError. */
+  close(why: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.waiters.rejectAll(new NodeDisconnectedError(`node ${this.nodeId} disconnected (${why}) before answering`));
+    try {
+      this.call.end();
+    } catch {
+      // the transport is already gone; nothing left to end
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import { type BaseWallet, Wallet } from "ethers";
+import { SiweMessage } from "siwe";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HttpError, requestJson } from "../../httpclient/json-client.js";
+import { startTestHub, type TestHub } from "../../../test/support/test-hub.js";
+
+/** Real HTTPS against a real hub: every refusal names the check that failed. */
+describe("POST /v1/auth/verify", () => {
+  let t: TestHub;
+  const wallet = Wallet.createRandom();
+
+  beforeAll(async () => {
+    t = await startTestHub();
+  });
+  afterAll(() => t.close());
+
+  const nonce = async (): Promise<string> => (await requestJson<{ nonce: string }>(t.http, "GET", "/v1/auth/nonce")).nonce;
+
+  async function message(fields: Partial<ConstructorParameters<typeof SiweMessage>[0] & object> = {}): Promise<string> {
+    const url = new URL(t.http.baseUrl);
+    const now = Date.now();
+    return new SiweMessage({
+      domain: url.host,
+      address: wallet.address,
+      statement: "Register this machine as a GPU node with the rental hub.",
+      uri: url.origin,
+      version: "1",
+      chainId: 1,
+      nonce: await nonce(),
+      issuedAt: new Date(now).toISOString(),
+      expirationTime: new Date(now + 60_000).toISOString(),
+      ...fields,
+    }).prepareMessage();
+  }
+
+  async function refusal(text: string, signer: BaseWallet = wallet): Promise<{ status: number; code: string; message: string }> {
+    const signature = await signer.signMessage(text);
+    try {
+      await requestJson(t.http, "POST", "/v1/auth/verify", { body: { message: text, signature } });
+    } catch (err) {
+      if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message };
+      throw err;
+    }
+    throw new Error("the hub accepted a sign-in it should refuse");
+  }
+
+  it("accepts a correct sign-in and returns a token for the signing address", async () => {
+    const text = await message();
+    const res = await requestJson<{ token: string; address: string }>(t.http, "POST", "/v1/auth/verify", { body: { message: text, signature: await wallet.signMessage(text) } });
+    expect(res.address).toBe(wallet.address);
+    expect(res.token.length).toBeGreaterThanOrEqual(40);
+  });
+
+  const hour = 3_600_000;
+  const cases: Array<[string, () => Promise<string>, string, BaseWallet?]> = [
+    ["an expired message", () => message({ issuedAt: new Date(Date.now() - 120_000).toISOString(), expirationTime: new Date(Date.now() - 60_000).toISOString() }), "expired"],
+    ["a nonce the hub never issued", () => message({ nonce: "neverIssued12345" }), "nonce_unknown"],
+    ["the wrong domain", () => message({ domain: "evil.example:8080" }), "domain_mismatch"],
+    ["the wrong URI", () => message({ uri: "https://evil.example:8080" }), "uri_mismatch"],
+    ["the wrong chain id", () => message({ chainId: 5 }), "chain_id_mismatch"],
+    ["a message issued too long ago", () => message({ issuedAt: new Date(Date.now() - hour).toISOString(), expirationTime: new Date(Date.now() + hour).toISOString() }), "issued_too_long_ago"],
+    ["a signature by another key", () => message(), "bad_signature", Wallet.createRandom()],
+    ["malformed text", async () => "this is not an EIP-4361 message", "malformed"],
+    ["an oversized statement", () => message({ statement: "x".repeat(8_000) }), "oversized"],
+  ];
+
+  it.each(cases)("refuses %s, saying why", async (_name, make, code, signer) => {
+    const r = await refusal(await make(), signer ?? wallet);
+    expect(r.code).toBe(code);
+    expect(r.status).toBe(code === "malformed" || code === "oversized" ? 400 : 401);
+    expect(r.message.length).toBeGreaterThan(20);
+  });
+
+  it("refuses a replayed nonce", async () => {
+    const text = await message();
+    const signature = await wallet.signMessage(text);
+    await requestJson(t.http, "POST", "/v1/auth/verify", { body: { message: text, signature } });
+    const r = await refusal(text);
+    expect(r.code).toBe("nonce_replayed");
+  });
+
+  it("tells a wrong domain apart by naming what it expected", async () => {
+    const r = await refusal(await message({ domain: "evil.example:8080" }));
+    expect(r.message).toContain("evil.example:8080");
+    expect(r.message).toContain(new URL(t.http.baseUrl).host);
+  });
+
+  it("refuses a body that is not a sign-in request before it reaches the verifier", async () => {
+    await expect(requestJson(t.http, "POST", "/v1/auth/verify", { body: { message: 42 } })).rejects.toMatchObject({ status: 400, code: "invalid_request" });
+  });
+
+  it("refuses registration without a token, with a bad token, and with a body that fails validation", async () => {
+    const body = { csrPem: "x", info: {}, machineId: "0".repeat(64) };
+    await expect(requestJson(t.http, "POST", "/v1/nodes/register", { body })).rejects.toMatchObject({ status: 401, code: "token_missing" });
+    await expect(requestJson(t.http, "POST", "/v1/nodes/register", { body, bearer: "forged" })).rejects.toMatchObject({ status: 401, code: "token_unknown" });
+    const text = await message();
+    const { token } = await requestJson<{ token: string }>(t.http, "POST", "/v1/auth/verify", { body: { message: text, signature: await wallet.signMessage(text) } });
+    await expect(requestJson(t.http, "POST", "/v1/nodes/register", { body, bearer: token })).rejects.toMatchObject({ status: 400, code: "invalid_request" });
+    const nodes = await requestJson<{ nodes: unknown[] }>(t.http, "GET", "/v1/nodes");
+    expect(nodes.nodes).toHaveLength(0);
+  });
+});

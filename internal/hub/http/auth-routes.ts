@@ -1,0 +1,51 @@
+import type { IncomingMessage } from "node:http";
+import { z } from "zod";
+import { SiweRefusal, refusalStatus } from "../../auth/refusal.js";
+import type { NonceStore } from "../../auth/nonce-store.js";
+import { TokenRefusal, type SessionTokens } from "../../auth/session-tokens.js";
+import type { SiwePolicy, SiweVerifier } from "../../auth/siwe-verifier.js";
+import { NonceResponse, SignInResponse } from "../../proto/gen/gpunode/v1/gpunode.js";
+import { ApiError, unauthorized } from "./api-error.js";
+import { readJsonBody } from "./json-body.js";
+import type { Router } from "./router.js";
+
+export interface AuthRouteDeps {
+  policy: SiwePolicy;
+  nonces: NonceStore;
+  verifier: SiweVerifier;
+  tokens: SessionTokens;
+}
+
+// Loose limits here: the verifier itself refuses an oversized message with its own reason.
+const signInSchema = z.object({ message: z.string().max(16_384), signature: z.string().max(1024) });
+
+export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
+  router.on("GET", "/v1/auth/nonce", async () => {
+    const { nonce, expiresAt } = deps.nonces.issue();
+    return NonceResponse.toJSON({ nonce, expiresAt: expiresAt.toISOString(), domain: deps.policy.domain, uri: deps.policy.uriOrigin, chainId: deps.policy.chainId });
+  });
+
+  router.on("POST", "/v1/auth/verify", async ({ req }) => {
+    const body = await readJsonBody(req, signInSchema);
+    try {
+      const signedIn = await deps.verifier.verify(body.message, body.signature);
+      const { token, expiresAt } = deps.tokens.issue(signedIn.address);
+      return SignInResponse.toJSON({ token, address: signedIn.address, expiresAt: expiresAt.toISOString() });
+    } catch (err) {
+      if (err instanceof SiweRefusal) throw new ApiError(refusalStatus(err.code), err.code, err.message);
+      throw err;
+    }
+  });
+}
+
+/** The wallet behind the request's bearer token. */
+export function requireWallet(req: IncomingMessage, tokens: SessionTokens): string {
+  const header = req.headers.authorization ?? "";
+  const token = /^Bearer (\S+)$/.exec(header)?.[1];
+  try {
+    return tokens.verify(token).address;
+  } catch (err) {
+    if (err instanceof TokenRefusal) throw unauthorized(err.code, `${err.message}; sign in again at /v1/auth/verify`);
+    throw err;
+  }
+}

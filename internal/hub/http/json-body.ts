@@ -1,0 +1,31 @@
+import type { IncomingMessage } from "node:http";
+import type { z } from "zod";
+import { ApiError, badRequest } from "./api-error.js";
+
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+
+/** Reads a JSON body of at most maxBytes and validates it; nothing invalid gets past this point. */
+export async function readJsonBody<T>(req: IncomingMessage, schema: z.ZodType<T>, maxBytes = DEFAULT_MAX_BODY_BYTES): Promise<T> {
+  const type = req.headers["content-type"] ?? "";
+  if (!type.startsWith("application/json")) throw badRequest("unsupported_media_type", "send the body as application/json");
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw new ApiError(413, "body_too_large", `request body exceeds ${maxBytes} bytes`);
+    chunks.push(chunk);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw badRequest("invalid_json", "request body is not valid JSON");
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? issue.path.join(".") : "body";
+    throw badRequest("invalid_request", `${where}: ${issue?.message ?? "invalid"}`);
+  }
+  return parsed.data;
+}

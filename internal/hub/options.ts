@@ -1,0 +1,38 @@
+import { hostname } from "node:os";
+import type { HostPort } from "../grpc/host-port.js";
+
+export interface HubOptions {
+  dataDir: string;
+  /** Node-facing gRPC over mTLS. */
+  grpcListen: HostPort;
+  /** REST over HTTPS: sign-in, bootstrap, read API. */
+  httpListen: HostPort;
+  /** Names and addresses nodes use to reach the hub: they go into its server certificate. */
+  publicHosts: string[];
+  /** The EIP-4361 domain sign-ins must name; defaults to the first public host with the HTTP port. */
+  siweDomain?: string;
+  chainId: number;
+  /** Serve the REST API over plain HTTP (local use only). */
+  insecureHttp: boolean;
+  certLifetimeMs: number;
+  heartbeatIntervalMs: number;
+  offlineAfterMissed: number;
+  heartbeatFlushMs: number;
+  nonceTtlMs: number;
+  tokenTtlMs: number;
+}
+
+export const defaultHubOptions: HubOptions = {
+  dataDir: "./hub-data",
+  grpcListen: { host: "", port: 8443 },
+  httpListen: { host: "", port: 8080 },
+  publicHosts: ["localhost", "127.0.0.1", "::1", hostname()],
+  chainId: 1,
+  insecureHttp: false,
+  certLifetimeMs: 7 * 24 * 3_600_000,
+  heartbeatIntervalMs: 30_000,
+  offlineAfterMissed: 3,
+  heartbeatFlushMs: 5_000,
+  nonceTtlMs: 5 * 60_000,
+  tokenTtlMs: 10 * 60_000,
+};

@@ -1,0 +1,152 @@
+import http from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import type { Server as GrpcServer } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { NonceStore } from "../auth/nonce-store.js";
+import { SessionTokens } from "../auth/session-tokens.js";
+import { SiweVerifier, type SiwePolicy } from "../auth/siwe-verifier.js";
+import { CertificateAuthority } from "../certs/authority.js";
+import { formatHostPort } from "../grpc/host-port.js";
+import { VERSION } from "../version.js";
+import { HubChannel } from "./channel/hub-channel.js";
+import { startHubGrpcServer } from "./channel/grpc-server.js";
+import { stopGrpcServer } from "../grpc/stop-server.js";
+import { HeartbeatBuffer } from "./heartbeat-buffer.js";
+import { addAuthRoutes } from "./http/auth-routes.js";
+import { addNodeRoutes } from "./http/node-routes.js";
+import { Router } from "./http/router.js";
+import type { HubOptions } from "./options.js";
+import { Presence } from "./presence.js";
+import { NodeRegistry } from "./registry/node-registry.js";
+import type { HubStore } from "./store/hub-store.js";
+import { openSqliteStore } from "./store/sqlite.js";
+
+/** How long the hub's own TLS identity lives; it is issued afresh at every start. */
+const HUB_IDENTITY_LIFETIME_MS = 90 * 24 * 3_600_000;
+
+export interface RunningHubInfo {
+  grpcPort: number;
+  httpPort: number;
+  httpUrl: string;
+  caFingerprint: string;
+  siweDomain: string;
+}
+
+/** The composition root of rental-hub: builds every part in order and closes them in reverse. */
+export class RentalHub {
+  private readonly closers: Array<() => Promise<void> | void> = [];
+  info!: RunningHubInfo;
+  caCertPem!: string;
+  channel!: HubChannel;
+  presence!: Presence;
+  store!: HubStore;
+
+  private constructor(
+    private readonly opts: HubOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  static async start(opts: HubOptions, deps: { logger: Logger }): Promise<RentalHub> {
+    const hub = new RentalHub(opts, deps.logger);
+    try {
+      await hub.init();
+    } catch (err) {
+      await hub.close();
+      throw err;
+    }
+    return hub;
+  }
+
+  private async init(): Promise<void> {
+    const { opts, logger } = this;
+    this.store = await openSqliteStore(join(opts.dataDir, "hub.db"));
+    this.closers.push(() => this.store.close());
+
+    const ca = await CertificateAuthority.openOrCreate({ dir: join(opts.dataDir, "ca") });
+    this.caCertPem = ca.certPem;
+    const identity = await ca.issueHubIdentity(opts.publicHosts, HUB_IDENTITY_LIFETIME_MS);
+
+    const registry = new NodeRegistry({ certLifetimeMs: opts.certLifetimeMs }, { store: this.store, ca, logger: logger.child({ part: "registry" }) });
+    const presence = (this.presence = new Presence({ intervalMs: opts.heartbeatIntervalMs, offlineAfterMissed: opts.offlineAfterMissed }));
+    presence.on("change", (nodeId, status) => logger.info({ nodeId, status }, `node ${status}`));
+    this.closers.push(() => presence.close());
+    const heartbeats = new HeartbeatBuffer({ flushIntervalMs: opts.heartbeatFlushMs }, { store: this.store, logger });
+    await heartbeats.start();
+    this.closers.push(() => heartbeats.close());
+
+    this.channel = new HubChannel(
+      { heartbeatIntervalMs: opts.heartbeatIntervalMs, hubVersion: VERSION },
+      { registry, presence, heartbeats, logger: logger.child({ part: "channel" }) },
+    );
+    const grpc = await startHubGrpcServer(opts.grpcListen, { caCertPem: ca.certPem, keyPem: identity.keyPem, certPem: identity.serverCertPem }, this.channel.service);
+    this.closers.push(() => this.stopGrpc(grpc.server));
+
+    const router = new Router(logger.child({ part: "http" }));
+    const httpServer = opts.insecureHttp
+      ? http.createServer(router.handle)
+      : https.createServer({ key: identity.keyPem, cert: identity.serverCertPem, ca: ca.certPem, minVersion: "TLSv1.2" }, router.handle);
+    const httpPort = await listen(httpServer, opts.httpListen.host, opts.httpListen.port);
+    this.closers.push(() => closeHttp(httpServer));
+
+    const publicHost = opts.publicHosts[0] ?? "localhost";
+    const scheme = opts.insecureHttp ? "http" : "https";
+    const siweDomain = opts.siweDomain ?? formatHostPort({ host: publicHost, port: httpPort });
+    const policy: SiwePolicy = { domain: siweDomain, uriOrigin: `${scheme}://${siweDomain}`, chainId: opts.chainId };
+    const nonces = new NonceStore({ ttlMs: opts.nonceTtlMs });
+    const tokens = new SessionTokens({ ttlMs: opts.tokenTtlMs });
+    router.on("GET", "/healthz", async () => ({ ok: true, version: VERSION }));
+    router.on("GET", "/v1/ca", async () => ({ caCertPem: ca.certPem, fingerprint: ca.fingerprint }));
+    router.on("GET", "/v1/ca.pem", async ({ res }) => {
+      res.writeHead(200, { "content-type": "application/x-pem-file" });
+      res.end(ca.certPem);
+      return undefined;
+    });
+    addAuthRoutes(router, { policy, nonces, verifier: new SiweVerifier(policy, { nonces }), tokens });
+    addNodeRoutes(router, {
+      tokens,
+      registry,
+      store: this.store,
+      presence,
+      heartbeats,
+      channel: this.channel,
+      hubIdentity: { caCertPem: ca.certPem, keyPem: identity.keyPem, clientCertPem: identity.clientCertPem },
+    });
+
+    this.info = { grpcPort: grpc.port, httpPort, httpUrl: `${scheme}://${formatHostPort({ host: publicHost, port: httpPort })}`, caFingerprint: ca.fingerprint, siweDomain };
+  }
+
+  private async stopGrpc(server: GrpcServer): Promise<void> {
+    this.channel.closeAll();
+    await stopGrpcServer(server, 2_000);
+  }
+
+  async close(): Promise<void> {
+    for (const close of this.closers.reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        this.logger.warn({ err }, "error while shutting down");
+      }
+    }
+    this.closers.length = 0;
+  }
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host || undefined, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeHttp(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

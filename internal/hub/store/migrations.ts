@@ -1,0 +1,84 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
+
+/** Every schema change, in order. Names sort; never edit one that has shipped. */
+const MIGRATIONS: Record<string, Migration> = {
+  "0001_nodes_certificates_heartbeats": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("nodes")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("wallet", "text", (c) => c.notNull())
+        .addColumn("host", "text", (c) => c.notNull())
+        .addColumn("api_port", "integer", (c) => c.notNull())
+        .addColumn("price_per_sec_wei", "text", (c) => c.notNull())
+        .addColumn("gpus_json", "text", (c) => c.notNull())
+        .addColumn("versions_json", "text", (c) => c.notNull())
+        .addColumn("notices_json", "text", (c) => c.notNull())
+        .addColumn("registered_at", "text", (c) => c.notNull())
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .addColumn("cert_serial", "text", (c) => c.notNull())
+        .addColumn("cert_not_after", "text", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("nodes_wallet").on("nodes").column("wallet").execute();
+      await db.schema
+        .createTable("certificates")
+        .addColumn("serial", "text", (c) => c.primaryKey())
+        .addColumn("node_id", "text", (c) => c.notNull().references("nodes.id"))
+        .addColumn("not_after", "text", (c) => c.notNull())
+        .addColumn("issued_at", "text", (c) => c.notNull())
+        .addColumn("reason", "text", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("last_heartbeats")
+        .addColumn("node_id", "text", (c) => c.primaryKey().references("nodes.id"))
+        .addColumn("seq", "bigint", (c) => c.notNull())
+        .addColumn("received_at", "text", (c) => c.notNull())
+        .addColumn("body_json", "text", (c) => c.notNull())
+        .execute();
+    },
+  },
+  "0002_node_machine_id": {
+    // Two machines of one wallet are two nodes; the machine id tells a re-registration from a new machine.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("nodes").addColumn("machine_id", "text", (c) => c.notNull().defaultTo("")).execute();
+      await db.schema.createIndex("nodes_wallet_machine").on("nodes").columns(["wallet", "machine_id"]).execute();
+    },
+  },
+};
+
+class StaticProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return MIGRATIONS;
+  }
+}
+
+export class SchemaError extends Error {
+  override readonly name = "SchemaError";
+}
+
+/**
+ * Brings the schema up to date. A database migrated by a newer hub (it knows a
+ * migration this build does not) is refused rather than half-understood.
+ */
+export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+  const known = new Set(Object.keys(MIGRATIONS));
+  const applied = await appliedMigrations(db);
+  const unknown = applied.filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    throw new SchemaError(
+      `the database was migrated by a newer rental-hub (unknown migrations: ${unknown.join(", ")}); upgrade the hub or point it at another database`,
+    );
+  }
+  const { error, results } = await new Migrator({ db, provider: new StaticProvider() }).migrateToLatest();
+  if (error) throw new SchemaError(`schema migration failed: ${error instanceof Error ? error.message : String(error)}`);
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}
+
+async function appliedMigrations(db: Kysely<unknown>): Promise<string[]> {
+  try {
+    const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
+    return rows.rows.map((r) => r.name);
+  } catch {
+    return []; // a fresh database has no migration table yet
+  }
+}

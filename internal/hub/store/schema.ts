@@ -1,0 +1,37 @@
+/** Column types as stored: dates as ISO-8601 text and JSON as text, so SQLite and PostgreSQL share one schema. */
+export interface NodesTable {
+  id: string;
+  wallet: string;
+  machine_id: string;
+  host: string;
+  api_port: number;
+  price_per_sec_wei: string;
+  gpus_json: string;
+  versions_json: string;
+  notices_json: string;
+  registered_at: string;
+  updated_at: string;
+  cert_serial: string;
+  cert_not_after: string;
+}
+
+export interface CertificatesTable {
+  serial: string;
+  node_id: string;
+  not_after: string;
+  issued_at: string;
+  reason: string;
+}
+
+export interface HeartbeatsTable {
+  node_id: string;
+  seq: number;
+  received_at: string;
+  body_json: string;
+}
+
+export interface Database {
+  nodes: NodesTable;
+  certificates: CertificatesTable;
+  last_heartbeats: HeartbeatsTable;
+}

@@ -1,0 +1,93 @@
+import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Wallet } from "ethers";
+import { reserveFreePort } from "../util/net.js";
+import { JsonLogChild, type LogLine } from "./child.js";
+
+export interface LocalStackOptions {
+  /** Wiped and recreated at every start. */
+  dir: string;
+  hubScript: string;
+  daemonScript: string;
+  print: (line: string) => void;
+}
+
+const LEVELS: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO ", 40: "WARN ", 50: "ERROR", 60: "FATAL" };
+
+/** A hub and one daemon on loopback, wired together the way a provider would: pinned CA, key file, fresh state. */
+export class LocalStack {
+  private hub?: JsonLogChild;
+  private daemon?: JsonLogChild;
+
+  constructor(private readonly opts: LocalStackOptions) {}
+
+  async start(): Promise<void> {
+    const { dir, print } = this.opts;
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const wallet = Wallet.createRandom();
+    const keyFile = join(dir, "dev-wallet.key");
+    await writeFile(keyFile, wallet.privateKey, { mode: 0o600 });
+    await chmod(keyFile, 0o600);
+    print(`local stack in ${dir}; dev wallet ${wallet.address} (throwaway key in ${keyFile})`);
+
+    const [grpcPort, httpPort, apiPort] = await Promise.all([portOr(8443), portOr(8080), portOr(8444)]);
+    let ready: (line: LogLine) => void = () => {};
+    const hubReady = new Promise<LogLine>((resolve) => (ready = resolve));
+    this.hub = new JsonLogChild(
+      this.opts.hubScript,
+      ["--data-dir", join(dir, "hub"), "--grpc-listen", `127.0.0.1:${grpcPort}`, "--http-listen", `127.0.0.1:${httpPort}`, "--public-host", "127.0.0.1,localhost"],
+      (line) => {
+        this.show("hub ", line);
+        if (line.event === "ready") ready(line);
+      },
+    );
+    const hubInfo = await Promise.race([hubReady, this.hub.exited.then((code) => Promise.reject(new Error(`rental-hub exited (${code}) before it was ready`)))]);
+
+    this.daemon = new JsonLogChild(
+      this.opts.daemonScript,
+      [
+        "--hub", `127.0.0.1:${grpcPort}`,
+        "--hub-http", String(hubInfo.httpUrl),
+        "--hub-ca-fingerprint", String(hubInfo.caFingerprint),
+        "--host", "127.0.0.1",
+        "--private-key-file", keyFile,
+        "--cert-dir", join(dir, "node", "certs"),
+        "--api-port", String(apiPort),
+        "--api-listen-host", "127.0.0.1",
+      ],
+      (line) => this.show("node", line),
+    );
+  }
+
+  /** Resolves with the exit code of whichever child ends first (they should not, until stop()). */
+  async firstExit(): Promise<{ who: string; code: number | null }> {
+    const watch = (who: string, child?: JsonLogChild) => (child ? child.exited.then((code) => ({ who, code })) : new Promise<never>(() => {}));
+    return Promise.race([watch("rental-hub", this.hub), watch("node-daemon", this.daemon)]);
+  }
+
+  /** The daemon first, so it is not left reconnecting to a hub that is gone. */
+  async stop(): Promise<void> {
+    await this.daemon?.stop();
+    await this.hub?.stop();
+  }
+
+  private show(who: string, line: LogLine): void {
+    if (line.level < 30) return;
+    const time = typeof line.time === "number" ? new Date(line.time).toISOString().slice(11, 19) : "        ";
+    this.opts.print(`${time} [${who}] ${LEVELS[line.level] ?? "INFO "} ${line.msg}`);
+  }
+}
+
+/** The embedded default port when it is free, else any free port (a hub may already run here). */
+async function portOr(preferred: number): Promise<number> {
+  try {
+    const { createServer } = await import("node:net");
+    await new Promise<void>((resolve, reject) => {
+      const s = createServer().once("error", reject).listen(preferred, "127.0.0.1", () => s.close(() => resolve()));
+    });
+    return preferred;
+  } catch {
+    return reserveFreePort("127.0.0.1");
+  }
+}

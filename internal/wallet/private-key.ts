@@ -1,0 +1,72 @@
+import { stat, readFile } from "node:fs/promises";
+import { Wallet } from "ethers";
+
+export const PRIVATE_KEY_ENV = "NODE_DAEMON_PRIVATE_KEY";
+
+export class PrivateKeyError extends Error {
+  override readonly name = "PrivateKeyError";
+}
+
+export interface PrivateKeySources {
+  file?: string;
+  /** From -private-key: visible to every user through `ps`. */
+  flag?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface LoadedWallet {
+  wallet: Wallet;
+  source: "file" | "env" | "flag";
+  warnings: string[];
+}
+
+/**
+ * Loads the operator's Ethereum key. Errors never echo the key (or any part of
+ * it): a typo in a key is still a key.
+ */
+export async function loadWallet(src: PrivateKeySources): Promise<LoadedWallet> {
+  const env = src.env ?? process.env;
+  if (src.file) return { wallet: toWallet(await readKeyFile(src.file), `file ${src.file}`), source: "file", warnings: [] };
+  const fromEnv = env[PRIVATE_KEY_ENV];
+  if (fromEnv) return { wallet: toWallet(fromEnv, `$${PRIVATE_KEY_ENV}`), source: "env", warnings: [] };
+  if (src.flag) {
+    return {
+      wallet: toWallet(src.flag, "-private-key"),
+      source: "flag",
+      warnings: [
+        `-private-key puts the key on the command line, where any local user can read it with ps; use -private-key-file (mode 0600) or $${PRIVATE_KEY_ENV}`,
+      ],
+    };
+  }
+  throw new PrivateKeyError(
+    `no wallet key: pass -private-key-file PATH (mode 0600), or set $${PRIVATE_KEY_ENV}`,
+  );
+}
+
+async function readKeyFile(path: string): Promise<string> {
+  let mode: number;
+  try {
+    mode = (await stat(path)).mode;
+  } catch (err) {
+    throw new PrivateKeyError(`cannot read private key file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+  if ((mode & 0o077) !== 0) {
+    const octal = (mode & 0o777).toString(8).padStart(4, "0");
+    throw new PrivateKeyError(
+      `private key file ${path} is readable by group or others (mode ${octal}); run: chmod 600 ${path}`,
+    );
+  }
+  return readFile(path, "utf8");
+}
+
+function toWallet(raw: string, where: string): Wallet {
+  const hex = raw.trim().replace(/^0x/i, "");
+  if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
+    throw new PrivateKeyError(`${where} does not hold a private key: expected 64 hex digits, optionally prefixed with 0x`);
+  }
+  try {
+    return new Wallet(`0x${hex}`);
+  } catch {
+    throw new PrivateKeyError(`${where} does not hold a valid secp256k1 private key`);
+  }
+}

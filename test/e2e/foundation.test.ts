@@ -1,0 +1,109 @@
+import { join } from "node:path";
+import { Wallet } from "ethers";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Program } from "../support/program.js";
+import { daemonArgs, getJson, type HubProcess, startDaemon, startHub, tempDir, writeKeyFile } from "../support/stack.js";
+
+interface NodeDetail {
+  id: string;
+  wallet: string;
+  status: string;
+  lastHeartbeat: { seq: number } | null;
+  certificate: { serial: string };
+  certificates: { serial: string; reason: string }[];
+}
+
+const CONNECTED = "connected to the hub over mTLS";
+
+describe("hub and daemon as real processes on loopback", () => {
+  const wallet = Wallet.createRandom();
+  const programs: Program[] = [];
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let hub: HubProcess;
+  let daemon: Program;
+  let keyFile: string;
+  let nodeId: string;
+  let args: string[];
+
+  const node = () => getJson<NodeDetail>(`${hub.httpUrl}/v1/nodes/${nodeId}`);
+  const track = (p: Program): Program => (programs.push(p), p);
+
+  beforeAll(async () => {
+    dir = await tempDir("e2e");
+    hub = await startHub(join(dir.path, "hub"), { args: ["--heartbeat-interval", "1s"] });
+    programs.push(hub.program);
+    keyFile = await writeKeyFile(dir.path, wallet);
+    args = daemonArgs(hub, keyFile, join(dir.path, "certs"));
+  });
+
+  afterAll(async () => {
+    await Promise.all(programs.map((p) => p.kill("SIGKILL")));
+    await dir.remove();
+  });
+
+  it("signs in, gets a certificate and stays online with a rising heartbeat sequence", async () => {
+    daemon = track(startDaemon(args));
+    const registered = await daemon.waitFor((l) => l.created === true, "registration");
+    nodeId = registered.nodeId as string;
+    await daemon.waitFor((l) => l.seq === 2, "second heartbeat");
+    const first = await node();
+    expect(first.status).toBe("online");
+    expect(first.wallet).toBe(wallet.address);
+    expect(first.certificates.map((c) => c.reason)).toEqual(["bootstrap"]);
+
+    const before = first.lastHeartbeat?.seq ?? 0;
+    await daemon.waitFor((l) => l.seq === before + 2, "two more heartbeats");
+    const later = await node();
+    expect(later.lastHeartbeat?.seq ?? 0).toBeGreaterThan(before);
+  });
+
+  it("is back within 5 s on its existing certificate after the hub is SIGKILLed and restarted", async () => {
+    const serial = (await node()).certificate.serial;
+    const lost = daemon.waitForNext((l) => l.msg === "lost the hub; reconnecting", "notice of the lost hub");
+    await hub.program.kill("SIGKILL");
+    await lost;
+    const reconnected = daemon.waitForNext((l) => l.msg === CONNECTED, "reconnection", 30_000);
+    hub = await startHub(join(dir.path, "hub"), { grpcPort: hub.grpcPort, httpPort: hub.httpPort, args: ["--heartbeat-interval", "1s"] });
+    programs.push(hub.program);
+    const ready = await hub.program.waitFor((l) => l.event === "ready", "ready");
+    const back = await reconnected;
+    expect((back.time as number) - (ready.time as number)).toBeLessThanOrEqual(5_000);
+
+    await hub.program.waitFor((l) => l.msg === "node online" && l.nodeId === nodeId, "node online again");
+    const after = await node();
+    expect(after.status).toBe("online");
+    expect(after.certificate.serial).toBe(serial);
+    expect(after.certificates).toHaveLength(1);
+    expect(daemon.lines.filter((l) => l.msg.startsWith("signed in as"))).toHaveLength(1);
+  });
+
+  it("keeps its node id and registers nothing new when the daemon restarts", async () => {
+    const { code } = await daemon.kill("SIGTERM");
+    expect(code).toBe(0);
+    daemon = track(startDaemon(args));
+    await daemon.waitFor((l) => l.msg === CONNECTED, "connection");
+    expect(daemon.lines.some((l) => l.msg.startsWith("signed in as"))).toBe(false);
+    expect(daemon.lines.some((l) => l.nodeId === nodeId)).toBe(true);
+    const after = await node();
+    expect(after.certificates).toHaveLength(1);
+    const all = await getJson<{ nodes: { id: string }[] }>(`${hub.httpUrl}/v1/nodes`);
+    expect(all.nodes.map((n) => n.id)).toEqual([nodeId]);
+  });
+
+  it("refuses a key file that others can read, and says which chmod to run", async () => {
+    const other = Wallet.createRandom();
+    const loose = await writeKeyFile(dir.path, other, 0o644);
+    const p = track(startDaemon(daemonArgs(hub, loose, join(dir.path, "certs-loose"))));
+    const { code } = await p.exited;
+    expect(code).toBe(1);
+    expect(p.output).toContain(`chmod 600 ${loose}`);
+    expect(p.output).not.toContain(other.privateKey.slice(2));
+  });
+
+  it("never writes a private key to any log", () => {
+    const everything = programs.map((p) => p.output).join("\n");
+    expect(everything).toContain(wallet.address);
+    expect(everything.toLowerCase()).not.toContain(wallet.privateKey.slice(2).toLowerCase());
+    expect(everything).not.toContain("PRIVATE KEY-----");
+  });
+});

@@ -1,0 +1,77 @@
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BaseWallet } from "ethers";
+import { DAEMON_SCRIPT, HUB_SCRIPT, Program } from "./program.js";
+
+export interface HubProcess {
+  program: Program;
+  grpcPort: number;
+  httpPort: number;
+  httpUrl: string;
+  caFingerprint: string;
+}
+
+export async function tempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), `${prefix}-`));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** A hub process on loopback; pass the ports of an earlier run to restart it in place. */
+export async function startHub(dataDir: string, opts: { grpcPort?: number; httpPort?: number; args?: string[] } = {}): Promise<HubProcess> {
+  const program = new Program("rental-hub", HUB_SCRIPT, [
+    "--data-dir", dataDir,
+    "--grpc-listen", `127.0.0.1:${opts.grpcPort ?? 0}`,
+    "--http-listen", `127.0.0.1:${opts.httpPort ?? 0}`,
+    "--public-host", "127.0.0.1,localhost",
+    ...(opts.args ?? []),
+  ]);
+  const ready = await program.waitFor((l) => l.event === "ready", "ready line");
+  return {
+    program,
+    grpcPort: ready.grpcPort as number,
+    httpPort: ready.httpPort as number,
+    httpUrl: ready.httpUrl as string,
+    caFingerprint: ready.caFingerprint as string,
+  };
+}
+
+export async function writeKeyFile(dir: string, wallet: BaseWallet, mode = 0o600): Promise<string> {
+  const file = join(dir, `wallet-${wallet.address.slice(2, 10)}.key`);
+  await writeFile(file, wallet.privateKey, { mode });
+  await chmod(file, mode);
+  return file;
+}
+
+export function daemonArgs(hub: HubProcess, keyFile: string, certDir: string, extra: string[] = []): string[] {
+  return [
+    "-hub", `127.0.0.1:${hub.grpcPort}`,
+    "-hub-http", hub.httpUrl,
+    "-hub-ca-fingerprint", hub.caFingerprint,
+    "-host", "127.0.0.1",
+    "-private-key-file", keyFile,
+    "-cert-dir", certDir,
+    "-api-port", "0",
+    "-api-listen-host", "127.0.0.1",
+    ...extra,
+  ];
+}
+
+export function startDaemon(args: string[], env: NodeJS.ProcessEnv = {}): Program {
+  // An empty library path keeps a GPU machine's real NVML out of these tests: they are about the channel.
+  return new Program("node-daemon", DAEMON_SCRIPT, args, { NODE_DAEMON_NVML_LIBRARY: "/nonexistent/libnvidia-ml.so.1", PATH: "/usr/bin:/bin", ...env });
+}
+
+export async function getJson<T>(url: string): Promise<T> {
+  // The hub's CA is private; these read-only checks do not need to verify it.
+  const { Agent, request } = await import("node:https");
+  return new Promise((resolve, reject) => {
+    request(url, { agent: new Agent({ rejectUnauthorized: false }) }, (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => (text += c.toString()));
+      res.on("end", () => (res.statusCode === 200 ? resolve(JSON.parse(text) as T) : reject(new Error(`${url}: ${res.statusCode} ${text}`))));
+    })
+      .on("error", reject)
+      .end();
+  });
+}
