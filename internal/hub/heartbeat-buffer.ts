@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { Heartbeat } from "../proto/gen/gpunode/v1/gpunode.js";
+import { gpuActivityToJSON, type Heartbeat } from "../proto/gen/gpunode/v1/gpunode.js";
 import type { HeartbeatRecord, HubStore } from "./store/hub-store.js";
 
 export interface HeartbeatBufferOptions {
@@ -29,7 +29,7 @@ export class HeartbeatBuffer {
   }
 
   record(hb: Heartbeat, receivedAt = new Date()): void {
-    this.latest.set(hb.nodeId, { nodeId: hb.nodeId, seq: hb.seq, receivedAt, body: Heartbeat.toJSON(hb) });
+    this.latest.set(hb.nodeId, { nodeId: hb.nodeId, seq: hb.seq, receivedAt, body: heartbeatView(hb) });
     this.dirty.add(hb.nodeId);
   }
 
@@ -57,4 +57,9 @@ export class HeartbeatBuffer {
     clearInterval(this.timer);
     await this.flush();
   }
+}
+
+/** Every field, defaults included (proto3 JSON would drop `healthy: false` and GPU index 0), enums by name. */
+export function heartbeatView(hb: Heartbeat) {
+  return { ...hb, gpus: hb.gpus.map((g) => ({ ...g, activity: gpuActivityToJSON(g.activity) })) };
 }

@@ -2,13 +2,16 @@ import { z } from "zod";
 
 const MAX_GPUS = 64;
 
-/** What a node may say about itself, in the proto's JSON (camelCase) form; used for REST and for Hello. */
+/**
+ * What a node may say about itself, in the proto's JSON (camelCase) form; used for REST and for Hello.
+ * Proto3 JSON leaves out fields at their default (GPU index 0, empty strings), hence the defaults.
+ */
 export const gpuInfoSchema = z.object({
-  index: z.number().int().min(0).max(1023),
-  uuid: z.string().max(128),
-  name: z.string().max(256),
-  pciBusId: z.string().max(64),
-  memoryTotalBytes: z.number().int().min(0),
+  index: z.number().int().min(0).max(1023).default(0),
+  uuid: z.string().max(128).default(""),
+  name: z.string().max(256).default(""),
+  pciBusId: z.string().max(64).default(""),
+  memoryTotalBytes: z.number().int().min(0).default(0),
 });
 
 export const nodeInfoSchema = z.object({
