@@ -77,6 +77,8 @@ export class NodeDaemon {
         activity: ALL_GPUS_FREE,
         notices,
         dockerVersion: () => "",
+        rentals: () => [],
+        miners: () => [],
         link: () => ({ connected: this.link?.connected ?? false, heartbeatsSent: this.link?.heartbeatsSent ?? 0 }),
         identity: () => ({ nodeId: this.identity.nodeId, certificateNotAfter: this.identity.current.notAfter.toISOString() }),
       },

@@ -1,6 +1,6 @@
 import { arch, release, type } from "node:os";
 import type { GpuSample, GpuSnapshot, GpuSource } from "../gpu/gpu-source.js";
-import { type GetStatusResponse, GpuActivity, type GpuInfo, type GpuStatus, type Heartbeat, type NodeInfo, type Versions } from "../proto/gen/gpunode/v1/gpunode.js";
+import { type GetStatusResponse, GpuActivity, type GpuInfo, type GpuStatus, type Heartbeat, type MinerStatus, type NodeInfo, type RentalInfo, type Versions } from "../proto/gen/gpunode/v1/gpunode.js";
 import { VERSION } from "../version.js";
 import type { GpuActivitySource } from "./gpu-activity.js";
 
@@ -15,6 +15,8 @@ export interface NodeStatusDeps {
   activity: GpuActivitySource;
   notices: string[];
   dockerVersion(): string;
+  rentals(): RentalInfo[];
+  miners(): MinerStatus[];
   link(): { connected: boolean; heartbeatsSent: number };
   identity(): { nodeId: string; certificateNotAfter: string };
 }
@@ -51,6 +53,8 @@ export class NodeStatus {
       versions: this.versions(snapshot),
       gpus: snapshot.gpus.map((g) => this.toGpuStatus(g)),
       sentAtUnixMs: Date.now(),
+      rentals: this.deps.rentals(),
+      miners: this.deps.miners(),
     };
   }
 

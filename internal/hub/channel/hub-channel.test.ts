@@ -37,7 +37,7 @@ function linkFor(t: TestHub, creds: NodeCredentials) {
       credentials: () => creds,
       unusable: () => undefined,
       hello: async () => ({ nodeId: creds.nodeId, info: nodeInfo() }),
-      heartbeat: async () => ({ seq: ++seq, nodeId: creds.nodeId, uptimeSeconds: 1, versions: undefined, gpus: [], sentAtUnixMs: Date.now() }),
+      heartbeat: async () => ({ seq: ++seq, nodeId: creds.nodeId, uptimeSeconds: 1, versions: undefined, gpus: [], sentAtUnixMs: Date.now(), rentals: [], miners: [] }),
       dispatcher,
       onRefused: async () => {
         throw new Error("refused");

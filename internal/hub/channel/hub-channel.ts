@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData, status as GrpcStatus } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { nodeIdOfPeer } from "../../certs/identity.js";
@@ -7,7 +8,9 @@ import type {
   CommandResult,
   HubChannelServiceServer,
   HubMessage,
+  ImagePullProgress,
   NodeMessage,
+  RentalEvent,
   RenewCertificateRequest,
   RenewCertificateResponse,
 } from "../../proto/gen/gpunode/v1/gpunode.js";
@@ -35,6 +38,8 @@ type StreamCall = ServerDuplexStream<NodeMessage, HubMessage>;
 /** The hub's end of every node's stream, and the way the rest of the hub sends them commands. */
 export class HubChannel {
   private readonly sessions = new Map<string, NodeSession>();
+  /** What nodes report without being asked; the rental book-keeping (a later part of the hub) listens here. */
+  readonly events = new EventEmitter<{ rentalEvent: [nodeId: string, event: RentalEvent]; pullProgress: [nodeId: string, progress: ImagePullProgress] }>();
   private heartbeatIntervalMs: number;
 
   constructor(
@@ -146,6 +151,14 @@ export class HubChannel {
       }
       case "commandResult":
         session.settle(body.value);
+        return true;
+      case "rentalEvent":
+        session.logger.info({ rental: body.value.rental }, "rental event");
+        this.events.emit("rentalEvent", session.nodeId, body.value);
+        return true;
+      case "pullProgress":
+        session.logger.debug({ progress: body.value }, "image pull progress");
+        this.events.emit("pullProgress", session.nodeId, body.value);
         return true;
     }
   }

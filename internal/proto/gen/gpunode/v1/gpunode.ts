@@ -30,6 +30,55 @@ export const protobufFileName = "gpunode/v1/gpunode.proto";
  * Regenerate the TypeScript stubs with `npm run proto`; the generated code is committed.
  */
 
+export enum MinerState {
+  MINER_STATE_UNSPECIFIED = 0,
+  MINER_STATE_RUNNING = 1,
+  /** MINER_STATE_PAUSED - Stopped because a rental took the GPU. */
+  MINER_STATE_PAUSED = 2,
+  /** MINER_STATE_BACKOFF - Crashed; restarting after a backoff. */
+  MINER_STATE_BACKOFF = 3,
+  MINER_STATE_DISABLED = 4,
+}
+
+export function minerStateFromJSON(object: any): MinerState {
+  switch (object) {
+    case 0:
+    case "MINER_STATE_UNSPECIFIED":
+      return MinerState.MINER_STATE_UNSPECIFIED;
+    case 1:
+    case "MINER_STATE_RUNNING":
+      return MinerState.MINER_STATE_RUNNING;
+    case 2:
+    case "MINER_STATE_PAUSED":
+      return MinerState.MINER_STATE_PAUSED;
+    case 3:
+    case "MINER_STATE_BACKOFF":
+      return MinerState.MINER_STATE_BACKOFF;
+    case 4:
+    case "MINER_STATE_DISABLED":
+      return MinerState.MINER_STATE_DISABLED;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum MinerState");
+  }
+}
+
+export function minerStateToJSON(object: MinerState): string {
+  switch (object) {
+    case MinerState.MINER_STATE_UNSPECIFIED:
+      return "MINER_STATE_UNSPECIFIED";
+    case MinerState.MINER_STATE_RUNNING:
+      return "MINER_STATE_RUNNING";
+    case MinerState.MINER_STATE_PAUSED:
+      return "MINER_STATE_PAUSED";
+    case MinerState.MINER_STATE_BACKOFF:
+      return "MINER_STATE_BACKOFF";
+    case MinerState.MINER_STATE_DISABLED:
+      return "MINER_STATE_DISABLED";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum MinerState");
+  }
+}
+
 export enum GpuActivity {
   GPU_ACTIVITY_UNSPECIFIED = 0,
   GPU_ACTIVITY_FREE = 1,
@@ -77,11 +126,73 @@ export function gpuActivityToJSON(object: GpuActivity): string {
   }
 }
 
+export enum RentalState {
+  RENTAL_STATE_UNSPECIFIED = 0,
+  /** RENTAL_STATE_STARTING - Pulling the image or creating the container. */
+  RENTAL_STATE_STARTING = 1,
+  RENTAL_STATE_RUNNING = 2,
+  /** RENTAL_STATE_EXITED - The container's process ended by itself (a batch job finished, or crashed / was OOM-killed). */
+  RENTAL_STATE_EXITED = 3,
+  /** RENTAL_STATE_STOPPED - Stopped by stop_rental or the duration limit. */
+  RENTAL_STATE_STOPPED = 4,
+  /** RENTAL_STATE_FAILED - Never ran: bad image, pull failure, start failure. */
+  RENTAL_STATE_FAILED = 5,
+}
+
+export function rentalStateFromJSON(object: any): RentalState {
+  switch (object) {
+    case 0:
+    case "RENTAL_STATE_UNSPECIFIED":
+      return RentalState.RENTAL_STATE_UNSPECIFIED;
+    case 1:
+    case "RENTAL_STATE_STARTING":
+      return RentalState.RENTAL_STATE_STARTING;
+    case 2:
+    case "RENTAL_STATE_RUNNING":
+      return RentalState.RENTAL_STATE_RUNNING;
+    case 3:
+    case "RENTAL_STATE_EXITED":
+      return RentalState.RENTAL_STATE_EXITED;
+    case 4:
+    case "RENTAL_STATE_STOPPED":
+      return RentalState.RENTAL_STATE_STOPPED;
+    case 5:
+    case "RENTAL_STATE_FAILED":
+      return RentalState.RENTAL_STATE_FAILED;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum RentalState");
+  }
+}
+
+export function rentalStateToJSON(object: RentalState): string {
+  switch (object) {
+    case RentalState.RENTAL_STATE_UNSPECIFIED:
+      return "RENTAL_STATE_UNSPECIFIED";
+    case RentalState.RENTAL_STATE_STARTING:
+      return "RENTAL_STATE_STARTING";
+    case RentalState.RENTAL_STATE_RUNNING:
+      return "RENTAL_STATE_RUNNING";
+    case RentalState.RENTAL_STATE_EXITED:
+      return "RENTAL_STATE_EXITED";
+    case RentalState.RENTAL_STATE_STOPPED:
+      return "RENTAL_STATE_STOPPED";
+    case RentalState.RENTAL_STATE_FAILED:
+      return "RENTAL_STATE_FAILED";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum RentalState");
+  }
+}
+
 export interface NodeMessage {
-  body?: { $case: "hello"; value: Hello } | { $case: "heartbeat"; value: Heartbeat } | {
-    $case: "commandResult";
-    value: CommandResult;
-  } | undefined;
+  body?:
+    | { $case: "hello"; value: Hello }
+    | { $case: "heartbeat"; value: Heartbeat }
+    | { $case: "commandResult"; value: CommandResult }
+    | //
+    /** Something happened to a rental that nobody asked about: exit, OOM kill, failure. */
+    { $case: "rentalEvent"; value: RentalEvent }
+    | { $case: "pullProgress"; value: ImagePullProgress }
+    | undefined;
 }
 
 /** First message on every stream: what this machine is and offers. */
@@ -127,6 +238,18 @@ export interface Heartbeat {
   versions?: Versions | undefined;
   gpus: GpuStatus[];
   sentAtUnixMs: number;
+  /** Every rental container the engine holds for this node, adopted ones included. */
+  rentals: RentalInfo[];
+  miners: MinerStatus[];
+}
+
+export interface MinerStatus {
+  gpuIndex: number;
+  state: MinerState;
+  containerId: string;
+  /** Restarts after a crash since the daemon started. */
+  restarts: number;
+  lastError: string;
 }
 
 export interface GpuStatus {
@@ -157,6 +280,8 @@ export interface CommandResult {
     | { $case: "error"; value: CommandError }
     | { $case: "ping"; value: PingResult }
     | { $case: "status"; value: GetStatusResponse }
+    | { $case: "rental"; value: RentalInfo }
+    | { $case: "rentalLogs"; value: RentalLogs }
     | undefined;
   /** True when the id had been seen before: this is the first answer, repeated, not a new run. */
   repeated: boolean;
@@ -190,7 +315,106 @@ export interface Settings {
 export interface Command {
   /** Chosen by the hub, unique per command; a repeated id is answered, not re-run. */
   id: string;
-  body?: { $case: "ping"; value: PingCommand } | { $case: "getStatus"; value: GetStatusRequest } | undefined;
+  body?:
+    | { $case: "ping"; value: PingCommand }
+    | { $case: "getStatus"; value: GetStatusRequest }
+    | { $case: "startRental"; value: StartRental }
+    | { $case: "stopRental"; value: StopRental }
+    | { $case: "getRentalLogs"; value: GetRentalLogs }
+    | undefined;
+}
+
+/** Starts a rental container; idempotent by rental_id (a second start answers with the first's state). */
+export interface StartRental {
+  rentalId: string;
+  image: string;
+  gpus?:
+    | GpuSelection
+    | undefined;
+  /** CPU limit in thousandths of a core (1500 = 1.5 cores); 0 = no limit. */
+  cpuMillis: number;
+  memoryBytes: number;
+  shmBytes: number;
+  pidsLimit: number;
+  env: EnvVar[];
+  /** A batch job: runs to completion and its exit code is reported. Empty = the image's default. */
+  command: string[];
+  /** OpenSSH public key lines allowed to log in. */
+  sshPublicKeys: string[];
+  /** Optional password login: only its hash travels (see internal/ssh/password-hash.ts). */
+  sshPasswordHash: string;
+  /** The node stops the rental after this long; 0 = until stop_rental. */
+  maxDurationSeconds: number;
+}
+
+/** Either a count ("any 2 free GPUs") or exact GPUs by index ("0") or UUID ("GPU-..."). */
+export interface GpuSelection {
+  count: number;
+  ids: string[];
+}
+
+export interface EnvVar {
+  name: string;
+  value: string;
+}
+
+export interface StopRental {
+  rentalId: string;
+  /** SIGTERM, then SIGKILL after this long (default 10 s). */
+  timeoutSeconds: number;
+}
+
+export interface GetRentalLogs {
+  rentalId: string;
+  tailLines: number;
+}
+
+export interface RentalLogs {
+  rentalId: string;
+  text: string;
+}
+
+export interface RentalInfo {
+  rentalId: string;
+  state: RentalState;
+  image: string;
+  gpuIndices: number[];
+  gpuUuids: string[];
+  containerId: string;
+  ssh?:
+    | SshEndpoint
+    | undefined;
+  /** Set once the container's process ended. */
+  exitCode: number;
+  oomKilled: boolean;
+  /** Why it failed or ended, in words. */
+  reason: string;
+  startedAt: string;
+  endedAt: string;
+  /** True when this daemon found the container running at its start and took it over. */
+  adopted: boolean;
+}
+
+export interface SshEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  /** The exact command to paste, e.g. "ssh -p 2201 renter@203.0.113.7". */
+  command: string;
+  /** As OpenSSH prints it (SHA256:...), to check on first connect. */
+  hostKeyFingerprint: string;
+}
+
+export interface RentalEvent {
+  rental?: RentalInfo | undefined;
+}
+
+export interface ImagePullProgress {
+  rentalId: string;
+  image: string;
+  status: string;
+  currentBytes: number;
+  totalBytes: number;
 }
 
 export interface PingCommand {
@@ -310,6 +534,12 @@ export const NodeMessage: MessageFns<NodeMessage> = {
       case "commandResult":
         CommandResult.encode(message.body.value, writer.uint32(26).fork()).join();
         break;
+      case "rentalEvent":
+        RentalEvent.encode(message.body.value, writer.uint32(34).fork()).join();
+        break;
+      case "pullProgress":
+        ImagePullProgress.encode(message.body.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -351,6 +581,22 @@ export const NodeMessage: MessageFns<NodeMessage> = {
             message.body = { $case: "commandResult", value: CommandResult.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.body = { $case: "rentalEvent", value: RentalEvent.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.body = { $case: "pullProgress", value: ImagePullProgress.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -373,6 +619,14 @@ export const NodeMessage: MessageFns<NodeMessage> = {
         ? { $case: "commandResult", value: CommandResult.fromJSON(object.commandResult) }
         : isSet(object.command_result)
         ? { $case: "commandResult", value: CommandResult.fromJSON(object.command_result) }
+        : isSet(object.rentalEvent)
+        ? { $case: "rentalEvent", value: RentalEvent.fromJSON(object.rentalEvent) }
+        : isSet(object.rental_event)
+        ? { $case: "rentalEvent", value: RentalEvent.fromJSON(object.rental_event) }
+        : isSet(object.pullProgress)
+        ? { $case: "pullProgress", value: ImagePullProgress.fromJSON(object.pullProgress) }
+        : isSet(object.pull_progress)
+        ? { $case: "pullProgress", value: ImagePullProgress.fromJSON(object.pull_progress) }
         : undefined,
     };
   },
@@ -385,6 +639,10 @@ export const NodeMessage: MessageFns<NodeMessage> = {
       obj.heartbeat = Heartbeat.toJSON(message.body.value);
     } else if (message.body?.$case === "commandResult") {
       obj.commandResult = CommandResult.toJSON(message.body.value);
+    } else if (message.body?.$case === "rentalEvent") {
+      obj.rentalEvent = RentalEvent.toJSON(message.body.value);
+    } else if (message.body?.$case === "pullProgress") {
+      obj.pullProgress = ImagePullProgress.toJSON(message.body.value);
     }
     return obj;
   },
@@ -410,6 +668,18 @@ export const NodeMessage: MessageFns<NodeMessage> = {
       case "commandResult": {
         if (object.body?.value !== undefined && object.body?.value !== null) {
           message.body = { $case: "commandResult", value: CommandResult.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "rentalEvent": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "rentalEvent", value: RentalEvent.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "pullProgress": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "pullProgress", value: ImagePullProgress.fromPartial(object.body.value) };
         }
         break;
       }
@@ -981,7 +1251,16 @@ export const GpuInfo: MessageFns<GpuInfo> = {
 };
 
 function createBaseHeartbeat(): Heartbeat {
-  return { seq: 0, nodeId: "", uptimeSeconds: 0, versions: undefined, gpus: [], sentAtUnixMs: 0 };
+  return {
+    seq: 0,
+    nodeId: "",
+    uptimeSeconds: 0,
+    versions: undefined,
+    gpus: [],
+    sentAtUnixMs: 0,
+    rentals: [],
+    miners: [],
+  };
 }
 
 export const Heartbeat: MessageFns<Heartbeat> = {
@@ -1003,6 +1282,12 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     }
     if (message.sentAtUnixMs !== 0) {
       writer.uint32(48).uint64(message.sentAtUnixMs);
+    }
+    for (const v of message.rentals) {
+      RentalInfo.encode(v!, writer.uint32(58).fork()).join();
+    }
+    for (const v of message.miners) {
+      MinerStatus.encode(v!, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1068,6 +1353,22 @@ export const Heartbeat: MessageFns<Heartbeat> = {
             message.sentAtUnixMs = longToNumber(reader.uint64());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.rentals.push(RentalInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.miners.push(MinerStatus.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1100,6 +1401,10 @@ export const Heartbeat: MessageFns<Heartbeat> = {
         : isSet(object.sent_at_unix_ms)
         ? globalThis.Number(object.sent_at_unix_ms)
         : 0,
+      rentals: globalThis.Array.isArray(object?.rentals)
+        ? object.rentals.map((e: any) => RentalInfo.fromJSON(e))
+        : [],
+      miners: globalThis.Array.isArray(object?.miners) ? object.miners.map((e: any) => MinerStatus.fromJSON(e)) : [],
     };
   },
 
@@ -1123,6 +1428,12 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     if (message.sentAtUnixMs !== 0) {
       obj.sentAtUnixMs = Math.round(message.sentAtUnixMs);
     }
+    if (message.rentals?.length) {
+      obj.rentals = message.rentals.map((e) => RentalInfo.toJSON(e));
+    }
+    if (message.miners?.length) {
+      obj.miners = message.miners.map((e) => MinerStatus.toJSON(e));
+    }
     return obj;
   },
 
@@ -1139,6 +1450,153 @@ export const Heartbeat: MessageFns<Heartbeat> = {
       : undefined;
     message.gpus = object.gpus?.map((e) => GpuStatus.fromPartial(e)) || [];
     message.sentAtUnixMs = object.sentAtUnixMs ?? 0;
+    message.rentals = object.rentals?.map((e) => RentalInfo.fromPartial(e)) || [];
+    message.miners = object.miners?.map((e) => MinerStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseMinerStatus(): MinerStatus {
+  return { gpuIndex: 0, state: 0, containerId: "", restarts: 0, lastError: "" };
+}
+
+export const MinerStatus: MessageFns<MinerStatus> = {
+  encode(message: MinerStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.gpuIndex !== 0) {
+      writer.uint32(8).uint32(message.gpuIndex);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.containerId !== "") {
+      writer.uint32(26).string(message.containerId);
+    }
+    if (message.restarts !== 0) {
+      writer.uint32(32).uint32(message.restarts);
+    }
+    if (message.lastError !== "") {
+      writer.uint32(42).string(message.lastError);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MinerStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMinerStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.gpuIndex = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.containerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.restarts = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MinerStatus {
+    return {
+      gpuIndex: isSet(object.gpuIndex)
+        ? globalThis.Number(object.gpuIndex)
+        : isSet(object.gpu_index)
+        ? globalThis.Number(object.gpu_index)
+        : 0,
+      state: isSet(object.state) ? minerStateFromJSON(object.state) : 0,
+      containerId: isSet(object.containerId)
+        ? globalThis.String(object.containerId)
+        : isSet(object.container_id)
+        ? globalThis.String(object.container_id)
+        : "",
+      restarts: isSet(object.restarts) ? globalThis.Number(object.restarts) : 0,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+        ? globalThis.String(object.last_error)
+        : "",
+    };
+  },
+
+  toJSON(message: MinerStatus): unknown {
+    const obj: any = {};
+    if (message.gpuIndex !== 0) {
+      obj.gpuIndex = Math.round(message.gpuIndex);
+    }
+    if (message.state !== 0) {
+      obj.state = minerStateToJSON(message.state);
+    }
+    if (message.containerId !== "") {
+      obj.containerId = message.containerId;
+    }
+    if (message.restarts !== 0) {
+      obj.restarts = Math.round(message.restarts);
+    }
+    if (message.lastError !== "") {
+      obj.lastError = message.lastError;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MinerStatus>, I>>(base?: I): MinerStatus {
+    return MinerStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MinerStatus>, I>>(object: I): MinerStatus {
+    const message = createBaseMinerStatus();
+    message.gpuIndex = object.gpuIndex ?? 0;
+    message.state = object.state ?? 0;
+    message.containerId = object.containerId ?? "";
+    message.restarts = object.restarts ?? 0;
+    message.lastError = object.lastError ?? "";
     return message;
   },
 };
@@ -1528,6 +1986,12 @@ export const CommandResult: MessageFns<CommandResult> = {
       case "status":
         GetStatusResponse.encode(message.outcome.value, writer.uint32(34).fork()).join();
         break;
+      case "rental":
+        RentalInfo.encode(message.outcome.value, writer.uint32(50).fork()).join();
+        break;
+      case "rentalLogs":
+        RentalLogs.encode(message.outcome.value, writer.uint32(58).fork()).join();
+        break;
     }
     if (message.repeated !== false) {
       writer.uint32(40).bool(message.repeated);
@@ -1580,6 +2044,22 @@ export const CommandResult: MessageFns<CommandResult> = {
             message.outcome = { $case: "status", value: GetStatusResponse.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.outcome = { $case: "rental", value: RentalInfo.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.outcome = { $case: "rentalLogs", value: RentalLogs.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 5: {
             if (tag !== 40) {
               break;
@@ -1613,6 +2093,12 @@ export const CommandResult: MessageFns<CommandResult> = {
         ? { $case: "ping", value: PingResult.fromJSON(object.ping) }
         : isSet(object.status)
         ? { $case: "status", value: GetStatusResponse.fromJSON(object.status) }
+        : isSet(object.rental)
+        ? { $case: "rental", value: RentalInfo.fromJSON(object.rental) }
+        : isSet(object.rentalLogs)
+        ? { $case: "rentalLogs", value: RentalLogs.fromJSON(object.rentalLogs) }
+        : isSet(object.rental_logs)
+        ? { $case: "rentalLogs", value: RentalLogs.fromJSON(object.rental_logs) }
         : undefined,
       repeated: isSet(object.repeated) ? globalThis.Boolean(object.repeated) : false,
     };
@@ -1629,6 +2115,10 @@ export const CommandResult: MessageFns<CommandResult> = {
       obj.ping = PingResult.toJSON(message.outcome.value);
     } else if (message.outcome?.$case === "status") {
       obj.status = GetStatusResponse.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "rental") {
+      obj.rental = RentalInfo.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "rentalLogs") {
+      obj.rentalLogs = RentalLogs.toJSON(message.outcome.value);
     }
     if (message.repeated !== false) {
       obj.repeated = message.repeated;
@@ -1658,6 +2148,18 @@ export const CommandResult: MessageFns<CommandResult> = {
       case "status": {
         if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
           message.outcome = { $case: "status", value: GetStatusResponse.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+      case "rental": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "rental", value: RentalInfo.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+      case "rentalLogs": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "rentalLogs", value: RentalLogs.fromPartial(object.outcome.value) };
         }
         break;
       }
@@ -2076,6 +2578,15 @@ export const Command: MessageFns<Command> = {
       case "getStatus":
         GetStatusRequest.encode(message.body.value, writer.uint32(26).fork()).join();
         break;
+      case "startRental":
+        StartRental.encode(message.body.value, writer.uint32(34).fork()).join();
+        break;
+      case "stopRental":
+        StopRental.encode(message.body.value, writer.uint32(42).fork()).join();
+        break;
+      case "getRentalLogs":
+        GetRentalLogs.encode(message.body.value, writer.uint32(50).fork()).join();
+        break;
     }
     return writer;
   },
@@ -2117,6 +2628,30 @@ export const Command: MessageFns<Command> = {
             message.body = { $case: "getStatus", value: GetStatusRequest.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.body = { $case: "startRental", value: StartRental.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.body = { $case: "stopRental", value: StopRental.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.body = { $case: "getRentalLogs", value: GetRentalLogs.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2138,6 +2673,18 @@ export const Command: MessageFns<Command> = {
         ? { $case: "getStatus", value: GetStatusRequest.fromJSON(object.getStatus) }
         : isSet(object.get_status)
         ? { $case: "getStatus", value: GetStatusRequest.fromJSON(object.get_status) }
+        : isSet(object.startRental)
+        ? { $case: "startRental", value: StartRental.fromJSON(object.startRental) }
+        : isSet(object.start_rental)
+        ? { $case: "startRental", value: StartRental.fromJSON(object.start_rental) }
+        : isSet(object.stopRental)
+        ? { $case: "stopRental", value: StopRental.fromJSON(object.stopRental) }
+        : isSet(object.stop_rental)
+        ? { $case: "stopRental", value: StopRental.fromJSON(object.stop_rental) }
+        : isSet(object.getRentalLogs)
+        ? { $case: "getRentalLogs", value: GetRentalLogs.fromJSON(object.getRentalLogs) }
+        : isSet(object.get_rental_logs)
+        ? { $case: "getRentalLogs", value: GetRentalLogs.fromJSON(object.get_rental_logs) }
         : undefined,
     };
   },
@@ -2151,6 +2698,12 @@ export const Command: MessageFns<Command> = {
       obj.ping = PingCommand.toJSON(message.body.value);
     } else if (message.body?.$case === "getStatus") {
       obj.getStatus = GetStatusRequest.toJSON(message.body.value);
+    } else if (message.body?.$case === "startRental") {
+      obj.startRental = StartRental.toJSON(message.body.value);
+    } else if (message.body?.$case === "stopRental") {
+      obj.stopRental = StopRental.toJSON(message.body.value);
+    } else if (message.body?.$case === "getRentalLogs") {
+      obj.getRentalLogs = GetRentalLogs.toJSON(message.body.value);
     }
     return obj;
   },
@@ -2174,7 +2727,1438 @@ export const Command: MessageFns<Command> = {
         }
         break;
       }
+      case "startRental": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "startRental", value: StartRental.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "stopRental": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "stopRental", value: StopRental.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "getRentalLogs": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "getRentalLogs", value: GetRentalLogs.fromPartial(object.body.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseStartRental(): StartRental {
+  return {
+    rentalId: "",
+    image: "",
+    gpus: undefined,
+    cpuMillis: 0,
+    memoryBytes: 0,
+    shmBytes: 0,
+    pidsLimit: 0,
+    env: [],
+    command: [],
+    sshPublicKeys: [],
+    sshPasswordHash: "",
+    maxDurationSeconds: 0,
+  };
+}
+
+export const StartRental: MessageFns<StartRental> = {
+  encode(message: StartRental, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rentalId !== "") {
+      writer.uint32(10).string(message.rentalId);
+    }
+    if (message.image !== "") {
+      writer.uint32(18).string(message.image);
+    }
+    if (message.gpus !== undefined) {
+      GpuSelection.encode(message.gpus, writer.uint32(26).fork()).join();
+    }
+    if (message.cpuMillis !== 0) {
+      writer.uint32(32).uint32(message.cpuMillis);
+    }
+    if (message.memoryBytes !== 0) {
+      writer.uint32(40).uint64(message.memoryBytes);
+    }
+    if (message.shmBytes !== 0) {
+      writer.uint32(48).uint64(message.shmBytes);
+    }
+    if (message.pidsLimit !== 0) {
+      writer.uint32(56).uint32(message.pidsLimit);
+    }
+    for (const v of message.env) {
+      EnvVar.encode(v!, writer.uint32(66).fork()).join();
+    }
+    for (const v of message.command) {
+      writer.uint32(74).string(v!);
+    }
+    for (const v of message.sshPublicKeys) {
+      writer.uint32(82).string(v!);
+    }
+    if (message.sshPasswordHash !== "") {
+      writer.uint32(90).string(message.sshPasswordHash);
+    }
+    if (message.maxDurationSeconds !== 0) {
+      writer.uint32(96).uint64(message.maxDurationSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartRental {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartRental();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rentalId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.image = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.gpus = GpuSelection.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.cpuMillis = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.memoryBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.shmBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.pidsLimit = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.env.push(EnvVar.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.command.push(reader.string());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.sshPublicKeys.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.sshPasswordHash = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.maxDurationSeconds = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartRental {
+    return {
+      rentalId: isSet(object.rentalId)
+        ? globalThis.String(object.rentalId)
+        : isSet(object.rental_id)
+        ? globalThis.String(object.rental_id)
+        : "",
+      image: isSet(object.image) ? globalThis.String(object.image) : "",
+      gpus: isSet(object.gpus) ? GpuSelection.fromJSON(object.gpus) : undefined,
+      cpuMillis: isSet(object.cpuMillis)
+        ? globalThis.Number(object.cpuMillis)
+        : isSet(object.cpu_millis)
+        ? globalThis.Number(object.cpu_millis)
+        : 0,
+      memoryBytes: isSet(object.memoryBytes)
+        ? globalThis.Number(object.memoryBytes)
+        : isSet(object.memory_bytes)
+        ? globalThis.Number(object.memory_bytes)
+        : 0,
+      shmBytes: isSet(object.shmBytes)
+        ? globalThis.Number(object.shmBytes)
+        : isSet(object.shm_bytes)
+        ? globalThis.Number(object.shm_bytes)
+        : 0,
+      pidsLimit: isSet(object.pidsLimit)
+        ? globalThis.Number(object.pidsLimit)
+        : isSet(object.pids_limit)
+        ? globalThis.Number(object.pids_limit)
+        : 0,
+      env: globalThis.Array.isArray(object?.env)
+        ? object.env.map((e: any) => EnvVar.fromJSON(e))
+        : [],
+      command: globalThis.Array.isArray(object?.command)
+        ? object.command.map((e: any) => globalThis.String(e))
+        : [],
+      sshPublicKeys: globalThis.Array.isArray(object?.sshPublicKeys)
+        ? object.sshPublicKeys.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.ssh_public_keys)
+        ? object.ssh_public_keys.map((e: any) => globalThis.String(e))
+        : [],
+      sshPasswordHash: isSet(object.sshPasswordHash)
+        ? globalThis.String(object.sshPasswordHash)
+        : isSet(object.ssh_password_hash)
+        ? globalThis.String(object.ssh_password_hash)
+        : "",
+      maxDurationSeconds: isSet(object.maxDurationSeconds)
+        ? globalThis.Number(object.maxDurationSeconds)
+        : isSet(object.max_duration_seconds)
+        ? globalThis.Number(object.max_duration_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: StartRental): unknown {
+    const obj: any = {};
+    if (message.rentalId !== "") {
+      obj.rentalId = message.rentalId;
+    }
+    if (message.image !== "") {
+      obj.image = message.image;
+    }
+    if (message.gpus !== undefined) {
+      obj.gpus = GpuSelection.toJSON(message.gpus);
+    }
+    if (message.cpuMillis !== 0) {
+      obj.cpuMillis = Math.round(message.cpuMillis);
+    }
+    if (message.memoryBytes !== 0) {
+      obj.memoryBytes = Math.round(message.memoryBytes);
+    }
+    if (message.shmBytes !== 0) {
+      obj.shmBytes = Math.round(message.shmBytes);
+    }
+    if (message.pidsLimit !== 0) {
+      obj.pidsLimit = Math.round(message.pidsLimit);
+    }
+    if (message.env?.length) {
+      obj.env = message.env.map((e) => EnvVar.toJSON(e));
+    }
+    if (message.command?.length) {
+      obj.command = message.command;
+    }
+    if (message.sshPublicKeys?.length) {
+      obj.sshPublicKeys = message.sshPublicKeys;
+    }
+    if (message.sshPasswordHash !== "") {
+      obj.sshPasswordHash = message.sshPasswordHash;
+    }
+    if (message.maxDurationSeconds !== 0) {
+      obj.maxDurationSeconds = Math.round(message.maxDurationSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartRental>, I>>(base?: I): StartRental {
+    return StartRental.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartRental>, I>>(object: I): StartRental {
+    const message = createBaseStartRental();
+    message.rentalId = object.rentalId ?? "";
+    message.image = object.image ?? "";
+    message.gpus = (object.gpus !== undefined && object.gpus !== null)
+      ? GpuSelection.fromPartial(object.gpus)
+      : undefined;
+    message.cpuMillis = object.cpuMillis ?? 0;
+    message.memoryBytes = object.memoryBytes ?? 0;
+    message.shmBytes = object.shmBytes ?? 0;
+    message.pidsLimit = object.pidsLimit ?? 0;
+    message.env = object.env?.map((e) => EnvVar.fromPartial(e)) || [];
+    message.command = object.command?.map((e) => e) || [];
+    message.sshPublicKeys = object.sshPublicKeys?.map((e) => e) || [];
+    message.sshPasswordHash = object.sshPasswordHash ?? "";
+    message.maxDurationSeconds = object.maxDurationSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseGpuSelection(): GpuSelection {
+  return { count: 0, ids: [] };
+}
+
+export const GpuSelection: MessageFns<GpuSelection> = {
+  encode(message: GpuSelection, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.count !== 0) {
+      writer.uint32(8).uint32(message.count);
+    }
+    for (const v of message.ids) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GpuSelection {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGpuSelection();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ids.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GpuSelection {
+    return {
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: GpuSelection): unknown {
+    const obj: any = {};
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.ids?.length) {
+      obj.ids = message.ids;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GpuSelection>, I>>(base?: I): GpuSelection {
+    return GpuSelection.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GpuSelection>, I>>(object: I): GpuSelection {
+    const message = createBaseGpuSelection();
+    message.count = object.count ?? 0;
+    message.ids = object.ids?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseEnvVar(): EnvVar {
+  return { name: "", value: "" };
+}
+
+export const EnvVar: MessageFns<EnvVar> = {
+  encode(message: EnvVar, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EnvVar {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEnvVar();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EnvVar {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: EnvVar): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EnvVar>, I>>(base?: I): EnvVar {
+    return EnvVar.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EnvVar>, I>>(object: I): EnvVar {
+    const message = createBaseEnvVar();
+    message.name = object.name ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseStopRental(): StopRental {
+  return { rentalId: "", timeoutSeconds: 0 };
+}
+
+export const StopRental: MessageFns<StopRental> = {
+  encode(message: StopRental, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rentalId !== "") {
+      writer.uint32(10).string(message.rentalId);
+    }
+    if (message.timeoutSeconds !== 0) {
+      writer.uint32(16).uint32(message.timeoutSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StopRental {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStopRental();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rentalId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.timeoutSeconds = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StopRental {
+    return {
+      rentalId: isSet(object.rentalId)
+        ? globalThis.String(object.rentalId)
+        : isSet(object.rental_id)
+        ? globalThis.String(object.rental_id)
+        : "",
+      timeoutSeconds: isSet(object.timeoutSeconds)
+        ? globalThis.Number(object.timeoutSeconds)
+        : isSet(object.timeout_seconds)
+        ? globalThis.Number(object.timeout_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: StopRental): unknown {
+    const obj: any = {};
+    if (message.rentalId !== "") {
+      obj.rentalId = message.rentalId;
+    }
+    if (message.timeoutSeconds !== 0) {
+      obj.timeoutSeconds = Math.round(message.timeoutSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StopRental>, I>>(base?: I): StopRental {
+    return StopRental.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StopRental>, I>>(object: I): StopRental {
+    const message = createBaseStopRental();
+    message.rentalId = object.rentalId ?? "";
+    message.timeoutSeconds = object.timeoutSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetRentalLogs(): GetRentalLogs {
+  return { rentalId: "", tailLines: 0 };
+}
+
+export const GetRentalLogs: MessageFns<GetRentalLogs> = {
+  encode(message: GetRentalLogs, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rentalId !== "") {
+      writer.uint32(10).string(message.rentalId);
+    }
+    if (message.tailLines !== 0) {
+      writer.uint32(16).uint32(message.tailLines);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRentalLogs {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRentalLogs();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rentalId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.tailLines = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRentalLogs {
+    return {
+      rentalId: isSet(object.rentalId)
+        ? globalThis.String(object.rentalId)
+        : isSet(object.rental_id)
+        ? globalThis.String(object.rental_id)
+        : "",
+      tailLines: isSet(object.tailLines)
+        ? globalThis.Number(object.tailLines)
+        : isSet(object.tail_lines)
+        ? globalThis.Number(object.tail_lines)
+        : 0,
+    };
+  },
+
+  toJSON(message: GetRentalLogs): unknown {
+    const obj: any = {};
+    if (message.rentalId !== "") {
+      obj.rentalId = message.rentalId;
+    }
+    if (message.tailLines !== 0) {
+      obj.tailLines = Math.round(message.tailLines);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRentalLogs>, I>>(base?: I): GetRentalLogs {
+    return GetRentalLogs.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRentalLogs>, I>>(object: I): GetRentalLogs {
+    const message = createBaseGetRentalLogs();
+    message.rentalId = object.rentalId ?? "";
+    message.tailLines = object.tailLines ?? 0;
+    return message;
+  },
+};
+
+function createBaseRentalLogs(): RentalLogs {
+  return { rentalId: "", text: "" };
+}
+
+export const RentalLogs: MessageFns<RentalLogs> = {
+  encode(message: RentalLogs, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rentalId !== "") {
+      writer.uint32(10).string(message.rentalId);
+    }
+    if (message.text !== "") {
+      writer.uint32(18).string(message.text);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RentalLogs {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRentalLogs();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rentalId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RentalLogs {
+    return {
+      rentalId: isSet(object.rentalId)
+        ? globalThis.String(object.rentalId)
+        : isSet(object.rental_id)
+        ? globalThis.String(object.rental_id)
+        : "",
+      text: isSet(object.text) ? globalThis.String(object.text) : "",
+    };
+  },
+
+  toJSON(message: RentalLogs): unknown {
+    const obj: any = {};
+    if (message.rentalId !== "") {
+      obj.rentalId = message.rentalId;
+    }
+    if (message.text !== "") {
+      obj.text = message.text;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RentalLogs>, I>>(base?: I): RentalLogs {
+    return RentalLogs.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RentalLogs>, I>>(object: I): RentalLogs {
+    const message = createBaseRentalLogs();
+    message.rentalId = object.rentalId ?? "";
+    message.text = object.text ?? "";
+    return message;
+  },
+};
+
+function createBaseRentalInfo(): RentalInfo {
+  return {
+    rentalId: "",
+    state: 0,
+    image: "",
+    gpuIndices: [],
+    gpuUuids: [],
+    containerId: "",
+    ssh: undefined,
+    exitCode: 0,
+    oomKilled: false,
+    reason: "",
+    startedAt: "",
+    endedAt: "",
+    adopted: false,
+  };
+}
+
+export const RentalInfo: MessageFns<RentalInfo> = {
+  encode(message: RentalInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rentalId !== "") {
+      writer.uint32(10).string(message.rentalId);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.image !== "") {
+      writer.uint32(26).string(message.image);
+    }
+    if (message.gpuIndices.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.gpuIndices) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    for (const v of message.gpuUuids) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.containerId !== "") {
+      writer.uint32(50).string(message.containerId);
+    }
+    if (message.ssh !== undefined) {
+      SshEndpoint.encode(message.ssh, writer.uint32(58).fork()).join();
+    }
+    if (message.exitCode !== 0) {
+      writer.uint32(64).int32(message.exitCode);
+    }
+    if (message.oomKilled !== false) {
+      writer.uint32(72).bool(message.oomKilled);
+    }
+    if (message.reason !== "") {
+      writer.uint32(82).string(message.reason);
+    }
+    if (message.startedAt !== "") {
+      writer.uint32(90).string(message.startedAt);
+    }
+    if (message.endedAt !== "") {
+      writer.uint32(98).string(message.endedAt);
+    }
+    if (message.adopted !== false) {
+      writer.uint32(104).bool(message.adopted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RentalInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRentalInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rentalId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.image = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag === 32) {
+              message.gpuIndices.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.gpuIndices.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.gpuUuids.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.containerId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.ssh = SshEndpoint.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.exitCode = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.oomKilled = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.startedAt = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.endedAt = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.adopted = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RentalInfo {
+    return {
+      rentalId: isSet(object.rentalId)
+        ? globalThis.String(object.rentalId)
+        : isSet(object.rental_id)
+        ? globalThis.String(object.rental_id)
+        : "",
+      state: isSet(object.state) ? rentalStateFromJSON(object.state) : 0,
+      image: isSet(object.image) ? globalThis.String(object.image) : "",
+      gpuIndices: globalThis.Array.isArray(object?.gpuIndices)
+        ? object.gpuIndices.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.gpu_indices)
+        ? object.gpu_indices.map((e: any) => globalThis.Number(e))
+        : [],
+      gpuUuids: globalThis.Array.isArray(object?.gpuUuids)
+        ? object.gpuUuids.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.gpu_uuids)
+        ? object.gpu_uuids.map((e: any) => globalThis.String(e))
+        : [],
+      containerId: isSet(object.containerId)
+        ? globalThis.String(object.containerId)
+        : isSet(object.container_id)
+        ? globalThis.String(object.container_id)
+        : "",
+      ssh: isSet(object.ssh) ? SshEndpoint.fromJSON(object.ssh) : undefined,
+      exitCode: isSet(object.exitCode)
+        ? globalThis.Number(object.exitCode)
+        : isSet(object.exit_code)
+        ? globalThis.Number(object.exit_code)
+        : 0,
+      oomKilled: isSet(object.oomKilled)
+        ? globalThis.Boolean(object.oomKilled)
+        : isSet(object.oom_killed)
+        ? globalThis.Boolean(object.oom_killed)
+        : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      startedAt: isSet(object.startedAt)
+        ? globalThis.String(object.startedAt)
+        : isSet(object.started_at)
+        ? globalThis.String(object.started_at)
+        : "",
+      endedAt: isSet(object.endedAt)
+        ? globalThis.String(object.endedAt)
+        : isSet(object.ended_at)
+        ? globalThis.String(object.ended_at)
+        : "",
+      adopted: isSet(object.adopted) ? globalThis.Boolean(object.adopted) : false,
+    };
+  },
+
+  toJSON(message: RentalInfo): unknown {
+    const obj: any = {};
+    if (message.rentalId !== "") {
+      obj.rentalId = message.rentalId;
+    }
+    if (message.state !== 0) {
+      obj.state = rentalStateToJSON(message.state);
+    }
+    if (message.image !== "") {
+      obj.image = message.image;
+    }
+    if (message.gpuIndices?.length) {
+      obj.gpuIndices = message.gpuIndices.map((e) => Math.round(e));
+    }
+    if (message.gpuUuids?.length) {
+      obj.gpuUuids = message.gpuUuids;
+    }
+    if (message.containerId !== "") {
+      obj.containerId = message.containerId;
+    }
+    if (message.ssh !== undefined) {
+      obj.ssh = SshEndpoint.toJSON(message.ssh);
+    }
+    if (message.exitCode !== 0) {
+      obj.exitCode = Math.round(message.exitCode);
+    }
+    if (message.oomKilled !== false) {
+      obj.oomKilled = message.oomKilled;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.startedAt !== "") {
+      obj.startedAt = message.startedAt;
+    }
+    if (message.endedAt !== "") {
+      obj.endedAt = message.endedAt;
+    }
+    if (message.adopted !== false) {
+      obj.adopted = message.adopted;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RentalInfo>, I>>(base?: I): RentalInfo {
+    return RentalInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RentalInfo>, I>>(object: I): RentalInfo {
+    const message = createBaseRentalInfo();
+    message.rentalId = object.rentalId ?? "";
+    message.state = object.state ?? 0;
+    message.image = object.image ?? "";
+    message.gpuIndices = object.gpuIndices?.map((e) => e) || [];
+    message.gpuUuids = object.gpuUuids?.map((e) => e) || [];
+    message.containerId = object.containerId ?? "";
+    message.ssh = (object.ssh !== undefined && object.ssh !== null) ? SshEndpoint.fromPartial(object.ssh) : undefined;
+    message.exitCode = object.exitCode ?? 0;
+    message.oomKilled = object.oomKilled ?? false;
+    message.reason = object.reason ?? "";
+    message.startedAt = object.startedAt ?? "";
+    message.endedAt = object.endedAt ?? "";
+    message.adopted = object.adopted ?? false;
+    return message;
+  },
+};
+
+function createBaseSshEndpoint(): SshEndpoint {
+  return { host: "", port: 0, user: "", command: "", hostKeyFingerprint: "" };
+}
+
+export const SshEndpoint: MessageFns<SshEndpoint> = {
+  encode(message: SshEndpoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.host !== "") {
+      writer.uint32(10).string(message.host);
+    }
+    if (message.port !== 0) {
+      writer.uint32(16).uint32(message.port);
+    }
+    if (message.user !== "") {
+      writer.uint32(26).string(message.user);
+    }
+    if (message.command !== "") {
+      writer.uint32(34).string(message.command);
+    }
+    if (message.hostKeyFingerprint !== "") {
+      writer.uint32(42).string(message.hostKeyFingerprint);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SshEndpoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSshEndpoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.command = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.hostKeyFingerprint = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SshEndpoint {
+    return {
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+      command: isSet(object.command) ? globalThis.String(object.command) : "",
+      hostKeyFingerprint: isSet(object.hostKeyFingerprint)
+        ? globalThis.String(object.hostKeyFingerprint)
+        : isSet(object.host_key_fingerprint)
+        ? globalThis.String(object.host_key_fingerprint)
+        : "",
+    };
+  },
+
+  toJSON(message: SshEndpoint): unknown {
+    const obj: any = {};
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    if (message.command !== "") {
+      obj.command = message.command;
+    }
+    if (message.hostKeyFingerprint !== "") {
+      obj.hostKeyFingerprint = message.hostKeyFingerprint;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SshEndpoint>, I>>(base?: I): SshEndpoint {
+    return SshEndpoint.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SshEndpoint>, I>>(object: I): SshEndpoint {
+    const message = createBaseSshEndpoint();
+    message.host = object.host ?? "";
+    message.port = object.port ?? 0;
+    message.user = object.user ?? "";
+    message.command = object.command ?? "";
+    message.hostKeyFingerprint = object.hostKeyFingerprint ?? "";
+    return message;
+  },
+};
+
+function createBaseRentalEvent(): RentalEvent {
+  return { rental: undefined };
+}
+
+export const RentalEvent: MessageFns<RentalEvent> = {
+  encode(message: RentalEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rental !== undefined) {
+      RentalInfo.encode(message.rental, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RentalEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRentalEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rental = RentalInfo.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RentalEvent {
+    return { rental: isSet(object.rental) ? RentalInfo.fromJSON(object.rental) : undefined };
+  },
+
+  toJSON(message: RentalEvent): unknown {
+    const obj: any = {};
+    if (message.rental !== undefined) {
+      obj.rental = RentalInfo.toJSON(message.rental);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RentalEvent>, I>>(base?: I): RentalEvent {
+    return RentalEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RentalEvent>, I>>(object: I): RentalEvent {
+    const message = createBaseRentalEvent();
+    message.rental = (object.rental !== undefined && object.rental !== null)
+      ? RentalInfo.fromPartial(object.rental)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseImagePullProgress(): ImagePullProgress {
+  return { rentalId: "", image: "", status: "", currentBytes: 0, totalBytes: 0 };
+}
+
+export const ImagePullProgress: MessageFns<ImagePullProgress> = {
+  encode(message: ImagePullProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rentalId !== "") {
+      writer.uint32(10).string(message.rentalId);
+    }
+    if (message.image !== "") {
+      writer.uint32(18).string(message.image);
+    }
+    if (message.status !== "") {
+      writer.uint32(26).string(message.status);
+    }
+    if (message.currentBytes !== 0) {
+      writer.uint32(32).uint64(message.currentBytes);
+    }
+    if (message.totalBytes !== 0) {
+      writer.uint32(40).uint64(message.totalBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImagePullProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImagePullProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rentalId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.image = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.currentBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.totalBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImagePullProgress {
+    return {
+      rentalId: isSet(object.rentalId)
+        ? globalThis.String(object.rentalId)
+        : isSet(object.rental_id)
+        ? globalThis.String(object.rental_id)
+        : "",
+      image: isSet(object.image) ? globalThis.String(object.image) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      currentBytes: isSet(object.currentBytes)
+        ? globalThis.Number(object.currentBytes)
+        : isSet(object.current_bytes)
+        ? globalThis.Number(object.current_bytes)
+        : 0,
+      totalBytes: isSet(object.totalBytes)
+        ? globalThis.Number(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? globalThis.Number(object.total_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ImagePullProgress): unknown {
+    const obj: any = {};
+    if (message.rentalId !== "") {
+      obj.rentalId = message.rentalId;
+    }
+    if (message.image !== "") {
+      obj.image = message.image;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.currentBytes !== 0) {
+      obj.currentBytes = Math.round(message.currentBytes);
+    }
+    if (message.totalBytes !== 0) {
+      obj.totalBytes = Math.round(message.totalBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImagePullProgress>, I>>(base?: I): ImagePullProgress {
+    return ImagePullProgress.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImagePullProgress>, I>>(object: I): ImagePullProgress {
+    const message = createBaseImagePullProgress();
+    message.rentalId = object.rentalId ?? "";
+    message.image = object.image ?? "";
+    message.status = object.status ?? "";
+    message.currentBytes = object.currentBytes ?? 0;
+    message.totalBytes = object.totalBytes ?? 0;
     return message;
   },
 };
