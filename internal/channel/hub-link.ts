@@ -54,6 +54,7 @@ interface LinkEvents {
 export class HubLink extends EventEmitter<LinkEvents> {
   private seq = 0;
   private drop?: (reason: string) => void;
+  private write?: (msg: NodeMessage) => void;
   connected = false;
   reconnects = 0;
 
@@ -91,6 +92,11 @@ export class HubLink extends EventEmitter<LinkEvents> {
         await sleep(delay, signal).catch(() => undefined);
       }
     }
+  }
+
+  /** Sends a report on the current stream; dropped while disconnected (the next heartbeat carries the state). */
+  notify(body: NonNullable<NodeMessage["body"]>): void {
+    this.write?.({ body });
   }
 
   /** Ends the current stream so the next one uses fresh credentials (after a rotation). */
@@ -139,6 +145,7 @@ export class HubLink extends EventEmitter<LinkEvents> {
         signal.removeEventListener("abort", onAbort);
         sessionAbort.abort();
         this.drop = undefined;
+        this.write = undefined;
         call.cancel();
         client.close();
         if (this.connected) this.emit("disconnected", outcome.kind === "stopped" ? "stopped" : outcome.reason);
@@ -172,6 +179,7 @@ export class HubLink extends EventEmitter<LinkEvents> {
           clearTimeout(welcomeTimer);
           intervalMs = body.value.heartbeatIntervalMs || 30_000;
           this.connected = true;
+          this.write = send;
           onWelcome();
           this.emit("connected", body.value);
           void beat(); // at once on connect, then every interval

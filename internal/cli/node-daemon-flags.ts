@@ -1,8 +1,9 @@
+import { join } from "node:path";
 import { Command, Option } from "commander";
 import { type DaemonOptions, defaultDaemonOptions } from "../daemon/options.js";
 import { PRIVATE_KEY_ENV } from "../wallet/private-key.js";
 import { addLogFlags, type LogFlags, logFlags } from "./log-flags.js";
-import { goBool, intIn, positiveNumber, weiAmount } from "./parsers.js";
+import { duration, goBool, intIn, portRange, positiveNumber, weiAmount } from "./parsers.js";
 
 export interface NodeDaemonArgs {
   daemon: DaemonOptions;
@@ -27,7 +28,14 @@ export function nodeDaemonProgram(): Command {
     .option("--mining-image <image>", "mining container image", d.miningImage)
     .option("--mining-data-dir <path>", "mining data folder", d.miningDataDir)
     .option("--api-port <port>", "node API port (mTLS, hub identity only); 0 picks a free port", intIn(0, 65535), d.apiPort)
-    .option("--cert-dir <path>", "where the node key, certificates and node id are kept", d.certDir)
+    .option("--cert-dir <path>", "where the node key, certificates and node id are kept (default: <state dir>/certs)")
+    .option("--state-dir <path>", "daemon state: SSH host key, sftp helper, rental password hashes", d.stateDir)
+    .option("--ssh-ports <first-last>", "host ports for rentals' SSH access", portRange, d.sshPorts)
+    .option("--ssh-listen-host <address>", "interface rentals' SSH listens on", d.sshListenHost)
+    .option("--pull-stall-timeout <duration>", "abandon an image pull after this long without progress", duration, d.pullStallTimeoutMs)
+    .option("--prepull <images>", "comma-separated images to pull in the background at start", (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean), d.prepull)
+    .option("--mining-args <args>", "extra arguments for the miner, space-separated", (v: string) => v.split(/\s+/).filter(Boolean), d.miningArgs)
+    .option("--docker-socket <path>", "Docker engine socket (default /var/run/docker.sock)")
     .option("--gpu-type <name>", "advertise this GPU model instead of the detected one")
     .option("--memory-gb <GiB>", "advertise this much memory per GPU instead of the detected amount", positiveNumber)
     .option("--price-per-sec <wei>", "rental price per second in wei (any size)", weiAmount, d.pricePerSecWei)
@@ -47,7 +55,14 @@ export function toNodeDaemonArgs(raw: Record<string, unknown>): NodeDaemonArgs {
       chainId: raw.chainId as number,
       hubCaFingerprint: s("hubCaFingerprint"),
       insecureHttp: raw.insecureHttp === true,
-      certDir: raw.certDir as string,
+      certDir: s("certDir") ?? join(raw.stateDir as string, "certs"),
+      stateDir: raw.stateDir as string,
+      sshPorts: raw.sshPorts as DaemonOptions["sshPorts"],
+      sshListenHost: raw.sshListenHost as string,
+      pullStallTimeoutMs: raw.pullStallTimeout as number,
+      prepull: raw.prepull as string[],
+      miningArgs: raw.miningArgs as string[],
+      dockerSocket: s("dockerSocket"),
       apiPort: raw.apiPort as number,
       apiListenHost: raw.apiListenHost as string,
       pricePerSecWei: raw.pricePerSec as string,

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "commander";
+import { parsePortRange } from "../ssh/port-range.js";
 import { parseDuration } from "../util/duration.js";
 import { parseGoBool } from "./go-style-flags.js";
 
@@ -33,6 +34,14 @@ export function duration(v: string): number {
 export function goBool(v: string): boolean {
   try {
     return parseGoBool(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+export function portRange(v: string): { first: number; last: number } {
+  try {
+    return parsePortRange(v);
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }

@@ -174,6 +174,7 @@ export class DockerodeEngine implements ContainerEngine {
       finishedAt: toDate(i.State.FinishedAt),
       gpuDeviceIds,
       ports: toPorts(i.NetworkSettings.Ports),
+      ipAddress: firstIp(i.NetworkSettings),
     };
   }
 
@@ -362,4 +363,11 @@ function toPorts(ports: Record<string, Array<{ HostIp: string; HostPort: string 
     }
   }
   return out;
+}
+
+/** The container's address on its first network with one (the bridge, usually); "" without a network. */
+function firstIp(settings: { IPAddress?: string; Networks?: Record<string, { IPAddress?: string }> }): string {
+  if (settings.IPAddress) return settings.IPAddress;
+  for (const net of Object.values(settings.Networks ?? {})) if (net.IPAddress) return net.IPAddress;
+  return "";
 }

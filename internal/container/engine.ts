@@ -102,6 +102,8 @@ export interface ContainerState {
   /** GPUs handed to the container through a device request (indexes or UUIDs, as asked). */
   gpuDeviceIds: string[];
   ports: PublishedPort[];
+  /** Address on the container's network (the host reaches bridge addresses directly); "" if none. */
+  ipAddress: string;
 }
 
 export interface ContainerSummary {

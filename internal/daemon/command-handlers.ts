@@ -1,4 +1,5 @@
-import type { CommandHandlers } from "../channel/command-dispatcher.js";
+import { CommandFailure, type CommandHandlers } from "../channel/command-dispatcher.js";
+import type { RentalService } from "../rental/rental-service.js";
 import { sleep } from "../util/abort.js";
 import type { NodeStatus } from "./node-status.js";
 
@@ -6,8 +7,13 @@ import type { NodeStatus } from "./node-status.js";
 const MAX_PING_DELAY_MS = 60_000;
 
 /** The commands this node answers today; rentals add theirs here. */
-export function commandHandlers(deps: { status: NodeStatus }): CommandHandlers {
+export function commandHandlers(deps: { status: NodeStatus; rentals: () => RentalService | undefined }): CommandHandlers {
   let pingRuns = 0;
+  const rentals = (): RentalService => {
+    const r = deps.rentals();
+    if (!r) throw new CommandFailure("rentals_unavailable", "this node runs no rentals: its Docker engine was not reachable at start (see the node's notices)");
+    return r;
+  };
   return {
     ping: async (cmd, signal) => {
       await sleep(Math.min(cmd.delayMs, MAX_PING_DELAY_MS), signal);
@@ -15,5 +21,8 @@ export function commandHandlers(deps: { status: NodeStatus }): CommandHandlers {
       return { $case: "ping", value: { payload: cmd.payload, runs: pingRuns } };
     },
     getStatus: async (_cmd, signal) => ({ $case: "status", value: await deps.status.status(signal) }),
+    startRental: async (cmd, signal) => ({ $case: "rental", value: await rentals().start(cmd, signal) }),
+    stopRental: async (cmd, signal) => ({ $case: "rental", value: await rentals().stop(cmd, signal) }),
+    getRentalLogs: async (cmd, signal) => ({ $case: "rentalLogs", value: await rentals().logs(cmd, signal) }),
   };
 }

@@ -37,6 +37,8 @@ describe("node-daemon in process against a real hub", () => {
       hubCaFingerprint: t.hub.info.caFingerprint,
       host: "127.0.0.1",
       certDir: join(dir.path, "certs"),
+      stateDir: join(dir.path, "state"),
+      dockerSocket: join(dir.path, "no-docker.sock"),
       apiPort: 0,
       apiListenHost: "127.0.0.1",
       privateKeyFile: await writeKeyFile(dir.path, wallet),

@@ -20,6 +20,7 @@ import { ALL_GPUS_FREE } from "./gpu-activity.js";
 import { NodeIdentity } from "./node-identity.js";
 import { NodeStatus } from "./node-status.js";
 import { DEFAULT_HUB_HTTP_PORT, type DaemonOptions } from "./options.js";
+import { startWorkloads, type Workloads } from "./workloads.js";
 
 export class DaemonConfigError extends Error {
   override readonly name = "DaemonConfigError";
@@ -35,6 +36,7 @@ export class NodeDaemon {
   private readonly running: Promise<void>[] = [];
   link!: HubLink;
   identity!: NodeIdentity;
+  workloads?: Workloads;
 
   private constructor(
     private readonly opts: DaemonOptions,
@@ -74,11 +76,11 @@ export class NodeDaemon {
       { host, apiPort, pricePerSecWei: opts.pricePerSecWei },
       {
         gpus,
-        activity: ALL_GPUS_FREE,
+        activity: { assignmentOf: (i) => (this.workloads?.activity ?? ALL_GPUS_FREE).assignmentOf(i) },
         notices,
-        dockerVersion: () => "",
-        rentals: () => [],
-        miners: () => [],
+        dockerVersion: () => this.workloads?.engineVersion ?? "",
+        rentals: () => this.workloads?.rentals.list() ?? [],
+        miners: () => this.workloads?.mining.status() ?? [],
         link: () => ({ connected: this.link?.connected ?? false, heartbeatsSent: this.link?.heartbeatsSent ?? 0 }),
         identity: () => ({ nodeId: this.identity.nodeId, certificateNotAfter: this.identity.current.notAfter.toISOString() }),
       },
@@ -100,12 +102,20 @@ export class NodeDaemon {
     this.identity = await this.loadOrEnroll(certDir, signIn);
     logger.info({ nodeId: this.identity.nodeId, notAfter: this.identity.current.notAfter }, `node ${this.identity.nodeId}; certificate valid until ${this.identity.current.notAfter.toISOString()}`);
 
+    await status.info(signal); // the GPU inventory rentals and mining allocate from
+    this.workloads = await startWorkloads(
+      opts,
+      { nodeId: this.identity.nodeId, host, gpus: () => status.knownGpus(), report: (body) => this.link?.notify(body), logger: logger.child({ part: "workloads" }), signal },
+      notices,
+    );
+    if (this.workloads) this.closers.push(() => this.workloads?.close());
+
     const nodeApi = new NodeApiServer({ host: opts.apiListenHost, port: apiPort }, { status: () => status.status(signal) });
     await nodeApi.start(this.identity.credentials);
     this.closers.push(() => nodeApi.stop());
     logger.info({ apiPort }, `node API on port ${apiPort} (hub identity only)`);
 
-    const dispatcher = new CommandDispatcher({ rememberIds: 4096 }, { handlers: commandHandlers({ status }), logger: logger.child({ part: "commands" }) });
+    const dispatcher = new CommandDispatcher({ rememberIds: 4096 }, { handlers: commandHandlers({ status, rentals: () => this.workloads?.rentals }), logger: logger.child({ part: "commands" }) });
     this.link = new HubLink(
       { ...defaultHubLinkOptions, target: opts.hub },
       {

@@ -31,6 +31,11 @@ export class NodeStatus {
     private readonly deps: NodeStatusDeps,
   ) {}
 
+  /** The GPUs of the latest sample. */
+  knownGpus(): { index: number; uuid: string; healthy: boolean }[] {
+    return this.lastSnapshot.gpus.map((g) => ({ index: g.index, uuid: g.uuid, healthy: g.healthy }));
+  }
+
   async info(signal?: AbortSignal): Promise<NodeInfo> {
     const snapshot = await this.sample(signal);
     return {

@@ -26,15 +26,32 @@ export interface DaemonOptions {
   miningDataDir: string;
   privateKeyFile?: string;
   privateKey?: string;
+  /** SSH host key, sftp helper, rental password hashes. */
+  stateDir: string;
+  /** Host ports for rentals' SSH access. */
+  sshPorts: { first: number; last: number };
+  sshListenHost: string;
+  /** A pull with no progress for this long is abandoned. */
+  pullStallTimeoutMs: number;
+  /** Images pulled in the background at start. */
+  prepull: string[];
+  miningArgs: string[];
+  /** Docker's socket; /var/run/docker.sock when absent. */
+  dockerSocket?: string;
 }
 
 /** The hub serves REST on this port unless -hub-http says otherwise. */
 export const DEFAULT_HUB_HTTP_PORT = 8080;
 
-/** systemd's StateDirectory= when run as a unit, else the user's state folder (the seed used ~/.worldland/certs). */
+/** systemd's StateDirectory= when run as a unit, else the user's state folder. */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.STATE_DIRECTORY) return env.STATE_DIRECTORY.split(":")[0] ?? env.STATE_DIRECTORY;
+  return join(env.XDG_STATE_HOME ?? join(homedir(), ".local", "state"), "node-daemon");
+}
+
+/** <state dir>/certs (the seed used ~/.worldland/certs). */
 export function defaultCertDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.STATE_DIRECTORY) return join(env.STATE_DIRECTORY.split(":")[0] ?? env.STATE_DIRECTORY, "certs");
-  return join(env.XDG_STATE_HOME ?? join(homedir(), ".local", "state"), "node-daemon", "certs");
+  return join(defaultStateDir(env), "certs");
 }
 
 export const defaultDaemonOptions: DaemonOptions = {
@@ -48,4 +65,10 @@ export const defaultDaemonOptions: DaemonOptions = {
   enableMining: true,
   miningImage: "mingeyom/worldland-mio:latest",
   miningDataDir: "/data/worldland",
+  stateDir: defaultStateDir(),
+  sshPorts: { first: 2200, last: 2299 },
+  sshListenHost: "0.0.0.0",
+  pullStallTimeoutMs: 120_000,
+  prepull: [],
+  miningArgs: [],
 };

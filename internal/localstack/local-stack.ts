@@ -53,6 +53,8 @@ export class LocalStack {
         "--host", "127.0.0.1",
         "--private-key-file", keyFile,
         "--cert-dir", join(dir, "node", "certs"),
+        "--state-dir", join(dir, "node", "state"),
+        "--ssh-listen-host", "127.0.0.1",
         "--api-port", String(apiPort),
         "--api-listen-host", "127.0.0.1",
       ],

@@ -11,6 +11,7 @@ interface NodeDetail {
   lastHeartbeat: { seq: number } | null;
   certificate: { serial: string };
   certificates: { serial: string; reason: string }[];
+  notices: string[];
 }
 
 const CONNECTED = "connected to the hub over mTLS";
@@ -33,7 +34,8 @@ describe("hub and daemon as real processes on loopback", () => {
     hub = await startHub(join(dir.path, "hub"), { args: ["--heartbeat-interval", "1s"] });
     programs.push(hub.program);
     keyFile = await writeKeyFile(dir.path, wallet);
-    args = daemonArgs(hub, keyFile, join(dir.path, "certs"));
+    // No Docker engine for this daemon: the channel must not depend on one.
+    args = daemonArgs(hub, keyFile, join(dir.path, "certs"), ["-docker-socket", join(dir.path, "no-docker.sock")]);
   });
 
   afterAll(async () => {
@@ -50,6 +52,7 @@ describe("hub and daemon as real processes on loopback", () => {
     expect(first.status).toBe("online");
     expect(first.wallet).toBe(wallet.address);
     expect(first.certificates.map((c) => c.reason)).toEqual(["bootstrap"]);
+    expect(first.notices.join("\n")).toContain("Docker engine not reachable");
 
     const before = first.lastHeartbeat?.seq ?? 0;
     await daemon.waitFor((l) => l.seq === before + 2, "two more heartbeats");

@@ -49,7 +49,7 @@ describe("GPU inventory and metrics end to end", () => {
     configPath = join(dir.path, `${name}.json`);
     await writeFakeNvmlConfig(configPath, config);
     const key = await writeKeyFile(dir.path, Wallet.createRandom());
-    const daemon = startDaemon(daemonArgs(hub, key, join(dir.path, name), ["-nvml-library", lib, ...extra]), { FAKE_NVML_CONFIG: configPath });
+    const daemon = startDaemon(daemonArgs(hub, key, join(dir.path, name), ["-nvml-library", lib, "-docker-socket", join(dir.path, "no-docker.sock"), ...extra]), { FAKE_NVML_CONFIG: configPath });
     programs.push(daemon);
     const registered = await daemon.waitFor((l) => l.created === true, "registration");
     return { daemon, nodeId: registered.nodeId as string };

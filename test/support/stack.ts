@@ -51,6 +51,7 @@ export function daemonArgs(hub: HubProcess, keyFile: string, certDir: string, ex
     "-host", "127.0.0.1",
     "-private-key-file", keyFile,
     "-cert-dir", certDir,
+    "-state-dir", `${certDir}-state`,
     "-api-port", "0",
     "-api-listen-host", "127.0.0.1",
     ...extra,

@@ -1,0 +1,121 @@
+import { totalmem } from "node:os";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { ContainerEngine } from "../container/engine.js";
+import { DockerodeEngine } from "../container/dockerode-engine.js";
+import { type MiningControl, NO_MINING } from "../mining/mining-control.js";
+import { defaultMiningOptions } from "../mining/mining-options.js";
+import { MiningSupervisor } from "../mining/mining-supervisor.js";
+import { GpuActivity, MinerState, type NodeMessage } from "../proto/gen/gpunode/v1/gpunode.js";
+import { GpuAllocation, type KnownGpu } from "../rental/gpu-allocation.js";
+import { ImagePuller } from "../rental/image-puller.js";
+import { RentalSecrets } from "../rental/rental-secrets.js";
+import { RentalService } from "../rental/rental-service.js";
+import { defaultRentalDefaults } from "../rental/rental-request.js";
+import { prepareSftpHelper, SFTP_MOUNT_POINT } from "../ssh/sftp-helper.js";
+import { SshGateway } from "../ssh/ssh-gateway.js";
+import { DEFAULT_LOGIN_USER } from "../ssh/ssh-access.js";
+import type { GpuActivitySource } from "./gpu-activity.js";
+import type { DaemonOptions } from "./options.js";
+
+export interface Workloads {
+  engineVersion: string;
+  rentals: RentalService;
+  mining: MiningControl;
+  activity: GpuActivitySource;
+  close(): Promise<void>;
+}
+
+export interface WorkloadDeps {
+  nodeId: string;
+  host: string;
+  gpus: () => KnownGpu[];
+  report(body: NonNullable<NodeMessage["body"]>): void;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+const ENGINE_PROBE_MS = 3_000;
+
+/**
+ * Rentals and idle mining, when a Docker engine answers; undefined (with the reason in notices)
+ * when none does, so a machine without Docker still runs as a node.
+ */
+export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, notices: string[]): Promise<Workloads | undefined> {
+  const { logger, signal } = deps;
+  const engine: ContainerEngine = new DockerodeEngine(opts.dockerSocket ? { socketPath: opts.dockerSocket } : {});
+  let engineVersion: string;
+  try {
+    engineVersion = (await engine.version(AbortSignal.any([signal, AbortSignal.timeout(ENGINE_PROBE_MS)]))).version;
+  } catch (err) {
+    const notice = `Docker engine not reachable (${(err as Error).message}): rentals and mining are off`;
+    logger.warn(notice);
+    notices.push(notice);
+    return undefined;
+  }
+  logger.info({ docker: engineVersion }, `Docker engine ${engineVersion}`);
+
+  const helperDir = join(opts.stateDir, "sftp-helper");
+  const helper = await prepareSftpHelper(helperDir).then(
+    () => ({ source: helperDir, target: SFTP_MOUNT_POINT }),
+    (err: Error) => {
+      const notice = `scp/sftp into rentals unavailable: ${err.message}`;
+      logger.warn(notice);
+      notices.push(notice);
+      return undefined;
+    },
+  );
+  const ssh = new SshGateway({ hostKeyPath: join(opts.stateDir, "ssh_host_ed25519_key"), listenHost: opts.sshListenHost, ports: opts.sshPorts, helperDir }, { engine, logger: logger.child({ part: "ssh" }) });
+  const allocation = new GpuAllocation(deps.gpus);
+  const mining: MiningControl & { start?(s: AbortSignal): Promise<void>; close?(): Promise<void> } = opts.enableMining
+    ? new MiningSupervisor(
+        { ...defaultMiningOptions, enabled: true, image: opts.miningImage, dataDir: opts.miningDataDir, args: opts.miningArgs, nodeId: deps.nodeId },
+        { engine, allocation, deviceId: String, logger: logger.child({ part: "mining" }) },
+      )
+    : NO_MINING;
+  const rentals = new RentalService(
+    { nodeId: deps.nodeId, host: deps.host, sshUser: DEFAULT_LOGIN_USER, defaultStopTimeoutSec: 10, defaults: defaultRentalDefaults(totalmem()) },
+    {
+      engine,
+      allocation,
+      mining,
+      ssh,
+      puller: new ImagePuller({ stallTimeoutMs: opts.pullStallTimeoutMs, reportEveryMs: 1_000 }, { engine, logger: logger.child({ part: "pull" }) }),
+      secrets: new RentalSecrets(join(opts.stateDir, "rentals")),
+      gpuUuid: (i) => deps.gpus().find((g) => g.index === i)?.uuid ?? "",
+      helper,
+      report: deps.report,
+      logger: logger.child({ part: "rentals" }),
+    },
+  );
+
+  // Order matters: rentals first take back their GPUs, then mining fills the free ones.
+  await rentals.adopt(signal);
+  await mining.start?.(signal);
+  const watching = rentals.run(signal);
+  for (const image of opts.prepull) {
+    void engine.imageExists(image, signal).then((present) =>
+      present ? undefined : engine.pullImage(image, { stallTimeoutMs: opts.pullStallTimeoutMs, signal }).then(() => logger.info({ image }, "pre-pulled")),
+    ).catch((err: unknown) => logger.warn({ image, err: (err as Error).message }, "pre-pull failed"));
+  }
+
+  const miningOn = (index: number): boolean => mining.status().some((m) => m.gpuIndex === index && m.state === MinerState.MINER_STATE_RUNNING);
+  return {
+    engineVersion,
+    rentals,
+    mining,
+    activity: {
+      assignmentOf: (index) => {
+        const rentalId = allocation.holderOf(index);
+        if (rentalId) return { activity: GpuActivity.GPU_ACTIVITY_RENTED, rentalId };
+        return { activity: miningOn(index) ? GpuActivity.GPU_ACTIVITY_MINING : GpuActivity.GPU_ACTIVITY_FREE };
+      },
+    },
+    close: async () => {
+      rentals.close();
+      await mining.close?.();
+      await watching;
+      await ssh.closeAll();
+    },
+  };
+}

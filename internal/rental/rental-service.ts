@@ -1,0 +1,344 @@
+import { CommandFailure } from "../channel/command-dispatcher.js";
+import type { ContainerEngine, ContainerEvent } from "../container/engine.js";
+import { ContainerError } from "../container/errors.js";
+import { parseWorkloadLabels, workloadFilter } from "../container/labels.js";
+import type { Logger } from "../log/logger.js";
+import type { MiningControl } from "../mining/mining-control.js";
+import {
+  type GetRentalLogs,
+  type NodeMessage,
+  type RentalInfo,
+  type RentalLogs,
+  RentalState,
+  type StartRental,
+  type StopRental,
+} from "../proto/gen/gpunode/v1/gpunode.js";
+import type { SshGateway } from "../ssh/ssh-gateway.js";
+import { isAbortError, sleep } from "../util/abort.js";
+import { Backoff } from "../util/backoff.js";
+import type { GpuAllocation } from "./gpu-allocation.js";
+import type { ImagePuller } from "./image-puller.js";
+import { parseRentalFacts } from "./rental-labels.js";
+import { isLive, type RentalRecord, rentalInfo, sshEndpoint } from "./rental-record.js";
+import { checkStartRental, type RentalDefaults, rentalLimits } from "./rental-request.js";
+import type { RentalSecrets } from "./rental-secrets.js";
+import { rentalContainerName, rentalContainerSpec } from "./rental-spec.js";
+
+export interface RentalServiceOptions {
+  nodeId: string;
+  /** The address renters are told to ssh to. */
+  host: string;
+  sshUser: string;
+  defaultStopTimeoutSec: number;
+  defaults: RentalDefaults;
+}
+
+export interface RentalServiceDeps {
+  engine: ContainerEngine;
+  allocation: GpuAllocation;
+  mining: MiningControl;
+  ssh: SshGateway;
+  puller: ImagePuller;
+  secrets: RentalSecrets;
+  /** GPU index -> UUID, for the hub's view. */
+  gpuUuid(index: number): string;
+  /** The sftp-server bundle to mount read-only, when the host has one. */
+  helper?: { source: string; target: string };
+  /** Tells the hub what happened without being asked (exit, OOM, failure, pull progress). */
+  report(body: NonNullable<NodeMessage["body"]>): void;
+  logger: Logger;
+}
+
+const ENDED_KEPT = 256;
+
+/**
+ * Rental containers on this node: start, stop, logs, and what happens to them on their own. The
+ * engine's labels are the truth: a restarted daemon adopts what runs instead of remembering it.
+ */
+export class RentalService {
+  private readonly rentals = new Map<string, RentalRecord>();
+  /** Rentals that ended, answered by a repeated stop. */
+  private readonly ended = new Map<string, RentalInfo>();
+
+  constructor(
+    private readonly opts: RentalServiceOptions,
+    private readonly deps: RentalServiceDeps,
+  ) {}
+
+  list(): RentalInfo[] {
+    return [...this.rentals.values()].map(rentalInfo);
+  }
+
+  async start(cmd: StartRental, signal: AbortSignal): Promise<RentalInfo> {
+    checkStartRental(cmd);
+    const existing = this.rentals.get(cmd.rentalId);
+    if (existing) return existing.starting ?? rentalInfo(existing);
+    const record: RentalRecord = {
+      id: cmd.rentalId,
+      image: cmd.image,
+      state: RentalState.RENTAL_STATE_STARTING,
+      gpuIndices: [],
+      gpuUuids: [],
+      containerId: rentalContainerName(cmd.rentalId),
+      batch: cmd.command.length > 0,
+      exitCode: 0,
+      oomKilled: false,
+      reason: "",
+      adopted: false,
+      stopping: false,
+      diedWhileStarting: false,
+    };
+    // Taking the GPUs is synchronous: two starts cannot both get the same GPU.
+    record.gpuIndices = this.deps.allocation.claim(cmd.rentalId, cmd.gpus ?? { count: 0, ids: [] });
+    record.gpuUuids = record.gpuIndices.map((i) => this.deps.gpuUuid(i));
+    this.rentals.set(cmd.rentalId, record);
+    record.starting = this.launch(record, cmd, signal).finally(() => (record.starting = undefined));
+    return record.starting;
+  }
+
+  async stop(cmd: StopRental, signal: AbortSignal, reason = "stopped by the hub"): Promise<RentalInfo> {
+    const record = this.rentals.get(cmd.rentalId);
+    if (!record) return this.ended.get(cmd.rentalId) ?? { ...emptyInfo(cmd.rentalId), state: RentalState.RENTAL_STATE_STOPPED, reason: "no such rental on this node (already stopped?)" };
+    if (record.starting) await record.starting.catch(() => undefined);
+    if (!this.rentals.has(cmd.rentalId)) return this.ended.get(cmd.rentalId) ?? rentalInfo(record);
+    const log = this.deps.logger.child({ rentalId: record.id });
+    record.stopping = true;
+    const wasLive = isLive(record);
+    try {
+      if (wasLive) await this.deps.engine.stop(record.containerId, cmd.timeoutSeconds || this.opts.defaultStopTimeoutSec, signal);
+      await this.deps.engine.remove(record.containerId, { force: true, signal });
+    } catch (err) {
+      record.stopping = false;
+      throw err;
+    }
+    if (wasLive) {
+      record.state = RentalState.RENTAL_STATE_STOPPED;
+      record.reason = reason;
+      record.endedAt = new Date();
+    }
+    await this.release(record);
+    await this.deps.secrets.remove(record.id);
+    this.forget(record);
+    log.info({ reason }, "rental stopped");
+    return rentalInfo(record);
+  }
+
+  async logs(cmd: GetRentalLogs, signal: AbortSignal): Promise<RentalLogs> {
+    const record = this.rentals.get(cmd.rentalId);
+    if (!record) throw new CommandFailure("unknown_rental", `no rental ${cmd.rentalId} on this node`);
+    const text = await this.deps.engine.logs(record.containerId, { tail: Math.min(cmd.tailLines || 100, 10_000), signal });
+    return { rentalId: record.id, text };
+  }
+
+  /** Takes over the rental containers of this node that the engine holds (at start, and after losing the engine). */
+  async adopt(signal?: AbortSignal): Promise<void> {
+    const found = await this.deps.engine.list({ labels: workloadFilter(this.opts.nodeId, "rental") }, signal);
+    for (const c of found) {
+      const labels = parseWorkloadLabels(c.labels);
+      const facts = parseRentalFacts(c.labels);
+      if (labels?.kind !== "rental" || !facts) {
+        this.deps.logger.warn({ container: c.name }, "a rental container with unreadable labels: left alone");
+        continue;
+      }
+      const known = this.rentals.get(labels.rentalId);
+      if (known?.starting || known?.stopping) continue;
+      if (known && isLive(known)) {
+        if (!c.running) await this.onExit(known); // it ended while we were not listening
+        continue;
+      }
+      if (known && !c.running) continue;
+      // Unknown to us, or ended and brought back by the engine (restart policy after a dockerd restart).
+      try {
+        await this.adoptOne(labels.rentalId, labels.gpuIds.map(Number), facts, c.id, c.running, signal);
+      } catch (err) {
+        this.deps.logger.error({ err, rentalId: labels.rentalId }, "could not adopt a rental container");
+      }
+    }
+    // Rentals whose container vanished behind our back (removed by hand, engine wiped).
+    const present = new Set(found.map((c) => parseWorkloadLabels(c.labels)).flatMap((l) => (l?.kind === "rental" ? [l.rentalId] : [])));
+    for (const r of this.rentals.values()) {
+      if (isLive(r) && !r.starting && !r.stopping && !present.has(r.id)) await this.markEnded(r, RentalState.RENTAL_STATE_EXITED, "the container disappeared from the engine");
+    }
+  }
+
+  /** Follows the engine's events until signal aborts; after losing them, re-subscribes and re-reads the engine. */
+  async run(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff({ initialMs: 250, maxMs: 5_000, factor: 2 });
+    let first = true;
+    while (!signal.aborted) {
+      try {
+        const events = await this.deps.engine.events(signal);
+        if (!first) await this.adopt(signal);
+        first = false;
+        backoff.reset();
+        for await (const ev of events) await this.onEvent(ev);
+      } catch (err) {
+        if (isAbortError(err, signal) || signal.aborted) return;
+        const delay = backoff.next();
+        this.deps.logger.warn({ err: (err as Error).message, retryInMs: delay }, "lost the Docker engine's events; reconnecting");
+        await sleep(delay, signal).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Stops the duration timers; rentals keep running (they are adopted at the next start). */
+  close(): void {
+    for (const r of this.rentals.values()) clearTimeout(r.durationTimer);
+  }
+
+  private async launch(record: RentalRecord, cmd: StartRental, signal: AbortSignal): Promise<RentalInfo> {
+    const log = this.deps.logger.child({ rentalId: record.id });
+    const { deps, opts } = this;
+    let created = false;
+    try {
+      const limits = rentalLimits(cmd, record.gpuIndices.length, opts.defaults);
+      await deps.puller.ensure(cmd.image, (p) => deps.report({ $case: "pullProgress", value: { rentalId: record.id, image: cmd.image, status: p.status, currentBytes: p.currentBytes ?? 0, totalBytes: p.totalBytes ?? 0 } }), signal);
+      await deps.mining.pause(record.gpuIndices, signal);
+      if (cmd.sshPasswordHash) await deps.secrets.save(record.id, cmd.sshPasswordHash);
+      const access = { rentalId: record.id, containerId: record.containerId, authorizedKeys: cmd.sshPublicKeys, user: opts.sshUser, ...(cmd.sshPasswordHash ? { passwordHash: cmd.sshPasswordHash } : {}) };
+      const { port } = await deps.ssh.open(access);
+      record.startedAt = new Date();
+      const spec = rentalContainerSpec({
+        cmd,
+        nodeId: opts.nodeId,
+        gpuIndices: record.gpuIndices,
+        limits,
+        facts: { sshPort: port, sshUser: opts.sshUser, sshKeys: cmd.sshPublicKeys, startedAt: record.startedAt, maxDurationSeconds: Number(cmd.maxDurationSeconds), batch: record.batch },
+        helper: deps.helper,
+      });
+      record.containerId = await deps.engine.createAndStart(spec, signal);
+      created = true;
+      const state = await deps.engine.inspect(record.containerId, signal);
+      await deps.ssh.open({ ...access, containerId: record.containerId, ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) });
+      record.ssh = sshEndpoint(opts.host, port, opts.sshUser, await deps.ssh.hostKeyFingerprint());
+      record.state = RentalState.RENTAL_STATE_RUNNING;
+      if (cmd.maxDurationSeconds > 0) this.armDurationLimit(record, Number(cmd.maxDurationSeconds) * 1000);
+      log.info({ gpus: record.gpuIndices, port, image: cmd.image, batch: record.batch }, "rental running");
+      if (record.diedWhileStarting || !state.running) await this.onExit(record);
+      return rentalInfo(record);
+    } catch (err) {
+      const failure = asFailure(err);
+      log.warn({ code: failure.code, reason: failure.message }, "rental failed to start");
+      if (created) await deps.engine.remove(record.containerId, { force: true }).catch(() => undefined);
+      record.state = RentalState.RENTAL_STATE_FAILED;
+      record.reason = failure.message;
+      record.endedAt = new Date();
+      await this.release(record);
+      await deps.secrets.remove(record.id);
+      this.forget(record);
+      deps.report({ $case: "rentalEvent", value: { rental: rentalInfo(record) } });
+      throw failure;
+    }
+  }
+
+  private async adoptOne(id: string, gpuIndices: number[], facts: NonNullable<ReturnType<typeof parseRentalFacts>>, containerId: string, running: boolean, signal?: AbortSignal): Promise<void> {
+    const state = await this.deps.engine.inspect(containerId, signal);
+    const record: RentalRecord = {
+      id,
+      image: state.image,
+      state: running ? RentalState.RENTAL_STATE_RUNNING : RentalState.RENTAL_STATE_EXITED,
+      gpuIndices: running ? gpuIndices : [],
+      gpuUuids: running ? gpuIndices.map((i) => this.deps.gpuUuid(i)) : [],
+      containerId,
+      batch: facts.batch,
+      exitCode: running ? 0 : state.exitCode,
+      oomKilled: running ? false : state.oomKilled,
+      reason: running ? "" : exitReason(state.exitCode, state.oomKilled),
+      startedAt: facts.startedAt,
+      endedAt: running ? undefined : state.finishedAt,
+      adopted: true,
+      stopping: false,
+      diedWhileStarting: false,
+    };
+    this.rentals.set(id, record);
+    if (!running) return;
+    this.deps.allocation.restore(id, gpuIndices);
+    const passwordHash = await this.deps.secrets.passwordHash(id);
+    const { port } = await this.deps.ssh.open(
+      { rentalId: id, containerId, authorizedKeys: facts.sshKeys, user: facts.sshUser, ...(passwordHash ? { passwordHash } : {}), ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) },
+      facts.sshPort,
+    );
+    record.ssh = sshEndpoint(this.opts.host, port, facts.sshUser, await this.deps.ssh.hostKeyFingerprint());
+    if (facts.maxDurationSeconds > 0) this.armDurationLimit(record, facts.startedAt.getTime() + facts.maxDurationSeconds * 1000 - Date.now());
+    this.deps.logger.info({ rentalId: id, gpus: gpuIndices, port }, "adopted a running rental");
+  }
+
+  private async onEvent(ev: ContainerEvent): Promise<void> {
+    if (ev.type !== "die") return;
+    const labels = parseWorkloadLabels(ev.labels);
+    if (labels?.kind !== "rental" || labels.nodeId !== this.opts.nodeId) return;
+    const record = this.rentals.get(labels.rentalId);
+    if (!record || record.stopping) return;
+    if (record.starting) {
+      record.diedWhileStarting = true;
+      return;
+    }
+    if (isLive(record)) await this.onExit(record);
+  }
+
+  /** The container's process ended by itself: a finished batch job, a crash, an OOM kill. */
+  private async onExit(record: RentalRecord): Promise<void> {
+    let state;
+    try {
+      state = await this.deps.engine.inspect(record.containerId);
+    } catch (err) {
+      // The engine is going away (a dockerd restart): adopt() sorts this out once it is back.
+      if (err instanceof ContainerError && err.code !== "not_found") return;
+      return this.markEnded(record, RentalState.RENTAL_STATE_EXITED, "the container disappeared from the engine");
+    }
+    if (state.running || state.status === "restarting") return;
+    record.exitCode = state.exitCode;
+    record.oomKilled = state.oomKilled;
+    await this.markEnded(record, RentalState.RENTAL_STATE_EXITED, exitReason(state.exitCode, state.oomKilled), state.finishedAt);
+  }
+
+  private async markEnded(record: RentalRecord, state: RentalState, reason: string, at = new Date()): Promise<void> {
+    record.state = state;
+    record.reason = reason;
+    record.endedAt = at;
+    await this.release(record);
+    this.deps.logger.info({ rentalId: record.id, exitCode: record.exitCode, oomKilled: record.oomKilled, reason }, "rental ended");
+    this.deps.report({ $case: "rentalEvent", value: { rental: rentalInfo(record) } });
+  }
+
+  /** Gives the rental's GPUs back to mining and closes its SSH access; the container stays for its logs. */
+  private async release(record: RentalRecord): Promise<void> {
+    clearTimeout(record.durationTimer);
+    await this.deps.ssh.close(record.id).catch(() => undefined);
+    const freed = this.deps.allocation.release(record.id);
+    if (freed.length > 0) await this.deps.mining.resume(freed).catch((err: unknown) => this.deps.logger.warn({ err, gpus: freed }, "mining did not resume"));
+  }
+
+  private forget(record: RentalRecord): void {
+    this.rentals.delete(record.id);
+    this.ended.set(record.id, rentalInfo(record));
+    while (this.ended.size > ENDED_KEPT) this.ended.delete(this.ended.keys().next().value as string);
+  }
+
+  private armDurationLimit(record: RentalRecord, ms: number): void {
+    record.durationTimer = setTimeout(() => {
+      void this.stop({ rentalId: record.id, timeoutSeconds: 0 }, AbortSignal.timeout(60_000), "duration limit reached").then(
+        (info) => this.deps.report({ $case: "rentalEvent", value: { rental: info } }),
+        (err: unknown) => this.deps.logger.error({ err, rentalId: record.id }, "stopping at the duration limit failed"),
+      );
+    }, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    record.durationTimer.unref();
+  }
+}
+
+function exitReason(code: number, oom: boolean): string {
+  return oom ? `killed for using more memory than its limit (exit code ${code})` : `exited with code ${code}`;
+}
+
+function asFailure(err: unknown): CommandFailure {
+  if (err instanceof CommandFailure) return err;
+  if (err instanceof ContainerError) {
+    const code = err.code === "image_not_found" || err.code === "pull_failed" ? "image_unavailable" : err.code === "start_failed" ? "start_failed" : "engine_error";
+    return new CommandFailure(code, err.message);
+  }
+  return new CommandFailure("internal", err instanceof Error ? err.message : String(err));
+}
+
+function emptyInfo(rentalId: string): RentalInfo {
+  return { rentalId, state: RentalState.RENTAL_STATE_UNSPECIFIED, image: "", gpuIndices: [], gpuUuids: [], containerId: "", ssh: undefined, exitCode: 0, oomKilled: false, reason: "", startedAt: "", endedAt: "", adopted: false };
+}
