@@ -1,4 +1,4 @@
-import { totalmem } from "node:os";
+import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { ContainerEngine } from "../container/engine.js";
@@ -74,7 +74,7 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
       )
     : NO_MINING;
   const rentals = new RentalService(
-    { nodeId: deps.nodeId, host: deps.host, sshUser: DEFAULT_LOGIN_USER, defaultStopTimeoutSec: 10, defaults: defaultRentalDefaults(totalmem()) },
+    { nodeId: deps.nodeId, host: deps.host, sshUser: DEFAULT_LOGIN_USER, defaultStopTimeoutSec: 10, defaults: defaultRentalDefaults(totalmem(), availableParallelism()) },
     {
       engine,
       allocation,

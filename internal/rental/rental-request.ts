@@ -7,6 +7,8 @@ const GIB = 1024 ** 3;
 
 /** What a rental gets when the command leaves a limit at 0. */
 export interface RentalDefaults {
+  /** CPU limit when the command gives none: the whole machine, in 1e-9 CPUs. */
+  nanoCpus: number;
   memoryBytesPerGpu: number;
   /** Memory for a rental without GPUs. */
   memoryBytes: number;
@@ -16,7 +18,8 @@ export interface RentalDefaults {
   maxMemoryBytes: number;
 }
 
-export const defaultRentalDefaults = (hostMemoryBytes: number): RentalDefaults => ({
+export const defaultRentalDefaults = (hostMemoryBytes: number, hostCpus: number): RentalDefaults => ({
+  nanoCpus: hostCpus * 1_000_000_000,
   memoryBytesPerGpu: 16 * GIB,
   memoryBytes: 4 * GIB,
   shmBytes: 2 * GIB,
@@ -64,7 +67,7 @@ export function rentalLimits(cmd: StartRental, gpuCount: number, d: RentalDefaul
   if (memoryBytes > d.maxMemoryBytes) throw new CommandFailure("invalid_argument", `memory: ${memoryBytes} bytes asked, this node allows at most ${d.maxMemoryBytes}`);
   if (memoryBytes < 16 * 1024 * 1024) throw new CommandFailure("invalid_argument", "memory: at least 16 MiB");
   return {
-    nanoCpus: cmd.cpuMillis * 1_000_000,
+    nanoCpus: cmd.cpuMillis > 0 ? cmd.cpuMillis * 1_000_000 : d.nanoCpus,
     memoryBytes,
     shmBytes: Math.min(cmd.shmBytes || d.shmBytes, memoryBytes),
     pidsLimit: cmd.pidsLimit || d.pidsLimit,

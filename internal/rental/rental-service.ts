@@ -13,6 +13,7 @@ import {
   type StartRental,
   type StopRental,
 } from "../proto/gen/gpunode/v1/gpunode.js";
+import { SshGatewayError } from "../ssh/errors.js";
 import type { SshGateway } from "../ssh/ssh-gateway.js";
 import { isAbortError, sleep } from "../util/abort.js";
 import { Backoff } from "../util/backoff.js";
@@ -196,7 +197,9 @@ export class RentalService {
       await deps.mining.pause(record.gpuIndices, signal);
       if (cmd.sshPasswordHash) await deps.secrets.save(record.id, cmd.sshPasswordHash);
       const access = { rentalId: record.id, containerId: record.containerId, authorizedKeys: cmd.sshPublicKeys, user: opts.sshUser, ...(cmd.sshPasswordHash ? { passwordHash: cmd.sshPasswordHash } : {}) };
-      const { port } = await deps.ssh.open(access);
+      // A batch job without keys is nobody's to log in to: no SSH listener for it.
+      const withSsh = cmd.sshPublicKeys.length > 0 || cmd.sshPasswordHash !== "";
+      const port = withSsh ? (await deps.ssh.open(access)).port : 0;
       record.startedAt = new Date();
       const spec = rentalContainerSpec({
         cmd,
@@ -209,8 +212,10 @@ export class RentalService {
       record.containerId = await deps.engine.createAndStart(spec, signal);
       created = true;
       const state = await deps.engine.inspect(record.containerId, signal);
-      await deps.ssh.open({ ...access, containerId: record.containerId, ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) });
-      record.ssh = sshEndpoint(opts.host, port, opts.sshUser, await deps.ssh.hostKeyFingerprint());
+      if (withSsh) {
+        await deps.ssh.open({ ...access, containerId: record.containerId, ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) });
+        record.ssh = sshEndpoint(opts.host, port, opts.sshUser, await deps.ssh.hostKeyFingerprint());
+      }
       record.state = RentalState.RENTAL_STATE_RUNNING;
       if (cmd.maxDurationSeconds > 0) this.armDurationLimit(record, Number(cmd.maxDurationSeconds) * 1000);
       log.info({ gpus: record.gpuIndices, port, image: cmd.image, batch: record.batch }, "rental running");
@@ -253,6 +258,7 @@ export class RentalService {
     this.rentals.set(id, record);
     if (!running) return;
     this.deps.allocation.restore(id, gpuIndices);
+    if (facts.sshKeys.length === 0 && !(await this.deps.secrets.passwordHash(id))) return; // a batch job: no SSH
     const passwordHash = await this.deps.secrets.passwordHash(id);
     const { port } = await this.deps.ssh.open(
       { rentalId: id, containerId, authorizedKeys: facts.sshKeys, user: facts.sshUser, ...(passwordHash ? { passwordHash } : {}), ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) },
@@ -332,6 +338,7 @@ function exitReason(code: number, oom: boolean): string {
 
 function asFailure(err: unknown): CommandFailure {
   if (err instanceof CommandFailure) return err;
+  if (err instanceof SshGatewayError) return new CommandFailure(err.code, err.message);
   if (err instanceof ContainerError) {
     const code = err.code === "image_not_found" || err.code === "pull_failed" ? "image_unavailable" : err.code === "start_failed" ? "start_failed" : "engine_error";
     return new CommandFailure(code, err.message);

@@ -108,6 +108,20 @@ else
   build_image
 fi
 
+# --- a stand-in miner for the mining tests: the same rootfs, running until SIGTERM.
+MINER_IMAGE=gpunode-test/miner:latest
+have_miner=$(docker image inspect --format "{{index .Config.Labels \"$RECIPE_LABEL\"}}" "$MINER_IMAGE" 2>/dev/null || true)
+if [ "$have_miner" != "$want" ]; then
+  log "building $MINER_IMAGE"
+  cid=$(docker create "$IMAGE")
+  docker commit \
+    --change "LABEL $RECIPE_LABEL=$want" \
+    --change 'ENTRYPOINT ["/bin/sh", "-c", "trap '"'"'exit 0'"'"' TERM INT; echo mining on GPU $NVIDIA_VISIBLE_DEVICES; while :; do sleep 1; done", "miner"]' \
+    --change 'CMD []' \
+    "$cid" "$MINER_IMAGE" >/dev/null
+  docker rm "$cid" >/dev/null
+fi
+
 # A dockerd started elsewhere without the hook on its PATH refuses GPU requests; say so here,
 # not as a puzzling test failure.
 if ! gpu_env=$(docker run --rm --gpus '"device=0"' "$IMAGE" env 2>&1) || [[ $gpu_env != *NVIDIA_VISIBLE_DEVICES=0* ]]; then

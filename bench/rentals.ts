@@ -1,0 +1,115 @@
+/**
+ * Rental start, mining -> rental switch, and ack -> first successful `ssh host true`, on the real
+ * Docker engine (the stand-in nvidia hook lets --gpus work without a GPU), beside a raw
+ * `docker run -d` of the same image.
+ *
+ *   npm run bench:rentals [-- --iterations 5]
+ *
+ * Needs what the tests need: `bash test/setup/docker-engine.sh` and the OpenSSH client.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs, promisify } from "node:util";
+import { pino } from "pino";
+import { DockerodeEngine } from "../internal/container/dockerode-engine.js";
+import { workloadFilter } from "../internal/container/labels.js";
+import { defaultMiningOptions } from "../internal/mining/mining-options.js";
+import { MiningSupervisor } from "../internal/mining/mining-supervisor.js";
+import type { StartRental } from "../internal/proto/gen/gpunode/v1/gpunode.js";
+import { GpuAllocation } from "../internal/rental/gpu-allocation.js";
+import { ImagePuller } from "../internal/rental/image-puller.js";
+import { defaultRentalDefaults } from "../internal/rental/rental-request.js";
+import { RentalSecrets } from "../internal/rental/rental-secrets.js";
+import { RentalService } from "../internal/rental/rental-service.js";
+import { prepareSftpHelper, SFTP_MOUNT_POINT } from "../internal/ssh/sftp-helper.js";
+import { SshGateway } from "../internal/ssh/ssh-gateway.js";
+import { sshExec, sshKeypair } from "../test/support/openssh.js";
+
+const run = promisify(execFile);
+const IMAGE = "gpunode-test/busybox:latest";
+const MINER = "gpunode-test/miner:latest";
+const { values } = parseArgs({ options: { iterations: { type: "string", default: "5" } } });
+const N = Number(values.iterations);
+
+const ms = (from: bigint): number => Number(process.hrtime.bigint() - from) / 1e6;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "bench-rentals-"));
+  const logger = pino({ level: "silent" });
+  const engine = new DockerodeEngine();
+  const nodeId = `bench-${Date.now()}`;
+  const key = await sshKeypair(dir, "renter");
+  const allocation = new GpuAllocation(() => [0, 1].map((index) => ({ index, uuid: `GPU-${index}`, healthy: true })));
+  await prepareSftpHelper(join(dir, "helper"));
+  const ssh = new SshGateway({ hostKeyPath: join(dir, "host_key"), listenHost: "127.0.0.1", ports: { first: 42_200, last: 42_299 }, helperDir: join(dir, "helper") }, { engine, logger });
+  const mining = new MiningSupervisor({ ...defaultMiningOptions, enabled: true, image: MINER, dataDir: "", nodeId, stopTimeoutSec: 5 }, { engine, allocation, deviceId: String, logger });
+  const rentals = new RentalService(
+    { nodeId, host: "127.0.0.1", sshUser: "renter", defaultStopTimeoutSec: 2, defaults: defaultRentalDefaults(8 * 1024 ** 3, 2) },
+    {
+      engine, allocation, mining, ssh, logger,
+      puller: new ImagePuller({ stallTimeoutMs: 60_000, reportEveryMs: 1_000 }, { engine, logger }),
+      secrets: new RentalSecrets(join(dir, "secrets")),
+      gpuUuid: (i) => `GPU-${i}`,
+      helper: { source: join(dir, "helper"), target: SFTP_MOUNT_POINT },
+      report: () => {},
+    },
+  );
+  const abort = new AbortController();
+  await mining.start(abort.signal);
+  const cmd = (rentalId: string, gpu: string): StartRental => ({
+    rentalId, image: IMAGE, gpus: { count: 0, ids: [gpu] }, cpuMillis: 0, memoryBytes: 256 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [],
+    command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0,
+  });
+
+  const raw: number[] = [];
+  const switchMs: number[] = [];
+  const firstSsh: number[] = [];
+  try {
+    for (let i = 0; i < N; i++) {
+      let t = process.hrtime.bigint();
+      const { stdout } = await run("docker", ["run", "-d", "--rm", "--gpus", '"device=1"', IMAGE, "sleep", "3600"]);
+      raw.push(ms(t));
+      await run("docker", ["rm", "-f", stdout.trim()]);
+
+      // GPU 0 mines between iterations: each start is a mining -> rental switch.
+      t = process.hrtime.bigint();
+      const info = await rentals.start(cmd(`bench-${i}`, "0"), abort.signal);
+      switchMs.push(ms(t));
+      t = process.hrtime.bigint();
+      for (;;) {
+        if ((await sshExec(key, info.ssh?.port ?? 0, "renter", "true")).code === 0) break;
+      }
+      firstSsh.push(ms(t));
+      await rentals.stop({ rentalId: `bench-${i}`, timeoutSeconds: 2 }, abort.signal);
+    }
+    // Start without a miner to pause (GPU 1 is not mining: take it away from mining first).
+    await mining.pause([1]);
+    const noMiner: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const t = process.hrtime.bigint();
+      await rentals.start(cmd(`bench-free-${i}`, "1"), abort.signal);
+      noMiner.push(ms(t));
+      await rentals.stop({ rentalId: `bench-free-${i}`, timeoutSeconds: 2 }, abort.signal);
+      await mining.pause([1]);
+    }
+    const row = (label: string, xs: number[]) => console.log(`${label.padEnd(52)} ${median(xs).toFixed(0).padStart(7)} ms   (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n=${xs.length})`);
+    console.log(`median of ${N} on the real engine:`);
+    row("raw `docker run -d` (CLI, same image, one GPU)", raw);
+    row("rental start on a free GPU (command -> running)", noMiner);
+    row("rental start on a mining GPU (pause miner + start)", switchMs);
+    row("rental ack -> first successful `ssh host true`", firstSsh);
+    console.log(`ratio rental start / raw docker run: ${(median(noMiner) / median(raw)).toFixed(2)}x; mining switch adds ${(median(switchMs) - median(noMiner)).toFixed(0)} ms`);
+  } finally {
+    abort.abort();
+    await mining.close();
+    await ssh.closeAll();
+    const left = await engine.list({ labels: workloadFilter(nodeId) });
+    await Promise.all(left.map((c) => engine.remove(c.id, { force: true })));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,197 @@
+import { once } from "node:events";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Wallet } from "ethers";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DockerodeEngine } from "../../internal/container/dockerode-engine.js";
+import { LABELS, parseWorkloadLabels, workloadFilter } from "../../internal/container/labels.js";
+import { type Command, type CommandResult, type RentalEvent, type RentalInfo, RentalState } from "../../internal/proto/gen/gpunode/v1/gpunode.js";
+import { buildFakeNvml } from "../fixtures/nvml/build-fake-nvml.js";
+import { fakeNvmlConfig, writeFakeNvmlConfig } from "../fixtures/nvml/fake-nvml-config.js";
+import { EngineWatch } from "../support/engine-watch.js";
+import { runClient, type SshKey, sshExec, sshKeypair } from "../support/openssh.js";
+import type { Program } from "../support/program.js";
+import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
+import { nodeOnline, startTestHub, type TestHub } from "../support/test-hub.js";
+
+const BUSYBOX = "gpunode-test/busybox:latest";
+const MINER = "gpunode-test/miner:latest";
+
+/** A real daemon process with 4 stand-in GPUs, the real Docker engine and a real hub sending commands. */
+describe("rentals and idle mining on the real Docker engine", () => {
+  const engine = new DockerodeEngine();
+  let watch: EngineWatch;
+  let t: TestHub;
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let daemonArgs: string[];
+  let daemonEnv: NodeJS.ProcessEnv;
+  let daemon: Program;
+  let nodeId: string;
+  let key: SshKey;
+  let stranger: SshKey;
+  const portBase = 30_000 + Math.floor(Math.random() * 300) * 100;
+
+  const command = async (body: Command["body"], timeoutMs = 60_000): Promise<CommandResult> => t.hub.channel.sendCommand(nodeId, body, { timeoutMs });
+  const startRental = async (rentalId: string, gpuIds: string[], extra: Partial<Extract<Command["body"], { $case: "startRental" }>["value"]> = {}) =>
+    command({
+      $case: "startRental",
+      value: { rentalId, image: BUSYBOX, gpus: { count: 0, ids: gpuIds }, cpuMillis: 0, memoryBytes: 256 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0, ...extra },
+    });
+  const rental = (r: CommandResult): RentalInfo => {
+    if (r.outcome?.$case !== "rental") throw new Error(`expected a rental, got ${JSON.stringify(r.outcome)}`);
+    return r.outcome.value;
+  };
+  const failure = (r: CommandResult) => (r.outcome?.$case === "error" ? r.outcome.value : undefined);
+  /** GPU index -> id of the running miner container on it. */
+  const miners = async (): Promise<Map<number, string>> => {
+    const list = await engine.list({ labels: workloadFilter(nodeId, "miner") });
+    return new Map(list.filter((c) => c.running).map((c) => [Number(parseWorkloadLabels(c.labels)?.gpuIds[0]), c.id]));
+  };
+  const rentalContainers = async () => (await engine.list({ labels: workloadFilter(nodeId, "rental") })).filter((c) => c.running);
+  const minersOn = (gpus: number[]) => watch.until(async () => {
+    const m = await miners();
+    return gpus.every((g) => m.has(g)) && m.size === gpus.length ? m : undefined;
+  }, `miners on exactly GPUs ${gpus.join(",")}`);
+
+  function launchDaemon(): Program {
+    daemon = startDaemon(daemonArgs, daemonEnv);
+    return daemon;
+  }
+
+  beforeAll(async () => {
+    watch = await EngineWatch.start(engine);
+    dir = await tempDir("rentals");
+    t = await startTestHub({ heartbeatIntervalMs: 1_000 });
+    const lib = await buildFakeNvml();
+    const nvmlConfig = join(dir.path, "nvml.json");
+    await writeFakeNvmlConfig(nvmlConfig, fakeNvmlConfig(4));
+    key = await sshKeypair(dir.path, "renter");
+    stranger = await sshKeypair(dir.path, "stranger");
+    const walletKey = await writeKeyFile(dir.path, Wallet.createRandom());
+    daemonArgs = [
+      "-hub", t.grpcTarget, "-hub-http", t.http.baseUrl, "-hub-ca-fingerprint", t.hub.info.caFingerprint,
+      "-host", "127.0.0.1", "-private-key-file", walletKey, "-cert-dir", join(dir.path, "certs"), "-state-dir", join(dir.path, "state"),
+      "-api-port", "0", "-api-listen-host", "127.0.0.1", "-nvml-library", lib,
+      "-mining-image", MINER, "-mining-data-dir=", "-ssh-ports", `${portBase}-${portBase + 49}`, "-ssh-listen-host", "127.0.0.1",
+    ];
+    daemonEnv = { FAKE_NVML_CONFIG: nvmlConfig };
+    launchDaemon();
+    nodeId = (await daemon.waitFor((l) => l.created === true, "registration")).nodeId as string;
+    await nodeOnline(t, nodeId);
+    await minersOn([0, 1, 2, 3]);
+  });
+
+  afterAll(async () => {
+    await daemon?.kill("SIGKILL");
+    const ours = nodeId ? await engine.list({ labels: { [LABELS.nodeId]: nodeId } }) : [];
+    await Promise.all(ours.map((c) => engine.remove(c.id, { force: true })));
+    watch?.stop();
+    await t?.close();
+    await dir?.remove();
+  });
+
+  it("runs two rentals on GPUs {0} and {1,2}, each seeing exactly its GPUs, while GPU 3 keeps mining", async () => {
+    const before = await miners();
+    const [a, b] = await Promise.all([startRental("rent-a", ["0"]), startRental("rent-b", ["1", "2"])]);
+    const ra = rental(a);
+    const rb = rental(b);
+    expect(ra.state).toBe(RentalState.RENTAL_STATE_RUNNING);
+    expect(ra.gpuIndices).toEqual([0]);
+    expect(rb.gpuIndices).toEqual([1, 2]);
+    expect(ra.ssh?.command).toBe(`ssh -p ${ra.ssh?.port} renter@127.0.0.1`);
+
+    expect((await sshExec(key, ra.ssh!.port, "renter", "echo $NVIDIA_VISIBLE_DEVICES")).stdout.trim()).toBe("0");
+    expect((await sshExec(key, rb.ssh!.port, "renter", "echo $NVIDIA_VISIBLE_DEVICES")).stdout.trim()).toBe("1,2");
+
+    const after = await minersOn([3]);
+    expect(after.get(3)).toBe(before.get(3)); // the same miner container, never interrupted
+  });
+
+  it("refuses a GPU that is taken or unknown, and changes nothing", async () => {
+    const running = (await rentalContainers()).length;
+    expect(failure(await startRental("rent-c", ["0"]))).toMatchObject({ code: "gpu_taken", message: expect.stringContaining("rent-a") });
+    expect(failure(await startRental("rent-d", ["7"]))).toMatchObject({ code: "unknown_gpu", message: expect.stringContaining('"7"') });
+    expect((await rentalContainers()).length).toBe(running);
+    expect([...(await miners()).keys()]).toEqual([3]);
+  });
+
+  it("answers a repeated start of the same rental with the running rental, not a second container", async () => {
+    const again = rental(await startRental("rent-a", ["0"]));
+    expect(again.state).toBe(RentalState.RENTAL_STATE_RUNNING);
+    expect((await rentalContainers()).filter((c) => c.labels[LABELS.rentalId] === "rent-a")).toHaveLength(1);
+  });
+
+  it("lets the renter in over SSH with the rental's key: exec with exit code and stdin, scp both ways; refuses another key", async () => {
+    const { port } = rental(await startRental("rent-a", ["0"])).ssh!;
+    expect((await sshExec(key, port, "renter", "exit 7")).code).toBe(7);
+    expect((await sshExec(key, port, "renter", "tr a-z A-Z", "shout\n")).stdout).toBe("SHOUT\n");
+
+    const local = join(dir.path, "payload.bin");
+    const payload = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251));
+    await writeFile(local, payload);
+    const target = "renter@127.0.0.1";
+    const up = await runClient("scp", ["-i", key.privateKeyPath, "-P", String(port), local, `${target}:/tmp/payload.bin`]);
+    expect(up.code, up.stderr).toBe(0);
+    const back = join(dir.path, "back.bin");
+    const down = await runClient("scp", ["-i", key.privateKeyPath, "-P", String(port), `${target}:/tmp/payload.bin`, back]);
+    expect(down.code, down.stderr).toBe(0);
+    const { readFile } = await import("node:fs/promises");
+    expect(Buffer.compare(await readFile(back), payload)).toBe(0);
+
+    const refused = await sshExec(stranger, port, "renter", "true");
+    expect(refused.code).toBe(255);
+    expect(refused.stderr).toContain("Permission denied");
+  });
+
+  it("runs a batch job to completion and reports its exit code, with its logs retrievable", async () => {
+    const exited = new Promise<RentalEvent>((resolve) =>
+      t.hub.channel.events.on("rentalEvent", (_node, ev) => ev.rental?.rentalId === "job-1" && ev.rental.state === RentalState.RENTAL_STATE_EXITED && resolve(ev)),
+    );
+    const started = await startRental("job-1", [], { command: ["sh", "-c", "echo hello from the job; echo oops >&2; exit 3"], sshPublicKeys: [] });
+    expect(failure(started)).toBeUndefined();
+    const ev = await exited;
+    expect(ev.rental?.exitCode).toBe(3);
+    expect(ev.rental?.reason).toBe("exited with code 3");
+    const logs = await command({ $case: "getRentalLogs", value: { rentalId: "job-1", tailLines: 10 } });
+    expect(logs.outcome?.$case === "rentalLogs" && logs.outcome.value.text).toContain("hello from the job");
+    const stopped = rental(await command({ $case: "stopRental", value: { rentalId: "job-1", timeoutSeconds: 1 } }));
+    expect(stopped.exitCode).toBe(3);
+  });
+
+  it("gives a clear error for an image that does not exist, and mining is not interrupted", async () => {
+    const before = await miners();
+    const res = failure(await startRental("rent-x", ["3"], { image: "gpunode-test/does-not-exist:1.0" }));
+    expect(res?.code).toBe("image_unavailable");
+    expect(res?.message).toContain("gpunode-test/does-not-exist:1.0");
+    expect((await miners()).get(3)).toBe(before.get(3));
+  });
+
+  it("adopts both rentals after a SIGKILL of the daemon, keeps SSH working, and stops one through the hub with mining back on its GPUs", async () => {
+    const portA = rental(await startRental("rent-a", ["0"])).ssh!.port;
+    await daemon.kill("SIGKILL");
+    expect((await rentalContainers()).map((c) => c.labels[LABELS.rentalId]).sort()).toEqual(["rent-a", "rent-b"]);
+
+    const offline = t.hub.channel.isConnected(nodeId);
+    void offline;
+    launchDaemon();
+    await daemon.waitFor((l) => l.msg === "connected to the hub over mTLS", "reconnection", 30_000);
+    expect(daemon.lines.filter((l) => l.msg === "adopted a running rental").map((l) => l.rentalId).sort()).toEqual(["rent-a", "rent-b"]);
+    expect((await sshExec(key, portA, "renter", "echo $NVIDIA_VISIBLE_DEVICES")).stdout.trim()).toBe("0");
+    await minersOn([3]); // no duplicate miners, none on rented GPUs
+
+    const stopped = rental(await command({ $case: "stopRental", value: { rentalId: "rent-b", timeoutSeconds: 2 } }));
+    expect(stopped.state).toBe(RentalState.RENTAL_STATE_STOPPED);
+    expect(stopped.adopted).toBe(true);
+    await minersOn([1, 2, 3]);
+    expect((await rentalContainers()).map((c) => c.labels[LABELS.rentalId])).toEqual(["rent-a"]);
+  });
+
+  it("resumes mining on GPU 0 when its rental stops", async () => {
+    const stopped = rental(await command({ $case: "stopRental", value: { rentalId: "rent-a", timeoutSeconds: 2 } }));
+    expect(stopped.state).toBe(RentalState.RENTAL_STATE_STOPPED);
+    await minersOn([0, 1, 2, 3]);
+    const repeated = rental(await command({ $case: "stopRental", value: { rentalId: "rent-a", timeoutSeconds: 2 } }));
+    expect(repeated.state).toBe(RentalState.RENTAL_STATE_STOPPED);
+    void once;
+  });
+});
