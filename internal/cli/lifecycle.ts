@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 
 /** Errors whose message is the whole story for the user: printed without a stack trace. */
-const EXPLAINED = new Set(["PrivateKeyError", "DaemonConfigError", "EnrollError", "HubTrustError", "CertificateError", "SchemaError", "InvalidArgumentError"]);
+const EXPLAINED = new Set(["PrivateKeyError", "DaemonConfigError", "EnrollError", "HubTrustError", "CertificateError", "SchemaError", "InvalidArgumentError", "DatabaseUrlError", "DatabaseConnectionError"]);
 
 /** Exits 1 after saying why the program could not start. */
 export function exitOnStartFailure(err: unknown, logger: Logger): never {

@@ -26,6 +26,13 @@ describe("node-daemon flags", () => {
     expect(parse(["-enable-mining"]).enableMining).toBe(true);
   });
 
+  it("collects repeated -mining-env NAME=VALUE flags, values may hold '='", () => {
+    expect(parse(["-mining-env", "POOL=stratum+tcp://p:3333", "-mining-env=WORKER=a=b"]).miningEnv).toEqual([
+      { name: "POOL", value: "stratum+tcp://p:3333" },
+      { name: "WORKER", value: "a=b" },
+    ]);
+  });
+
   it("takes a price of any size as an exact decimal string", () => {
     expect(parse(["-price-per-sec", "99999999999999999999999999"]).pricePerSecWei).toBe("99999999999999999999999999");
   });
@@ -35,6 +42,8 @@ describe("node-daemon flags", () => {
     [["-api-port", "70000"], "0 to 65535"],
     [["-memory-gb", "-3"], "positive"],
     [["-enable-mining=maybe"], "true or false"],
+    [["-mining-env", "=x"], "NAME=VALUE"],
+    [["-ssh-ports", "3000-2000"], "FIRST-LAST"],
   ])("refuses %j with a message saying what is expected", (argv, expected) => {
     expect(() => parse(argv)).toThrow(expected);
   });

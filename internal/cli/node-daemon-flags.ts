@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import { type DaemonOptions, defaultDaemonOptions } from "../daemon/options.js";
 import { PRIVATE_KEY_ENV } from "../wallet/private-key.js";
 import { addLogFlags, type LogFlags, logFlags } from "./log-flags.js";
-import { duration, goBool, intIn, portRange, positiveNumber, weiAmount } from "./parsers.js";
+import { duration, envEntry, goBool, intIn, portRange, positiveNumber, weiAmount } from "./parsers.js";
 
 export interface NodeDaemonArgs {
   daemon: DaemonOptions;
@@ -35,6 +35,7 @@ export function nodeDaemonProgram(): Command {
     .option("--pull-stall-timeout <duration>", "abandon an image pull after this long without progress", duration, d.pullStallTimeoutMs)
     .option("--prepull <images>", "comma-separated images to pull in the background at start", (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean), d.prepull)
     .option("--mining-args <args>", "extra arguments for the miner, space-separated", (v: string) => v.split(/\s+/).filter(Boolean), d.miningArgs)
+    .option("--mining-env <NAME=VALUE>", "environment for the miner (repeat the flag for more)", envEntry, [] as { name: string; value: string }[])
     .option("--docker-socket <path>", "Docker engine socket (default /var/run/docker.sock)")
     .option("--gpu-type <name>", "advertise this GPU model instead of the detected one")
     .option("--memory-gb <GiB>", "advertise this much memory per GPU instead of the detected amount", positiveNumber)
@@ -62,6 +63,7 @@ export function toNodeDaemonArgs(raw: Record<string, unknown>): NodeDaemonArgs {
       pullStallTimeoutMs: raw.pullStallTimeout as number,
       prepull: raw.prepull as string[],
       miningArgs: raw.miningArgs as string[],
+      miningEnv: raw.miningEnv as { name: string; value: string }[],
       dockerSocket: s("dockerSocket"),
       apiPort: raw.apiPort as number,
       apiListenHost: raw.apiListenHost as string,

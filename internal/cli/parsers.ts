@@ -46,3 +46,11 @@ export function portRange(v: string): { first: number; last: number } {
     throw new InvalidArgumentError((err as Error).message);
   }
 }
+
+/** Collects repeated NAME=VALUE flags. */
+export function envEntry(v: string, previous: { name: string; value: string }[]): { name: string; value: string }[] {
+  const eq = v.indexOf("=");
+  const name = eq > 0 ? v.slice(0, eq) : "";
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new InvalidArgumentError("expected NAME=VALUE with a variable name, e.g. POOL_URL=stratum+tcp://pool:3333");
+  return [...previous, { name, value: v.slice(eq + 1) }];
+}

@@ -16,6 +16,7 @@ export function rentalHubProgram(env: NodeJS.ProcessEnv = process.env): Command 
   const cmd = new Command("rental-hub")
     .description("GPU rental hub: signs nodes in, runs their CA, holds their mTLS streams.\nFlags take one dash or two.")
     .option("--data-dir <path>", "database and CA folder", env.HUB_DATA_DIR ?? d.dataDir)
+    .option("--database-url <url>", "PostgreSQL (postgres://user:pass@host/db); default: SQLite in the data dir; env HUB_DATABASE_URL", env.HUB_DATABASE_URL)
     .option("--grpc-listen <host:port>", "node-facing gRPC (mTLS) listener", ":8443")
     .option("--http-listen <host:port>", "REST (HTTPS) listener", ":8080")
     .option("--public-host <names>", "comma-separated names/addresses nodes use to reach the hub (go into its certificate; the first is the SIWE domain's host)", d.publicHosts.join(","))
@@ -38,6 +39,7 @@ export function toRentalHubArgs(raw: Record<string, unknown>): RentalHubArgs {
     hub: {
       ...defaultHubOptions,
       dataDir: raw.dataDir as string,
+      databaseUrl: typeof raw.databaseUrl === "string" && raw.databaseUrl !== "" ? raw.databaseUrl : undefined,
       grpcListen: parseHostPort(raw.grpcListen as string, "--grpc-listen"),
       httpListen: parseHostPort(raw.httpListen as string, "--http-listen"),
       publicHosts,

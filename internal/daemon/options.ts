@@ -36,6 +36,7 @@ export interface DaemonOptions {
   /** Images pulled in the background at start. */
   prepull: string[];
   miningArgs: string[];
+  miningEnv: { name: string; value: string }[];
   /** Docker's socket; /var/run/docker.sock when absent. */
   dockerSocket?: string;
 }
@@ -71,4 +72,5 @@ export const defaultDaemonOptions: DaemonOptions = {
   pullStallTimeoutMs: 120_000,
   prepull: [],
   miningArgs: [],
+  miningEnv: [],
 };

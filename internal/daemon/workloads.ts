@@ -69,7 +69,7 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
   const allocation = new GpuAllocation(deps.gpus);
   const mining: MiningControl & { start?(s: AbortSignal): Promise<void>; close?(): Promise<void> } = opts.enableMining
     ? new MiningSupervisor(
-        { ...defaultMiningOptions, enabled: true, image: opts.miningImage, dataDir: opts.miningDataDir, args: opts.miningArgs, nodeId: deps.nodeId },
+        { ...defaultMiningOptions, enabled: true, image: opts.miningImage, dataDir: opts.miningDataDir, args: opts.miningArgs, env: opts.miningEnv, nodeId: deps.nodeId },
         { engine, allocation, deviceId: String, logger: logger.child({ part: "mining" }) },
       )
     : NO_MINING;

@@ -3,6 +3,8 @@ import type { HostPort } from "../grpc/host-port.js";
 
 export interface HubOptions {
   dataDir: string;
+  /** postgres://... selects PostgreSQL; absent, the embedded SQLite file in dataDir. */
+  databaseUrl?: string;
   /** Node-facing gRPC over mTLS. */
   grpcListen: HostPort;
   /** REST over HTTPS: sign-in, bootstrap, read API. */

@@ -21,7 +21,7 @@ import type { HubOptions } from "./options.js";
 import { Presence } from "./presence.js";
 import { NodeRegistry } from "./registry/node-registry.js";
 import type { HubStore } from "./store/hub-store.js";
-import { openSqliteStore } from "./store/sqlite.js";
+import { openHubStore } from "./store/open-store.js";
 
 /** How long the hub's own TLS identity lives; it is issued afresh at every start. */
 const HUB_IDENTITY_LIFETIME_MS = 90 * 24 * 3_600_000;
@@ -61,7 +61,7 @@ export class RentalHub {
 
   private async init(): Promise<void> {
     const { opts, logger } = this;
-    this.store = await openSqliteStore(join(opts.dataDir, "hub.db"));
+    this.store = await openHubStore({ databaseUrl: opts.databaseUrl, sqliteFile: join(opts.dataDir, "hub.db") });
     this.closers.push(() => this.store.close());
 
     const ca = await CertificateAuthority.openOrCreate({ dir: join(opts.dataDir, "ca") });

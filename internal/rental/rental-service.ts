@@ -145,6 +145,7 @@ export class RentalService {
       if (known?.starting || known?.stopping) continue;
       if (known && isLive(known)) {
         if (!c.running) await this.onExit(known); // it ended while we were not listening
+        else await this.refreshSsh(known, facts, signal);
         continue;
       }
       if (known && !c.running) continue;
@@ -212,6 +213,9 @@ export class RentalService {
       record.containerId = await deps.engine.createAndStart(spec, signal);
       created = true;
       const state = await deps.engine.inspect(record.containerId, signal);
+      if (!record.batch && (!state.running || state.status === "restarting")) {
+        throw new CommandFailure("start_failed", `the container exited at once (${exitReason(state.exitCode, state.oomKilled)}): an interactive rental needs /bin/sh in the image`);
+      }
       if (withSsh) {
         await deps.ssh.open({ ...access, containerId: record.containerId, ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) });
         record.ssh = sshEndpoint(opts.host, port, opts.sshUser, await deps.ssh.hostKeyFingerprint());
@@ -219,7 +223,7 @@ export class RentalService {
       record.state = RentalState.RENTAL_STATE_RUNNING;
       if (cmd.maxDurationSeconds > 0) this.armDurationLimit(record, Number(cmd.maxDurationSeconds) * 1000);
       log.info({ gpus: record.gpuIndices, port, image: cmd.image, batch: record.batch }, "rental running");
-      if (record.diedWhileStarting || !state.running) await this.onExit(record);
+      if (record.batch && (record.diedWhileStarting || !state.running)) await this.onExit(record);
       return rentalInfo(record);
     } catch (err) {
       const failure = asFailure(err);
@@ -269,6 +273,14 @@ export class RentalService {
     this.deps.logger.info({ rentalId: id, gpus: gpuIndices, port }, "adopted a running rental");
   }
 
+  /** After an engine restart the container may have a new bridge address: -L must follow it. */
+  private async refreshSsh(record: RentalRecord, facts: NonNullable<ReturnType<typeof parseRentalFacts>>, signal?: AbortSignal): Promise<void> {
+    if (!record.ssh) return;
+    const state = await this.deps.engine.inspect(record.containerId, signal);
+    const passwordHash = await this.deps.secrets.passwordHash(record.id);
+    await this.deps.ssh.open({ rentalId: record.id, containerId: record.containerId, authorizedKeys: facts.sshKeys, user: facts.sshUser, ...(passwordHash ? { passwordHash } : {}), ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) });
+  }
+
   private async onEvent(ev: ContainerEvent): Promise<void> {
     if (ev.type !== "die") return;
     const labels = parseWorkloadLabels(ev.labels);
@@ -282,17 +294,28 @@ export class RentalService {
     if (isLive(record)) await this.onExit(record);
   }
 
-  /** The container's process ended by itself: a finished batch job, a crash, an OOM kill. */
+  /**
+   * The container's process ended by itself. A batch job is over: its exit code is the result.
+   * An interactive rental is a machine: Docker restarts it (restart policy), the hub hears why,
+   * and the rental goes on. When the engine itself is going away, adopt() settles it later.
+   */
   private async onExit(record: RentalRecord): Promise<void> {
     let state;
     try {
       state = await this.deps.engine.inspect(record.containerId);
     } catch (err) {
-      // The engine is going away (a dockerd restart): adopt() sorts this out once it is back.
       if (err instanceof ContainerError && err.code !== "not_found") return;
       return this.markEnded(record, RentalState.RENTAL_STATE_EXITED, "the container disappeared from the engine");
     }
-    if (state.running || state.status === "restarting") return;
+    if (!record.batch) {
+      if (state.running || state.status === "restarting") {
+        const why = `the container's process ${exitReason(state.exitCode, state.oomKilled)}; Docker restarted it`;
+        this.deps.logger.warn({ rentalId: record.id, exitCode: state.exitCode, oomKilled: state.oomKilled }, why);
+        this.deps.report({ $case: "rentalEvent", value: { rental: { ...rentalInfo(record), exitCode: state.exitCode, oomKilled: state.oomKilled, reason: why } } });
+      }
+      return;
+    }
+    if (state.running) return;
     record.exitCode = state.exitCode;
     record.oomKilled = state.oomKilled;
     await this.markEnded(record, RentalState.RENTAL_STATE_EXITED, exitReason(state.exitCode, state.oomKilled), state.finishedAt);

@@ -1,11 +1,13 @@
-import { once } from "node:events";
-import { writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { stat, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerodeEngine } from "../../internal/container/dockerode-engine.js";
 import { LABELS, parseWorkloadLabels, workloadFilter } from "../../internal/container/labels.js";
 import { type Command, type CommandResult, type RentalEvent, type RentalInfo, RentalState } from "../../internal/proto/gen/gpunode/v1/gpunode.js";
+import { hashPassword } from "../../internal/ssh/password-hash.js";
 import { buildFakeNvml } from "../fixtures/nvml/build-fake-nvml.js";
 import { fakeNvmlConfig, writeFakeNvmlConfig } from "../fixtures/nvml/fake-nvml-config.js";
 import { EngineWatch } from "../support/engine-watch.js";
@@ -158,6 +160,38 @@ describe("rentals and idle mining on the real Docker engine", () => {
     expect(stopped.exitCode).toBe(3);
   });
 
+  it("reports a batch job killed for exceeding its memory limit", async () => {
+    const ended = new Promise<RentalEvent>((resolve) =>
+      t.hub.channel.events.on("rentalEvent", (_node, ev) => ev.rental?.rentalId === "job-oom" && ev.rental.state === RentalState.RENTAL_STATE_EXITED && resolve(ev)),
+    );
+    const started = await startRental("job-oom", [], { command: ["sh", "-c", "head -c 200m /dev/zero | tail -c 100m >/dev/null"], sshPublicKeys: [], memoryBytes: 16 * 1024 ** 2 });
+    expect(failure(started)).toBeUndefined();
+    const ev = await ended;
+    expect(ev.rental?.oomKilled).toBe(true);
+    expect(ev.rental?.reason).toContain("more memory than its limit");
+    await command({ $case: "stopRental", value: { rentalId: "job-oom", timeoutSeconds: 1 } });
+  });
+
+  it("stops a rental at its duration limit and tells the hub why", async () => {
+    const ended = new Promise<RentalEvent>((resolve) =>
+      t.hub.channel.events.on("rentalEvent", (_node, ev) => ev.rental?.rentalId === "short" && ev.rental.state === RentalState.RENTAL_STATE_STOPPED && resolve(ev)),
+    );
+    expect(rental(await startRental("short", [], { maxDurationSeconds: 1 })).state).toBe(RentalState.RENTAL_STATE_RUNNING);
+    expect((await ended).rental?.reason).toBe("duration limit reached");
+    expect((await rentalContainers()).some((c) => c.labels[LABELS.rentalId] === "short")).toBe(false);
+  });
+
+  it("keeps an SSH password only as a hash, and never in the container's configuration", async () => {
+    const hash = await hashPassword("correct horse battery staple");
+    const started = rental(await startRental("with-password", [], { sshPasswordHash: hash }));
+    const { stdout } = await promisify(execFile)("docker", ["inspect", started.containerId]);
+    expect(stdout).not.toContain(hash.split("$").pop() ?? hash);
+    expect(stdout).not.toContain("scrypt$");
+    const saved = await stat(join(dir.path, "state", "rentals", "with-password.json"));
+    expect(saved.mode & 0o077).toBe(0);
+    await command({ $case: "stopRental", value: { rentalId: "with-password", timeoutSeconds: 1 } });
+  });
+
   it("gives a clear error for an image that does not exist, and mining is not interrupted", async () => {
     const before = await miners();
     const res = failure(await startRental("rent-x", ["3"], { image: "gpunode-test/does-not-exist:1.0" }));
@@ -171,8 +205,6 @@ describe("rentals and idle mining on the real Docker engine", () => {
     await daemon.kill("SIGKILL");
     expect((await rentalContainers()).map((c) => c.labels[LABELS.rentalId]).sort()).toEqual(["rent-a", "rent-b"]);
 
-    const offline = t.hub.channel.isConnected(nodeId);
-    void offline;
     launchDaemon();
     await daemon.waitFor((l) => l.msg === "connected to the hub over mTLS", "reconnection", 30_000);
     expect(daemon.lines.filter((l) => l.msg === "adopted a running rental").map((l) => l.rentalId).sort()).toEqual(["rent-a", "rent-b"]);
@@ -192,6 +224,5 @@ describe("rentals and idle mining on the real Docker engine", () => {
     await minersOn([0, 1, 2, 3]);
     const repeated = rental(await command({ $case: "stopRental", value: { rentalId: "rent-a", timeoutSeconds: 2 } }));
     expect(repeated.state).toBe(RentalState.RENTAL_STATE_STOPPED);
-    void once;
   });
 });

@@ -31,7 +31,7 @@ export class KyselyHubStore implements HubStore {
   }
 
   async listNodes(): Promise<NodeRecord[]> {
-    const rows = await this.db.selectFrom("nodes").selectAll().orderBy("registered_at").execute();
+    const rows = await this.db.selectFrom("nodes").selectAll().orderBy("registered_at").orderBy("id").execute();
     return rows.map(fromRow);
   }
 
@@ -64,7 +64,7 @@ export class KyselyHubStore implements HubStore {
   }
 
   async listCertificates(nodeId: string): Promise<IssuedCertificate[]> {
-    const rows = await this.db.selectFrom("certificates").selectAll().where("node_id", "=", nodeId).orderBy("issued_at").execute();
+    const rows = await this.db.selectFrom("certificates").selectAll().where("node_id", "=", nodeId).orderBy("issued_at").orderBy("serial").execute();
     return rows.map((r) => ({
       serial: r.serial,
       nodeId: r.node_id,
@@ -90,6 +90,7 @@ export class KyselyHubStore implements HubStore {
 
   async lastHeartbeats(): Promise<HeartbeatRecord[]> {
     const rows = await this.db.selectFrom("last_heartbeats").selectAll().execute();
+    // Number(): PostgreSQL returns bigint as a string; a seq the node sent as a number fits exactly.
     return rows.map((r) => ({ nodeId: r.node_id, seq: Number(r.seq), receivedAt: new Date(r.received_at), body: JSON.parse(r.body_json) as unknown }));
   }
 

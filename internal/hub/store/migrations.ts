@@ -56,29 +56,49 @@ export class SchemaError extends Error {
   override readonly name = "SchemaError";
 }
 
+const MIGRATION_TABLE = "kysely_migration";
+
+export interface MigrateOptions {
+  /**
+   * PostgreSQL: the schema that holds the hub's tables (the connection's current_schema()).
+   * Kysely looks for its migration table in every schema unless told which one, so a
+   * `kysely_migration` of another application in `public` would be taken for ours.
+   * SQLite has no schemas: leave it out.
+   */
+  schema?: string;
+}
+
 /**
  * Brings the schema up to date. A database migrated by a newer hub (it knows a
  * migration this build does not) is refused rather than half-understood.
  */
-export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+export async function migrateToLatest(db: Kysely<unknown>, opts: MigrateOptions = {}): Promise<string[]> {
   const known = new Set(Object.keys(MIGRATIONS));
-  const applied = await appliedMigrations(db);
+  const applied = await appliedMigrations(db, opts.schema);
   const unknown = applied.filter((name) => !known.has(name));
   if (unknown.length > 0) {
     throw new SchemaError(
       `the database was migrated by a newer rental-hub (unknown migrations: ${unknown.join(", ")}); upgrade the hub or point it at another database`,
     );
   }
-  const { error, results } = await new Migrator({ db, provider: new StaticProvider() }).migrateToLatest();
+  const migrator = new Migrator({
+    db,
+    provider: new StaticProvider(),
+    migrationTableName: MIGRATION_TABLE,
+    ...(opts.schema === undefined ? {} : { migrationTableSchema: opts.schema }),
+  });
+  const { error, results } = await migrator.migrateToLatest();
   if (error) throw new SchemaError(`schema migration failed: ${error instanceof Error ? error.message : String(error)}`);
   return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
 }
 
-async function appliedMigrations(db: Kysely<unknown>): Promise<string[]> {
-  try {
-    const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
-    return rows.rows.map((r) => r.name);
-  } catch {
-    return []; // a fresh database has no migration table yet
-  }
+async function appliedMigrations(db: Kysely<unknown>, schema: string | undefined): Promise<string[]> {
+  // Asks whether the table exists instead of catching a failed select: a fresh database has
+  // no migration table yet, but a refused connection must surface as itself.
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  const exists = tables.some((t) => t.name === MIGRATION_TABLE && (schema === undefined || t.schema === schema));
+  if (!exists) return [];
+  const table = schema === undefined ? sql.id(MIGRATION_TABLE) : sql.id(schema, MIGRATION_TABLE);
+  const rows = await sql<{ name: string }>`select name from ${table}`.execute(db);
+  return rows.rows.map((r) => r.name);
 }

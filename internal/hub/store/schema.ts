@@ -1,3 +1,5 @@
+import type { ColumnType } from "kysely";
+
 /** Column types as stored: dates as ISO-8601 text and JSON as text, so SQLite and PostgreSQL share one schema. */
 export interface NodesTable {
   id: string;
@@ -25,7 +27,8 @@ export interface CertificatesTable {
 
 export interface HeartbeatsTable {
   node_id: string;
-  seq: number;
+  /** bigint: node-postgres returns int8 as a string (it may exceed 2^53), SQLite as a number. */
+  seq: ColumnType<number | string, number, number>;
   received_at: string;
   body_json: string;
 }
