@@ -36,5 +36,6 @@ export const defaultHubOptions: HubOptions = {
   offlineAfterMissed: 3,
   heartbeatFlushMs: 5_000,
   nonceTtlMs: 5 * 60_000,
-  tokenTtlMs: 10 * 60_000,
+  // A browser session: the dashboard signs in once a working day.
+  tokenTtlMs: 12 * 3_600_000,
 };

@@ -16,6 +16,9 @@ import { stopGrpcServer } from "../grpc/stop-server.js";
 import { HeartbeatBuffer } from "./heartbeat-buffer.js";
 import { addAuthRoutes } from "./http/auth-routes.js";
 import { addNodeRoutes } from "./http/node-routes.js";
+import { RateLimiter } from "./http/rate-limit.js";
+import { addRentalRoutes } from "./http/rental-routes.js";
+import { RentalBook } from "./rentals/rental-book.js";
 import { Router } from "./http/router.js";
 import type { HubOptions } from "./options.js";
 import { Presence } from "./presence.js";
@@ -41,6 +44,7 @@ export class RentalHub {
   caCertPem!: string;
   channel!: HubChannel;
   presence!: Presence;
+  rentals!: RentalBook;
   store!: HubStore;
 
   private constructor(
@@ -103,7 +107,14 @@ export class RentalHub {
       res.end(ca.certPem);
       return undefined;
     });
-    addAuthRoutes(router, { policy, nonces, verifier: new SiweVerifier(policy, { nonces }), tokens });
+    addAuthRoutes(router, {
+      policy,
+      nonces,
+      verifier: new SiweVerifier(policy, { nonces }),
+      tokens,
+      tokenTtlMs: opts.tokenTtlMs,
+      limits: { perIp: new RateLimiter({ perMinute: 60, burst: 30 }), perAddress: new RateLimiter({ perMinute: 10, burst: 5 }) },
+    });
     addNodeRoutes(router, {
       tokens,
       registry,
@@ -113,6 +124,11 @@ export class RentalHub {
       channel: this.channel,
       hubIdentity: { caCertPem: ca.certPem, keyPem: identity.keyPem, clientCertPem: identity.clientCertPem },
     });
+
+    this.rentals = new RentalBook({ startTimeoutMs: 15 * 60_000, commandTimeoutMs: 60_000 }, { store: this.store, channel: this.channel, presence, heartbeats, logger: logger.child({ part: "rentals" }) });
+    await this.rentals.start();
+    this.closers.push(() => this.rentals.close());
+    addRentalRoutes(router, { tokens, store: this.store, book: this.rentals });
 
     this.info = { grpcPort: grpc.port, httpPort, httpUrl: `${scheme}://${formatHostPort({ host: publicHost, port: httpPort })}`, caFingerprint: ca.fingerprint, siweDomain };
   }

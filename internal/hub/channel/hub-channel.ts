@@ -7,6 +7,7 @@ import type {
   Command,
   CommandResult,
   HubChannelServiceServer,
+  Heartbeat,
   HubMessage,
   ImagePullProgress,
   NodeMessage,
@@ -39,7 +40,11 @@ type StreamCall = ServerDuplexStream<NodeMessage, HubMessage>;
 export class HubChannel {
   private readonly sessions = new Map<string, NodeSession>();
   /** What nodes report without being asked; the rental book-keeping (a later part of the hub) listens here. */
-  readonly events = new EventEmitter<{ rentalEvent: [nodeId: string, event: RentalEvent]; pullProgress: [nodeId: string, progress: ImagePullProgress] }>();
+  readonly events = new EventEmitter<{
+    rentalEvent: [nodeId: string, event: RentalEvent];
+    pullProgress: [nodeId: string, progress: ImagePullProgress];
+    heartbeat: [nodeId: string, heartbeat: Heartbeat];
+  }>();
   private heartbeatIntervalMs: number;
 
   constructor(
@@ -146,6 +151,7 @@ export class HubChannel {
         if (body.value.nodeId !== session.nodeId) throw new Error(`heartbeat names node ${body.value.nodeId}, but the certificate is for ${session.nodeId}`);
         this.deps.heartbeats.record(body.value);
         this.deps.presence.heartbeat(session.nodeId);
+        this.events.emit("heartbeat", session.nodeId, body.value);
         session.logger.debug({ seq: body.value.seq }, "heartbeat");
         return true;
       }

@@ -7,6 +7,8 @@ import type { SiwePolicy, SiweVerifier } from "../../auth/siwe-verifier.js";
 import { NonceResponse, SignInResponse } from "../../proto/gen/gpunode/v1/gpunode.js";
 import { ApiError, unauthorized } from "./api-error.js";
 import { readJsonBody } from "./json-body.js";
+import type { RateLimiter } from "./rate-limit.js";
+import { clientIp, sessionToken, setSessionCookie } from "./session-cookie.js";
 import type { Router } from "./router.js";
 
 export interface AuthRouteDeps {
@@ -14,22 +16,30 @@ export interface AuthRouteDeps {
   nonces: NonceStore;
   verifier: SiweVerifier;
   tokens: SessionTokens;
+  tokenTtlMs: number;
+  /** Sign-in attempts per IP, and per wallet named in the message. */
+  limits: { perIp: RateLimiter; perAddress: RateLimiter };
 }
 
 // Loose limits here: the verifier itself refuses an oversized message with its own reason.
 const signInSchema = z.object({ message: z.string().max(16_384), signature: z.string().max(1024) });
 
 export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
-  router.on("GET", "/v1/auth/nonce", async () => {
+  router.on("GET", "/v1/auth/nonce", async ({ req }) => {
+    limit(deps.limits.perIp, `ip:${clientIp(req)}`);
     const { nonce, expiresAt } = deps.nonces.issue();
     return NonceResponse.toJSON({ nonce, expiresAt: expiresAt.toISOString(), domain: deps.policy.domain, uri: deps.policy.uriOrigin, chainId: deps.policy.chainId });
   });
 
-  router.on("POST", "/v1/auth/verify", async ({ req }) => {
+  router.on("POST", "/v1/auth/verify", async ({ req, res }) => {
+    limit(deps.limits.perIp, `ip:${clientIp(req)}`);
     const body = await readJsonBody(req, signInSchema);
+    const claimed = /^0x[0-9a-fA-F]{40}$/m.exec(body.message)?.[0]?.toLowerCase();
+    if (claimed) limit(deps.limits.perAddress, `address:${claimed}`);
     try {
       const signedIn = await deps.verifier.verify(body.message, body.signature);
       const { token, expiresAt } = deps.tokens.issue(signedIn.address);
+      setSessionCookie(res, token, Math.floor(deps.tokenTtlMs / 1000));
       return SignInResponse.toJSON({ token, address: signedIn.address, expiresAt: expiresAt.toISOString() });
     } catch (err) {
       if (err instanceof SiweRefusal) throw new ApiError(refusalStatus(err.code), err.code, err.message);
@@ -38,12 +48,15 @@ export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
   });
 }
 
-/** The wallet behind the request's bearer token. */
+function limit(limiter: RateLimiter, key: string): void {
+  const wait = limiter.take(key);
+  if (wait > 0) throw new ApiError(429, "rate_limited", `too many sign-in attempts; try again in ${wait} s`);
+}
+
+/** The wallet behind the request's session (bearer token or cookie). */
 export function requireWallet(req: IncomingMessage, tokens: SessionTokens): string {
-  const header = req.headers.authorization ?? "";
-  const token = /^Bearer (\S+)$/.exec(header)?.[1];
   try {
-    return tokens.verify(token).address;
+    return tokens.verify(sessionToken(req)).address;
   } catch (err) {
     if (err instanceof TokenRefusal) throw unauthorized(err.code, `${err.message}; sign in again at /v1/auth/verify`);
     throw err;

@@ -1,3 +1,5 @@
+import type { RentalStore } from "./rental-store.js";
+
 /** The hub's records, independent of the database engine behind them. */
 
 export interface StoredGpu {
@@ -56,5 +58,6 @@ export interface HubStore {
   /** The latest heartbeat of each node in the batch (written together: one transaction). */
   saveHeartbeats(batch: HeartbeatRecord[]): Promise<void>;
   lastHeartbeats(): Promise<HeartbeatRecord[]>;
+  readonly rentals: RentalStore;
   close(): Promise<void>;
 }

@@ -1,10 +1,15 @@
 import type { Kysely } from "kysely";
+import { KyselyRentalStore, type RentalStore } from "./rental-store.js";
 import type { Database } from "./schema.js";
 import type { HeartbeatRecord, HubStore, IssuedCertificate, NodeDescription, NodeRecord } from "./hub-store.js";
 
 /** The HubStore over any Kysely dialect; engines differ only in how the Kysely is built. */
 export class KyselyHubStore implements HubStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  readonly rentals: RentalStore;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.rentals = new KyselyRentalStore(db);
+  }
 
   async upsertNode(node: NodeRecord): Promise<void> {
     const row = toRow(node);

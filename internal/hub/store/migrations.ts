@@ -44,6 +44,30 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex("nodes_wallet_machine").on("nodes").columns(["wallet", "machine_id"]).execute();
     },
   },
+  "0003_rentals": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("rentals")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("renter", "text", (c) => c.notNull())
+        .addColumn("node_id", "text", (c) => c.notNull().references("nodes.id"))
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("request_json", "text", (c) => c.notNull())
+        .addColumn("gpu_indices_json", "text", (c) => c.notNull())
+        .addColumn("ssh_json", "text", (c) => c.notNull())
+        // Snapshot of the node's price when the rental was made: later price changes do not apply.
+        .addColumn("price_per_sec_wei", "text", (c) => c.notNull())
+        .addColumn("reason", "text", (c) => c.notNull())
+        .addColumn("exit_code", "integer")
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("started_at", "text")
+        .addColumn("ended_at", "text")
+        .addColumn("expires_at", "text")
+        .execute();
+      await db.schema.createIndex("rentals_renter").on("rentals").column("renter").execute();
+      await db.schema.createIndex("rentals_node").on("rentals").column("node_id").execute();
+    },
+  },
 };
 
 class StaticProvider implements MigrationProvider {

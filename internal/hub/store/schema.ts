@@ -33,7 +33,25 @@ export interface HeartbeatsTable {
   body_json: string;
 }
 
+export interface RentalsTable {
+  id: string;
+  renter: string;
+  node_id: string;
+  status: string;
+  request_json: string;
+  gpu_indices_json: string;
+  ssh_json: string;
+  price_per_sec_wei: string;
+  reason: string;
+  exit_code: number | null;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  expires_at: string | null;
+}
+
 export interface Database {
+  rentals: RentalsTable;
   nodes: NodesTable;
   certificates: CertificatesTable;
   last_heartbeats: HeartbeatsTable;

@@ -1,0 +1,121 @@
+import { z } from "zod";
+import type { SessionTokens } from "../../auth/session-tokens.js";
+import { parseAuthorizedKeys } from "../../ssh/ssh-access.js";
+import { costWei, secondsUsed } from "../rentals/rental-cost.js";
+import type { RentalBook } from "../rentals/rental-book.js";
+import type { HubStore } from "../store/hub-store.js";
+import type { HubRental } from "../store/rental-store.js";
+import { badRequest, forbidden, notFound } from "./api-error.js";
+import { requireWallet } from "./auth-routes.js";
+import { readJsonBody } from "./json-body.js";
+import type { Router } from "./router.js";
+
+const GIB = 1024 ** 3;
+
+/** A renter's ask. Every field is checked here: nothing invalid reaches the store or a node. */
+export const createRentalSchema = z
+  .object({
+    nodeId: z.string().max(64).default(""),
+    gpuCount: z.number().int().min(0).max(64).default(1),
+    gpuIds: z.array(z.string().min(1).max(128)).max(64).default([]),
+    gpuModel: z.string().max(128).default(""),
+    image: z.string().min(1).max(255),
+    cpuMillis: z.number().int().min(0).max(1_024_000).default(0),
+    memoryBytes: z.number().int().min(0).max(4096 * GIB).default(0),
+    sshPublicKey: z.string().max(16_384).optional(),
+    sshPublicKeys: z.array(z.string().max(16_384)).max(16).default([]),
+    command: z.array(z.string().max(65_536)).max(256).default([]),
+    maxDurationSeconds: z.number().int().min(0).max(90 * 86_400).default(0),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.gpuIds.length > 0 && !v.nodeId) ctx.addIssue({ code: "custom", path: ["gpuIds"], message: "naming GPUs needs a nodeId" });
+    const keys = [...v.sshPublicKeys, ...(v.sshPublicKey ? [v.sshPublicKey] : [])];
+    if (keys.length === 0 && v.command.length === 0) ctx.addIssue({ code: "custom", path: ["sshPublicKey"], message: "an interactive rental needs an SSH public key" });
+    try {
+      parseAuthorizedKeys(keys);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", path: ["sshPublicKey"], message: (err as Error).message });
+    }
+  });
+
+export interface RentalRouteDeps {
+  tokens: SessionTokens;
+  store: HubStore;
+  book: RentalBook;
+}
+
+export function addRentalRoutes(router: Router, deps: RentalRouteDeps): void {
+  router.on("POST", "/v1/rentals", async ({ req, res }) => {
+    const renter = requireWallet(req, deps.tokens);
+    const body = await readJsonBody(req, createRentalSchema);
+    const { sshPublicKey, sshPublicKeys, ...rest } = body;
+    const rental = await deps.book.create(renter, { ...rest, sshPublicKeys: [...sshPublicKeys, ...(sshPublicKey ? [sshPublicKey] : [])] });
+    res.statusCode = 202;
+    return rentalView(rental);
+  });
+
+  router.on("GET", "/v1/rentals", async ({ req, url }) => {
+    const wallet = requireWallet(req, deps.tokens);
+    const role = url.searchParams.get("role") ?? "renter";
+    if (role === "renter") return { rentals: (await deps.store.rentals.list({ renter: wallet })).map((r) => rentalView(r)) };
+    if (role === "provider") {
+      const mine = (await deps.store.listNodes()).filter((n) => n.wallet === wallet).map((n) => n.id);
+      return { rentals: (await deps.store.rentals.list({ nodeIds: mine })).map((r) => rentalView(r)) };
+    }
+    throw badRequest("invalid_request", "role must be renter or provider");
+  });
+
+  router.on("GET", "/v1/rentals/:id", async ({ req, params }) => rentalView(await visible(deps, requireWallet(req, deps.tokens), params.id ?? "")));
+
+  router.on("POST", "/v1/rentals/:id/stop", async ({ req, params }) => {
+    const rental = await owned(deps, requireWallet(req, deps.tokens), params.id ?? "");
+    return rentalView(await deps.book.stop(rental));
+  });
+
+  router.on("GET", "/v1/rentals/:id/logs", async ({ req, params, url }) => {
+    const rental = await owned(deps, requireWallet(req, deps.tokens), params.id ?? "");
+    const tail = Number(url.searchParams.get("tail") ?? "100");
+    if (!Number.isInteger(tail) || tail < 1 || tail > 10_000) throw badRequest("invalid_request", "tail must be a whole number from 1 to 10000");
+    return { rentalId: rental.id, text: await deps.book.logs(rental, tail) };
+  });
+}
+
+/** The renter's own, or one on the provider's node. Someone else's rental is "not found", not "forbidden": ids are not confirmed to strangers. */
+async function visible(deps: RentalRouteDeps, wallet: string, id: string): Promise<HubRental> {
+  const rental = await deps.store.rentals.get(id);
+  if (rental && rental.renter === wallet) return rental;
+  if (rental && (await deps.store.getNode(rental.nodeId))?.wallet === wallet) return rental;
+  throw notFound("unknown_rental", `no rental ${id}`);
+}
+
+async function owned(deps: RentalRouteDeps, wallet: string, id: string): Promise<HubRental> {
+  const rental = await visible(deps, wallet, id);
+  if (rental.renter !== wallet) throw forbidden("not_your_rental", "only the renter may do this; providers can see rentals on their nodes");
+  return rental;
+}
+
+export function rentalView(r: HubRental, now = new Date()) {
+  return {
+    id: r.id,
+    renter: r.renter,
+    nodeId: r.nodeId,
+    status: r.status,
+    image: r.request.image,
+    gpuIndices: r.gpuIndices,
+    command: r.request.command,
+    ssh: r.ssh,
+    sshCommand: r.ssh?.command ?? null,
+    reason: r.reason,
+    exitCode: r.exitCode,
+    createdAt: r.createdAt.toISOString(),
+    startedAt: r.startedAt?.toISOString() ?? null,
+    endedAt: r.endedAt?.toISOString() ?? null,
+    expiresAt: r.expiresAt?.toISOString() ?? null,
+    secondsUsed: secondsUsed(r, now),
+    pricePerSecWei: r.pricePerSecWei,
+    costWei: costWei(r, now),
+  };
+}
+
+export type RentalView = ReturnType<typeof rentalView>;

@@ -1,0 +1,13 @@
+import type { HubRental } from "../store/rental-store.js";
+
+/** Whole seconds the rental has run (or ran), counted from the node's start to its end or now. */
+export function secondsUsed(r: HubRental, now: Date): number {
+  if (!r.startedAt) return 0;
+  const end = r.endedAt ?? now;
+  return Math.max(0, Math.ceil((end.getTime() - r.startedAt.getTime()) / 1000));
+}
+
+/** Exact wei: prices do not fit a double, so the product is a bigint, as a decimal string. */
+export function costWei(r: HubRental, now: Date): string {
+  return (BigInt(secondsUsed(r, now)) * BigInt(r.pricePerSecWei)).toString();
+}

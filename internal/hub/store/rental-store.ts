@@ -1,0 +1,140 @@
+import type { Kysely } from "kysely";
+import type { Database, RentalsTable } from "./schema.js";
+
+/** Where a rental is in its life, as the hub tells renters. */
+export type RentalStatus = "starting" | "running" | "node_offline" | "exited" | "stopped" | "failed";
+
+export const ACTIVE_STATUSES: readonly RentalStatus[] = ["starting", "running", "node_offline"];
+
+/** What the renter asked for; kept as asked. */
+export interface RentalRequest {
+  image: string;
+  gpuCount: number;
+  gpuIds: string[];
+  gpuModel: string;
+  cpuMillis: number;
+  memoryBytes: number;
+  sshPublicKeys: string[];
+  command: string[];
+  maxDurationSeconds: number;
+}
+
+export interface RentalSsh {
+  host: string;
+  port: number;
+  user: string;
+  command: string;
+  hostKeyFingerprint: string;
+}
+
+export interface HubRental {
+  id: string;
+  renter: string;
+  nodeId: string;
+  status: RentalStatus;
+  request: RentalRequest;
+  gpuIndices: number[];
+  ssh: RentalSsh | null;
+  pricePerSecWei: string;
+  reason: string;
+  exitCode: number | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  endedAt: Date | null;
+  expiresAt: Date | null;
+}
+
+export interface RentalFilter {
+  renter?: string;
+  nodeIds?: string[];
+  statuses?: readonly RentalStatus[];
+}
+
+export interface RentalStore {
+  create(r: HubRental): Promise<void>;
+  update(id: string, patch: Partial<Omit<HubRental, "id" | "renter" | "nodeId" | "request" | "createdAt">>): Promise<void>;
+  get(id: string): Promise<HubRental | undefined>;
+  /** Newest first. */
+  list(filter: RentalFilter): Promise<HubRental[]>;
+}
+
+export class KyselyRentalStore implements RentalStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async create(r: HubRental): Promise<void> {
+    await this.db.insertInto("rentals").values(toRow(r)).execute();
+  }
+
+  async update(id: string, patch: Partial<HubRental>): Promise<void> {
+    // Only the fields given: two updates of different fields never undo each other.
+    const set: Partial<RentalsTable> = {};
+    if (patch.status !== undefined) set.status = patch.status;
+    if (patch.gpuIndices !== undefined) set.gpu_indices_json = JSON.stringify(patch.gpuIndices);
+    if (patch.ssh !== undefined) set.ssh_json = JSON.stringify(patch.ssh);
+    if (patch.reason !== undefined) set.reason = patch.reason;
+    if (patch.exitCode !== undefined) set.exit_code = patch.exitCode;
+    if (patch.startedAt !== undefined) set.started_at = iso(patch.startedAt);
+    if (patch.endedAt !== undefined) set.ended_at = iso(patch.endedAt);
+    if (patch.expiresAt !== undefined) set.expires_at = iso(patch.expiresAt);
+    if (Object.keys(set).length === 0) return;
+    await this.db.updateTable("rentals").set(set).where("id", "=", id).execute();
+  }
+
+  async get(id: string): Promise<HubRental | undefined> {
+    const row = await this.db.selectFrom("rentals").selectAll().where("id", "=", id).executeTakeFirst();
+    return row ? fromRow(row) : undefined;
+  }
+
+  async list(filter: RentalFilter): Promise<HubRental[]> {
+    let q = this.db.selectFrom("rentals").selectAll();
+    if (filter.renter !== undefined) q = q.where("renter", "=", filter.renter);
+    if (filter.nodeIds !== undefined) {
+      if (filter.nodeIds.length === 0) return [];
+      q = q.where("node_id", "in", filter.nodeIds);
+    }
+    if (filter.statuses !== undefined) q = q.where("status", "in", [...filter.statuses]);
+    const rows = await q.orderBy("created_at", "desc").orderBy("id").execute();
+    return rows.map(fromRow);
+  }
+}
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+const date = (s: string | null): Date | null => (s ? new Date(s) : null);
+
+function toRow(r: HubRental): RentalsTable {
+  return {
+    id: r.id,
+    renter: r.renter,
+    node_id: r.nodeId,
+    status: r.status,
+    request_json: JSON.stringify(r.request),
+    gpu_indices_json: JSON.stringify(r.gpuIndices),
+    ssh_json: JSON.stringify(r.ssh),
+    price_per_sec_wei: r.pricePerSecWei,
+    reason: r.reason,
+    exit_code: r.exitCode,
+    created_at: r.createdAt.toISOString(),
+    started_at: iso(r.startedAt),
+    ended_at: iso(r.endedAt),
+    expires_at: iso(r.expiresAt),
+  };
+}
+
+function fromRow(row: RentalsTable): HubRental {
+  return {
+    id: row.id,
+    renter: row.renter,
+    nodeId: row.node_id,
+    status: row.status as RentalStatus,
+    request: JSON.parse(row.request_json) as RentalRequest,
+    gpuIndices: JSON.parse(row.gpu_indices_json) as number[],
+    ssh: JSON.parse(row.ssh_json) as RentalSsh | null,
+    pricePerSecWei: row.price_per_sec_wei,
+    reason: row.reason,
+    exitCode: row.exit_code,
+    createdAt: new Date(row.created_at),
+    startedAt: date(row.started_at),
+    endedAt: date(row.ended_at),
+    expiresAt: date(row.expires_at),
+  };
+}

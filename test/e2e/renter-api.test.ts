@@ -1,0 +1,133 @@
+import { join } from "node:path";
+import { Wallet } from "ethers";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DockerodeEngine } from "../../internal/container/dockerode-engine.js";
+import { LABELS } from "../../internal/container/labels.js";
+import { HttpError, requestJson } from "../../internal/httpclient/json-client.js";
+import type { RentalView } from "../../internal/hub/http/rental-routes.js";
+import type { HubRental } from "../../internal/hub/store/rental-store.js";
+import { buildFakeNvml } from "../fixtures/nvml/build-fake-nvml.js";
+import { fakeNvmlConfig, writeFakeNvmlConfig } from "../fixtures/nvml/fake-nvml-config.js";
+import { type SshKey, sshExec, sshKeypair } from "../support/openssh.js";
+import type { Program } from "../support/program.js";
+import { signIn } from "../support/renter.js";
+import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
+import { nodeOnline, startTestHub, type TestHub } from "../support/test-hub.js";
+
+const PRICE = "123456789012345678901"; // wei per second: more than a double holds exactly
+
+/** A renter's whole path through the hub's REST API, to a real node process and back. */
+describe("renters' API", () => {
+  const engine = new DockerodeEngine();
+  const provider = Wallet.createRandom();
+  const renter = Wallet.createRandom();
+  const stranger = Wallet.createRandom();
+  let t: TestHub;
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let daemon: Program;
+  let args: string[];
+  let env: NodeJS.ProcessEnv;
+  let nodeId: string;
+  let key: SshKey;
+  let renterToken: string;
+
+  const call = <T>(token: string, method: string, path: string, body?: unknown) => requestJson<T>(t.http, method, path, { bearer: token, body });
+  /** Resolves when the hub's record of the rental matches. */
+  const rentalWhere = (id: string, match: (r: HubRental) => boolean): Promise<HubRental> =>
+    new Promise((resolve) => {
+      const check = (r: HubRental): void => {
+        if (r.id !== id || !match(r)) return;
+        t.hub.rentals.off("changed", check);
+        resolve(r);
+      };
+      t.hub.rentals.on("changed", check);
+      void t.hub.store.rentals.get(id).then((r) => r && check(r));
+    });
+
+  beforeAll(async () => {
+    dir = await tempDir("renter-api");
+    t = await startTestHub({ heartbeatIntervalMs: 500 });
+    const nvml = join(dir.path, "nvml.json");
+    await writeFakeNvmlConfig(nvml, fakeNvmlConfig(2));
+    key = await sshKeypair(dir.path, "renter");
+    const base = 43_000 + Math.floor(Math.random() * 50) * 20;
+    args = [
+      "-hub", t.grpcTarget, "-hub-http", t.http.baseUrl, "-hub-ca-fingerprint", t.hub.info.caFingerprint, "-host", "127.0.0.1",
+      "-private-key-file", await writeKeyFile(dir.path, provider), "-cert-dir", join(dir.path, "certs"), "-state-dir", join(dir.path, "state"),
+      "-api-port", "0", "-api-listen-host", "127.0.0.1", "-nvml-library", await buildFakeNvml(), "-enable-mining=false",
+      "-price-per-sec", PRICE, "-ssh-ports", `${base}-${base + 19}`, "-ssh-listen-host", "127.0.0.1",
+    ];
+    env = { FAKE_NVML_CONFIG: nvml };
+    daemon = startDaemon(args, env);
+    nodeId = (await daemon.waitFor((l) => l.created === true, "registration")).nodeId as string;
+    await nodeOnline(t, nodeId);
+    await daemon.waitFor((l) => l.seq === 2, "a heartbeat with the GPUs");
+    renterToken = await signIn(t.http, renter);
+  });
+
+  afterAll(async () => {
+    await daemon?.kill("SIGKILL");
+    const ours = nodeId ? await engine.list({ labels: { [LABELS.nodeId]: nodeId } }) : [];
+    await Promise.all(ours.map((c) => engine.remove(c.id, { force: true })));
+    await t?.close();
+    await dir?.remove();
+  });
+
+  it("rents 1 GPU of a model on any node, gets the SSH command, uses it, stops, and pays exactly seconds x price", async () => {
+    const created = await call<RentalView>(renterToken, "POST", "/v1/rentals", { gpuCount: 1, gpuModel: "h100", image: "gpunode-test/busybox:latest", sshPublicKey: key.publicKey, memoryBytes: 128 * 1024 ** 2 });
+    expect(created).toMatchObject({ status: "starting", nodeId, renter: renter.address, pricePerSecWei: PRICE });
+    await rentalWhere(created.id, (r) => r.status === "running");
+    const running = await call<RentalView>(renterToken, "GET", `/v1/rentals/${created.id}`);
+    expect(running.sshCommand).toMatch(/^ssh -p \d+ renter@127\.0\.0\.1$/);
+    expect((await sshExec(key, running.ssh!.port, "renter", "echo in-rental")).stdout.trim()).toBe("in-rental");
+
+    const mine = await call<{ rentals: RentalView[] }>(renterToken, "GET", "/v1/rentals");
+    expect(mine.rentals.map((r) => r.id)).toContain(created.id);
+    const providerToken = await signIn(t.http, provider);
+    const seen = await call<{ rentals: RentalView[] }>(providerToken, "GET", "/v1/rentals?role=provider");
+    expect(seen.rentals.map((r) => r.id)).toContain(created.id);
+    await expect(call(providerToken, "POST", `/v1/rentals/${created.id}/stop`)).rejects.toMatchObject({ status: 403, code: "not_your_rental" });
+
+    const stopped = await call<RentalView>(renterToken, "POST", `/v1/rentals/${created.id}/stop`);
+    expect(stopped.status).toBe("stopped");
+    expect(stopped.secondsUsed).toBeGreaterThanOrEqual(1);
+    expect(stopped.costWei).toBe((BigInt(stopped.secondsUsed) * BigInt(PRICE)).toString());
+  });
+
+  it("shows and stops a rental only for its renter (others get 404), and refuses an invalid body before the store", async () => {
+    const created = await call<RentalView>(renterToken, "POST", "/v1/rentals", { nodeId, gpuIds: ["1"], image: "gpunode-test/busybox:latest", sshPublicKey: key.publicKey, memoryBytes: 128 * 1024 ** 2 });
+    const strangerToken = await signIn(t.http, stranger);
+    await expect(call(strangerToken, "GET", `/v1/rentals/${created.id}`)).rejects.toMatchObject({ status: 404, code: "unknown_rental" });
+    await expect(call(strangerToken, "POST", `/v1/rentals/${created.id}/stop`)).rejects.toMatchObject({ status: 404 });
+    expect((await call<{ rentals: unknown[] }>(strangerToken, "GET", "/v1/rentals")).rentals).toHaveLength(0);
+
+    const before = (await t.hub.store.rentals.list({})).length;
+    for (const body of [{ image: "x" }, { gpuCount: 1, image: "busybox", sshPublicKey: "not a key" }, { gpuCount: -1, image: "busybox", sshPublicKey: key.publicKey }, { image: "busybox", sshPublicKey: key.publicKey, surprise: 1 }]) {
+      await expect(call(renterToken, "POST", "/v1/rentals", body)).rejects.toMatchObject({ status: 400, code: "invalid_request" });
+    }
+    expect((await t.hub.store.rentals.list({})).length).toBe(before);
+    await rentalWhere(created.id, (r) => r.status === "running");
+    await call(renterToken, "POST", `/v1/rentals/${created.id}/stop`);
+  });
+
+  it("keeps a rental marked 'node_offline' (not failed) while its node is away, and back to running when it returns", async () => {
+    const created = await call<RentalView>(renterToken, "POST", "/v1/rentals", { nodeId, gpuIds: ["0"], image: "gpunode-test/busybox:latest", sshPublicKey: key.publicKey, memoryBytes: 128 * 1024 ** 2 });
+    await rentalWhere(created.id, (r) => r.status === "running");
+    await daemon.kill("SIGKILL");
+    expect((await rentalWhere(created.id, (r) => r.status === "node_offline")).reason).toBe("the node stopped heartbeating");
+    daemon = startDaemon(args, env);
+    await rentalWhere(created.id, (r) => r.status === "running");
+    await call(renterToken, "POST", `/v1/rentals/${created.id}/stop`);
+  });
+
+  it("enforces the duration limit", async () => {
+    const created = await call<RentalView>(renterToken, "POST", "/v1/rentals", { nodeId, gpuIds: ["0"], image: "gpunode-test/busybox:latest", sshPublicKey: key.publicKey, memoryBytes: 128 * 1024 ** 2, maxDurationSeconds: 1 });
+    const ended = await rentalWhere(created.id, (r) => r.status === "stopped");
+    expect(ended.reason).toContain("duration limit reached");
+  });
+
+  it("says why there is no capacity, and refuses requests without a session", async () => {
+    await expect(call(renterToken, "POST", "/v1/rentals", { gpuCount: 1, gpuModel: "B200", image: "gpunode-test/busybox:latest", sshPublicKey: key.publicKey })).rejects.toMatchObject({ status: 409, code: "no_capacity" });
+    await expect(requestJson(t.http, "GET", "/v1/rentals")).rejects.toBeInstanceOf(HttpError);
+  });
+});
