@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     { nodeId, host: "127.0.0.1", sshUser: "renter", defaultStopTimeoutSec: 2, defaults: defaultRentalDefaults(8 * 1024 ** 3, 2) },
     {
       engine, allocation, mining, ssh, logger,
-      puller: new ImagePuller({ stallTimeoutMs: 60_000, reportEveryMs: 1_000 }, { engine, logger }),
+      puller: new ImagePuller({ stallTimeoutMs: 60_000, reportEveryMs: 1_000 }, { engine, logger, metrics: null }),
       secrets: new RentalSecrets(join(dir, "secrets")),
       gpuUuid: (i) => `GPU-${i}`,
       helper: { source: join(dir, "helper"), target: SFTP_MOUNT_POINT },

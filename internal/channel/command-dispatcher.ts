@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import type { Command, CommandResult } from "../proto/gen/gpunode/v1/gpunode.js";
 
 type Body = NonNullable<Command["body"]>;
@@ -34,15 +35,20 @@ export class CommandDispatcher {
 
   constructor(
     private readonly opts: CommandDispatcherOptions,
-    private readonly deps: { handlers: CommandHandlers; logger: Logger },
+    private readonly deps: { handlers: CommandHandlers; logger: Logger; metrics: DaemonMetrics | null },
   ) {}
 
   async dispatch(command: Command, signal: AbortSignal): Promise<CommandResult> {
     const earlier = this.seen.get(command.id);
     if (earlier) return { ...(await earlier), repeated: true };
+    const started = performance.now();
     const run = this.run(command, signal);
     this.remember(command.id, run);
-    return run;
+    const result = await run;
+    const type = command.body?.$case ?? "empty";
+    this.deps.metrics?.commands.inc({ type, outcome: result.outcome?.$case === "error" ? result.outcome.value.code : "ok" });
+    this.deps.metrics?.commandSeconds.observe({ type }, (performance.now() - started) / 1000);
+    return result;
   }
 
   private async run(command: Command, signal: AbortSignal): Promise<CommandResult> {

@@ -11,6 +11,7 @@ import {
   type NodeMessage,
   type Welcome,
 } from "../proto/gen/gpunode/v1/gpunode.js";
+import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import { isAbortError, sleep } from "../util/abort.js";
 import { Backoff, type BackoffOptions } from "../util/backoff.js";
 import type { CommandDispatcher } from "./command-dispatcher.js";
@@ -31,6 +32,7 @@ export const defaultHubLinkOptions: Omit<HubLinkOptions, "target"> = {
 
 export interface HubLinkDeps {
   logger: Logger;
+  metrics: DaemonMetrics | null;
   credentials(): NodeCredentials;
   /** Why the current credentials cannot be used (e.g. expired), if they cannot. */
   unusable(): string | undefined;
@@ -55,8 +57,10 @@ export class HubLink extends EventEmitter<LinkEvents> {
   private seq = 0;
   private drop?: (reason: string) => void;
   private write?: (msg: NodeMessage) => void;
+  private beatNow?: () => Promise<void>;
   connected = false;
   reconnects = 0;
+  lastHeartbeatAt?: Date;
 
   constructor(
     private readonly opts: HubLinkOptions,
@@ -76,6 +80,7 @@ export class HubLink extends EventEmitter<LinkEvents> {
       const outcome = await this.session(signal, () => backoff.reset());
       if (outcome.kind === "stopped") return;
       this.reconnects++;
+      this.deps.metrics?.hubReconnects.inc();
       try {
         if (outcome.kind === "refused") {
           this.deps.logger.warn({ reason: outcome.reason }, "the hub refused this node's certificate; signing in again");
@@ -97,6 +102,17 @@ export class HubLink extends EventEmitter<LinkEvents> {
   /** Sends a report on the current stream; dropped while disconnected (the next heartbeat carries the state). */
   notify(body: NonNullable<NodeMessage["body"]>): void {
     this.write?.({ body });
+  }
+
+  /**
+   * Sends a heartbeat now, out of schedule, built after this call (so it carries a state that just
+   * changed, e.g. draining). Resolves false when no stream is open: the next Hello carries it.
+   */
+  async heartbeatNow(): Promise<boolean> {
+    const beat = this.beatNow;
+    if (!beat || !this.connected) return false;
+    await beat();
+    return true;
   }
 
   /** Ends the current stream so the next one uses fresh credentials (after a rotation). */
@@ -146,6 +162,7 @@ export class HubLink extends EventEmitter<LinkEvents> {
         sessionAbort.abort();
         this.drop = undefined;
         this.write = undefined;
+        this.beatNow = undefined;
         call.cancel();
         client.close();
         if (this.connected) this.emit("disconnected", outcome.kind === "stopped" ? "stopped" : outcome.reason);
@@ -160,18 +177,27 @@ export class HubLink extends EventEmitter<LinkEvents> {
       const send = (msg: NodeMessage): void => {
         if (!settled) call.write(msg);
       };
-      const beat = async (): Promise<void> => {
+      const beatOnce = async (): Promise<void> => {
+        clearTimeout(heartbeatTimer);
+        if (settled) return;
         try {
           const hb = await this.deps.heartbeat(this.seq + 1);
           if (settled) return;
           this.seq = hb.seq;
           send({ body: { $case: "heartbeat", value: hb } });
+          this.lastHeartbeatAt = new Date();
+          this.deps.metrics?.heartbeatsSent.inc();
           this.emit("heartbeat", hb.seq);
         } catch (err) {
           log.error({ err }, "could not build a heartbeat");
         }
-        if (!settled) heartbeatTimer = setTimeout(() => void beat(), intervalMs);
+        if (settled) return;
+        clearTimeout(heartbeatTimer);
+        heartbeatTimer = setTimeout(() => void beat(), intervalMs);
       };
+      // One heartbeat at a time, each built after the one before was sent: seq never repeats.
+      let chain = Promise.resolve();
+      const beat = (): Promise<void> => (chain = chain.then(beatOnce));
 
       call.on("data", (msg: HubMessage) => {
         const body = msg.body;
@@ -180,6 +206,7 @@ export class HubLink extends EventEmitter<LinkEvents> {
           intervalMs = body.value.heartbeatIntervalMs || 30_000;
           this.connected = true;
           this.write = send;
+          this.beatNow = beat;
           onWelcome();
           this.emit("connected", body.value);
           void beat(); // at once on connect, then every interval

@@ -1,7 +1,14 @@
 import type { Logger } from "pino";
 
 /** Errors whose message is the whole story for the user: printed without a stack trace. */
-const EXPLAINED = new Set(["PrivateKeyError", "DaemonConfigError", "EnrollError", "HubTrustError", "CertificateError", "SchemaError", "InvalidArgumentError", "DatabaseUrlError", "DatabaseConnectionError"]);
+const EXPLAINED = new Set(["PrivateKeyError", "DaemonConfigError", "EnrollError", "HubTrustError", "CertificateError", "SchemaError", "InvalidArgumentError", "DatabaseUrlError", "DatabaseConnectionError", "ConfigError", "MetricsServerError", "ControlSocketError"]);
+
+/** Exits 2 after naming the setting that cannot be used (before any logger exists: its level is a setting too). */
+export function exitOnConfigError(program: string, err: unknown): never {
+  if (err instanceof Error && EXPLAINED.has(err.name)) process.stderr.write(`${program}: ${err.message}\n`);
+  else process.stderr.write(`${program}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(2);
+}
 
 /** Exits 1 after saying why the program could not start. */
 export function exitOnStartFailure(err: unknown, logger: Logger): never {

@@ -1,5 +1,5 @@
-import { type Command, Option } from "commander";
 import { LOG_LEVELS } from "../log/logger.js";
+import { oneOf } from "./flag-table.js";
 
 export interface LogFlags {
   level: (typeof LOG_LEVELS)[number];
@@ -7,14 +7,14 @@ export interface LogFlags {
   format: "json" | "pretty" | "auto";
 }
 
-export function addLogFlags(cmd: Command): Command {
-  return cmd
-    .addOption(new Option("--log-level <level>", "log level").choices([...LOG_LEVELS]).default("info"))
-    .addOption(new Option("--log-format <format>", "json, pretty, or auto (pretty on a terminal)").choices(["json", "pretty", "auto"]).default("auto"));
-}
+/** The log settings both programs share; spread into their flag tables. */
+export const logFlagTable = {
+  logLevel: oneOf({ value: "level", help: "log level", choices: LOG_LEVELS, default: "info" }),
+  logFormat: oneOf({ value: "format", help: "log lines: JSON, or readable (pretty on a terminal when auto)", choices: ["json", "pretty", "auto"] as const, default: "auto" }),
+};
 
-export function logFlags(raw: Record<string, unknown>): LogFlags {
-  return { level: raw.logLevel as LogFlags["level"], format: raw.logFormat as LogFlags["format"] };
+export function logFlags(v: { logLevel: LogFlags["level"]; logFormat: LogFlags["format"] }): LogFlags {
+  return { level: v.logLevel, format: v.logFormat };
 }
 
 export function prettyWanted(format: LogFlags["format"]): boolean | undefined {

@@ -1,82 +1,109 @@
 import { join } from "node:path";
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import { type DaemonOptions, defaultDaemonOptions } from "../daemon/options.js";
-import { PRIVATE_KEY_ENV } from "../wallet/private-key.js";
-import { addLogFlags, type LogFlags, logFlags } from "./log-flags.js";
-import { duration, envEntry, goBool, intIn, portRange, positiveNumber, weiAmount } from "./parsers.js";
+import { addFlagTable, bool, envPairs, type FlagValues, list, parsed, text } from "./flag-table.js";
+import { type LogFlags, logFlags, logFlagTable } from "./log-flags.js";
+import { commaList, duration, intIn, optionalHostPort, portRange, positiveNumber, spaceList, weiAmount } from "./parsers.js";
+import { type Resolved, resolveSettings } from "./settings.js";
+
+export const NODE_DAEMON_ENV_PREFIX = "NODE_DAEMON_";
+/** Read by systemd's unit (ExecStart=... $NODE_DAEMON_ARGS), not by the daemon: not a setting, not refused. */
+const NODE_DAEMON_ENV_ALLOWED = ["NODE_DAEMON_ARGS"];
+
+const d = defaultDaemonOptions;
+
+/**
+ * Every node-daemon setting, once: the flag `--<kebab key>`, the config-file key `<kebab key>`,
+ * the variable `NODE_DAEMON_<KEY>`, --help and the README table all come from here.
+ */
+export const nodeDaemonFlags = {
+  config: text({ value: "path", help: "TOML config file: any setting below by its flag name (flags and environment override it)", notInFile: true }),
+  hub: text({ value: "host:port", help: "hub gRPC (mTLS) address", default: d.hub }),
+  hubHttp: text({ value: "url", help: "hub REST URL", defaultText: "`https://<hub host>:8080`" }),
+  host: text({ value: "address", help: "address renters reach this machine on", defaultText: "first non-loopback IPv4 (warns)" }),
+  privateKeyFile: text({ value: "path", help: "file holding the wallet's private key; refused unless mode 0600" }),
+  privateKey: text({ value: "hex", help: "the wallet key itself; as a flag it is visible in ps (warned about): prefer the file or the environment", secret: true }),
+  siweDomain: text({ value: "domain", help: "EIP-4361 domain to sign in for; must equal the hub's", defaultText: "host:port of `-hub-http`" }),
+  chainId: parsed({ value: "id", help: "EIP-155 chain id in the sign-in message", default: d.chainId, parse: intIn(1, 2 ** 53 - 1), numbers: true }),
+  hubCaFingerprint: text({ value: "sha256:hex", help: "pin the hub CA (the hub prints it at start); without it the first CA seen is trusted and remembered" }),
+  insecureHttp: bool({ help: "allow a plain-HTTP hub-http (local testing only)", default: d.insecureHttp }),
+  enableMining: bool({ help: "run the idle mining workload on free GPUs", default: d.enableMining }),
+  miningImage: text({ value: "image", help: "mining container image", default: d.miningImage }),
+  miningDataDir: text({ value: "path", help: "mining data folder", default: d.miningDataDir }),
+  miningArgs: list({ value: "args", help: "extra arguments for the miner (space-separated; a list in the file)", default: d.miningArgs, split: spaceList }),
+  miningEnv: envPairs({ value: "NAME=VALUE", help: "environment for the miner: repeat the flag; one pair a line in the variable; a table in the file" }),
+  apiPort: parsed({ value: "port", help: "node API port (mTLS, hub identity only); 0 picks a free port", default: d.apiPort, parse: intIn(0, 65535), numbers: true }),
+  apiListenHost: text({ value: "address", help: "interface the node API listens on", default: d.apiListenHost }),
+  certDir: text({ value: "path", help: "node key (0600), certificates, CA and node id", defaultText: "`<state-dir>/certs`" }),
+  stateDir: text({ value: "path", help: "daemon state: control socket, draining flag, SSH host key, sftp helper, rental password hashes", default: d.stateDir, defaultText: "`$STATE_DIRECTORY`, else `~/.local/state/node-daemon`" }),
+  sshPorts: parsed({ value: "first-last", help: "host ports for rentals' SSH access", default: d.sshPorts, parse: portRange }),
+  sshListenHost: text({ value: "address", help: "interface rentals' SSH listens on", default: d.sshListenHost }),
+  pullStallTimeout: parsed({ value: "duration", help: "abandon an image pull after this long without progress", default: d.pullStallTimeoutMs, defaultText: "`2m`", parse: duration }),
+  prepull: list({ value: "images", help: "images to pull in the background at start (comma-separated; a list in the file)", default: d.prepull, split: commaList }),
+  dockerSocket: text({ value: "path", help: "Docker engine socket", defaultText: "`/var/run/docker.sock`" }),
+  gpuType: text({ value: "name", help: "advertise this GPU model instead of the detected one", defaultText: "detected" }),
+  memoryGb: parsed<number | undefined>({ value: "GiB", help: "advertise this much memory per GPU instead of the detected amount", default: undefined, defaultText: "detected", parse: positiveNumber, numbers: true }),
+  pricePerSec: parsed({ value: "wei", help: "rental price per second in wei, any size (a string in the file when above 2^53)", default: d.pricePerSecWei, parse: weiAmount, numbers: true }),
+  nvmlLibrary: text({ value: "path", help: "libnvidia-ml to load", defaultText: "`libnvidia-ml.so.1`" }),
+  metricsListen: parsed({ value: "host:port", help: "Prometheus /metrics over plain HTTP; empty turns it off", default: d.metricsListen, defaultText: "`127.0.0.1:9464`", parse: optionalHostPort }),
+  ...logFlagTable,
+};
+
+export type NodeDaemonSettings = FlagValues<typeof nodeDaemonFlags>;
 
 export interface NodeDaemonArgs {
   daemon: DaemonOptions;
   log: LogFlags;
 }
 
-/** The flag table: the Go daemon's flags with their meanings and defaults, plus ours. */
 export function nodeDaemonProgram(): Command {
-  const d = defaultDaemonOptions;
-  const cmd = new Command("node-daemon")
-    .description("GPU rental node daemon: signs in to the hub with an Ethereum wallet, holds an mTLS channel, heartbeats GPU metrics.\nFlags take one dash or two: -hub x, -hub=x and --hub x are the same.")
-    .option("--hub <host:port>", "hub gRPC (mTLS) address", d.hub)
-    .option("--hub-http <url>", "hub REST URL (default: https://<hub host>:8080)")
-    .option("--host <address>", "address renters reach this machine on (default: first non-loopback IPv4)")
-    .option("--private-key <hex>", `wallet key on the command line (visible in ps: prefer --private-key-file or $${PRIVATE_KEY_ENV})`)
-    .option("--private-key-file <path>", "file holding the wallet's private key (mode 0600)")
-    .option("--siwe-domain <domain>", "EIP-4361 domain to sign in for (default: host:port of --hub-http)")
-    .option("--chain-id <id>", "EIP-155 chain id in the sign-in message", intIn(1, 2 ** 53 - 1), d.chainId)
-    .option("--hub-ca-fingerprint <sha256:hex>", "pin the hub CA (the hub prints it at start); without it, trust on first use")
-    .option("--insecure-http", "allow a plain-HTTP --hub-http (local testing only)", false)
-    .option("--enable-mining [bool]", "run the idle mining workload on free GPUs", goBool, d.enableMining)
-    .option("--mining-image <image>", "mining container image", d.miningImage)
-    .option("--mining-data-dir <path>", "mining data folder", d.miningDataDir)
-    .option("--api-port <port>", "node API port (mTLS, hub identity only); 0 picks a free port", intIn(0, 65535), d.apiPort)
-    .option("--cert-dir <path>", "where the node key, certificates and node id are kept (default: <state dir>/certs)")
-    .option("--state-dir <path>", "daemon state: SSH host key, sftp helper, rental password hashes", d.stateDir)
-    .option("--ssh-ports <first-last>", "host ports for rentals' SSH access", portRange, d.sshPorts)
-    .option("--ssh-listen-host <address>", "interface rentals' SSH listens on", d.sshListenHost)
-    .option("--pull-stall-timeout <duration>", "abandon an image pull after this long without progress", duration, d.pullStallTimeoutMs)
-    .option("--prepull <images>", "comma-separated images to pull in the background at start", (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean), d.prepull)
-    .option("--mining-args <args>", "extra arguments for the miner, space-separated", (v: string) => v.split(/\s+/).filter(Boolean), d.miningArgs)
-    .option("--mining-env <NAME=VALUE>", "environment for the miner (repeat the flag for more)", envEntry, [] as { name: string; value: string }[])
-    .option("--docker-socket <path>", "Docker engine socket (default /var/run/docker.sock)")
-    .option("--gpu-type <name>", "advertise this GPU model instead of the detected one")
-    .option("--memory-gb <GiB>", "advertise this much memory per GPU instead of the detected amount", positiveNumber)
-    .option("--price-per-sec <wei>", "rental price per second in wei (any size)", weiAmount, d.pricePerSecWei)
-    .option("--nvml-library <path>", "libnvidia-ml to load (default: $NODE_DAEMON_NVML_LIBRARY or the system's libnvidia-ml.so.1)")
-    .addOption(new Option("--api-listen-host <address>", "interface the node API listens on").default(d.apiListenHost));
-  return addLogFlags(cmd).allowExcessArguments(false);
+  const cmd = new Command("node-daemon").description(
+    "GPU rental node daemon: signs in to the hub with an Ethereum wallet, holds an mTLS channel, heartbeats GPU metrics, runs rentals.\n\n" +
+      "Flags take one dash or two: -hub x, -hub=x and --hub x are the same. Each flag is also a key of the -config file (TOML) " +
+      `and an environment variable ${NODE_DAEMON_ENV_PREFIX}<FLAG> (e.g. ${NODE_DAEMON_ENV_PREFIX}HUB); flags beat the environment, which beats the file.`,
+  );
+  return addFlagTable(cmd, nodeDaemonFlags, NODE_DAEMON_ENV_PREFIX);
 }
 
-export function toNodeDaemonArgs(raw: Record<string, unknown>): NodeDaemonArgs {
-  const s = (k: string): string | undefined => (typeof raw[k] === "string" && raw[k] !== "" ? (raw[k] as string) : undefined);
+/** Flags (what commander parsed) over the environment over the config file over defaults. */
+export function resolveNodeDaemonSettings(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<Resolved<typeof nodeDaemonFlags>> {
+  return resolveSettings(nodeDaemonFlags, { flags, env, envPrefix: NODE_DAEMON_ENV_PREFIX, envAllowed: NODE_DAEMON_ENV_ALLOWED, configKey: "config" });
+}
+
+export function toNodeDaemonArgs({ values: v, sources }: Resolved<typeof nodeDaemonFlags>): NodeDaemonArgs {
+  const s = (x: string | undefined): string | undefined => (x === "" ? undefined : x);
+  const keySource = sources.privateKey;
   return {
     daemon: {
-      hub: raw.hub as string,
-      hubHttp: s("hubHttp"),
-      host: s("host"),
-      siweDomain: s("siweDomain"),
-      chainId: raw.chainId as number,
-      hubCaFingerprint: s("hubCaFingerprint"),
-      insecureHttp: raw.insecureHttp === true,
-      certDir: s("certDir") ?? join(raw.stateDir as string, "certs"),
-      stateDir: raw.stateDir as string,
-      sshPorts: raw.sshPorts as DaemonOptions["sshPorts"],
-      sshListenHost: raw.sshListenHost as string,
-      pullStallTimeoutMs: raw.pullStallTimeout as number,
-      prepull: raw.prepull as string[],
-      miningArgs: raw.miningArgs as string[],
-      miningEnv: raw.miningEnv as { name: string; value: string }[],
-      dockerSocket: s("dockerSocket"),
-      apiPort: raw.apiPort as number,
-      apiListenHost: raw.apiListenHost as string,
-      pricePerSecWei: raw.pricePerSec as string,
-      gpuType: s("gpuType"),
-      memoryGb: raw.memoryGb as number | undefined,
-      nvmlLibrary: s("nvmlLibrary"),
-      enableMining: raw.enableMining !== false,
-      miningImage: raw.miningImage as string,
-      miningDataDir: raw.miningDataDir as string,
-      privateKeyFile: s("privateKeyFile"),
-      privateKey: s("privateKey"),
+      hub: v.hub,
+      hubHttp: s(v.hubHttp),
+      host: s(v.host),
+      siweDomain: s(v.siweDomain),
+      chainId: v.chainId,
+      hubCaFingerprint: s(v.hubCaFingerprint),
+      insecureHttp: v.insecureHttp,
+      certDir: s(v.certDir) ?? join(v.stateDir, "certs"),
+      stateDir: v.stateDir,
+      sshPorts: v.sshPorts,
+      sshListenHost: v.sshListenHost,
+      pullStallTimeoutMs: v.pullStallTimeout,
+      prepull: v.prepull,
+      miningArgs: v.miningArgs,
+      miningEnv: v.miningEnv,
+      dockerSocket: s(v.dockerSocket),
+      apiPort: v.apiPort,
+      apiListenHost: v.apiListenHost,
+      pricePerSecWei: v.pricePerSec,
+      gpuType: s(v.gpuType),
+      memoryGb: v.memoryGb,
+      nvmlLibrary: s(v.nvmlLibrary),
+      enableMining: v.enableMining,
+      miningImage: v.miningImage,
+      miningDataDir: v.miningDataDir,
+      privateKeyFile: s(v.privateKeyFile),
+      ...(v.privateKey && keySource !== "default" ? { privateKey: { value: v.privateKey, from: keySource } } : {}),
+      metricsListen: v.metricsListen,
     },
-    log: logFlags(raw),
+    log: logFlags(v),
   };
 }

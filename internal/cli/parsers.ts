@@ -1,9 +1,9 @@
 import { InvalidArgumentError } from "commander";
+import { type HostPort, parseHostPort } from "../grpc/host-port.js";
 import { parsePortRange } from "../ssh/port-range.js";
 import { parseDuration } from "../util/duration.js";
-import { parseGoBool } from "./go-style-flags.js";
 
-/** commander parsers that turn a bad value into a message naming what was expected. */
+/** Parsers that turn a bad value into a message naming what was expected (flags, environment, config file). */
 export function intIn(min: number, max: number): (v: string) => number {
   return (v) => {
     const n = Number(v);
@@ -14,7 +14,7 @@ export function intIn(min: number, max: number): (v: string) => number {
 
 export function positiveNumber(v: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a positive number");
+  if (v.trim() === "" || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a positive number");
   return n;
 }
 
@@ -31,14 +31,6 @@ export function duration(v: string): number {
   }
 }
 
-export function goBool(v: string): boolean {
-  try {
-    return parseGoBool(v);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-}
-
 export function portRange(v: string): { first: number; last: number } {
   try {
     return parsePortRange(v);
@@ -47,10 +39,23 @@ export function portRange(v: string): { first: number; last: number } {
   }
 }
 
-/** Collects repeated NAME=VALUE flags. */
-export function envEntry(v: string, previous: { name: string; value: string }[]): { name: string; value: string }[] {
-  const eq = v.indexOf("=");
-  const name = eq > 0 ? v.slice(0, eq) : "";
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new InvalidArgumentError("expected NAME=VALUE with a variable name, e.g. POOL_URL=stratum+tcp://pool:3333");
-  return [...previous, { name, value: v.slice(eq + 1) }];
+export function hostPort(v: string): HostPort {
+  try {
+    return parseHostPort(v, "address");
+  } catch {
+    throw new InvalidArgumentError("expected host:port, e.g. 127.0.0.1:9464, [::1]:9464 or :9464");
+  }
 }
+
+/** host:port, or empty for "off". */
+export function optionalHostPort(v: string): HostPort | undefined {
+  return v.trim() === "" ? undefined : hostPort(v);
+}
+
+export const commaList = (v: string): string[] =>
+  v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+export const spaceList = (v: string): string[] => v.split(/\s+/).filter(Boolean);

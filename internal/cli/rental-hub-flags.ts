@@ -1,54 +1,78 @@
 import { Command } from "commander";
-import { parseHostPort } from "../grpc/host-port.js";
 import { defaultHubOptions, type HubOptions } from "../hub/options.js";
-import { addLogFlags, type LogFlags, logFlags } from "./log-flags.js";
-import { duration, intIn } from "./parsers.js";
+import { addFlagTable, bool, type FlagValues, list, parsed, text } from "./flag-table.js";
+import { type LogFlags, logFlags, logFlagTable } from "./log-flags.js";
+import { ConfigError, type Resolved, resolveSettings } from "./settings.js";
+import { commaList, duration, hostPort, intIn, optionalHostPort } from "./parsers.js";
+
+export const RENTAL_HUB_ENV_PREFIX = "RENTAL_HUB_";
+/** Read by systemd's unit (ExecStart=... $RENTAL_HUB_ARGS), not by the hub. */
+const RENTAL_HUB_ENV_ALLOWED = ["RENTAL_HUB_ARGS"];
+
+const d = defaultHubOptions;
+const ms = (v: number): string => `${v / 1000}s`;
+
+/** Every rental-hub setting, once: flag, config-file key, RENTAL_HUB_<KEY> variable, --help and README. */
+export const rentalHubFlags = {
+  config: text({ value: "path", help: "TOML config file: any setting below by its flag name (flags and environment override it)", notInFile: true }),
+  dataDir: text({ value: "path", help: "SQLite database and the CA (ca/ca.key: back it up)", default: d.dataDir, envAliases: ["HUB_DATA_DIR"] }),
+  databaseUrl: text({ value: "url", help: "PostgreSQL (postgres://user:pass@host/db) instead of SQLite in the data dir", secret: true, envAliases: ["HUB_DATABASE_URL"] }),
+  grpcListen: parsed({ value: "host:port", help: "node-facing gRPC (mTLS) listener", default: d.grpcListen, defaultText: "`:8443`", parse: hostPort }),
+  httpListen: parsed({ value: "host:port", help: "REST (HTTPS) listener", default: d.httpListen, defaultText: "`:8080`", parse: hostPort }),
+  publicHost: list({
+    value: "names",
+    help: "comma-separated names/addresses nodes use to reach the hub (they go into its certificate; the first makes the SIWE domain)",
+    default: d.publicHosts,
+    defaultText: "`localhost,127.0.0.1,::1,<hostname>`",
+    split: commaList,
+  }),
+  siweDomain: text({ value: "domain", help: "EIP-4361 domain sign-ins must name", defaultText: "first public host with the HTTP port", envAliases: ["SIWE_DOMAIN"] }),
+  chainId: parsed({ value: "id", help: "EIP-155 chain id sign-ins must name", default: d.chainId, parse: intIn(1, 2 ** 53 - 1), numbers: true }),
+  insecureHttp: bool({ help: "serve REST over plain HTTP (local testing only)", default: d.insecureHttp }),
+  certLifetime: parsed({ value: "duration", help: "node certificate lifetime", default: d.certLifetimeMs, defaultText: "`168h`", parse: duration }),
+  heartbeatInterval: parsed({ value: "duration", help: `how often nodes heartbeat; ${d.offlineAfterMissed} missed = offline`, default: d.heartbeatIntervalMs, defaultText: `\`${ms(d.heartbeatIntervalMs)}\``, parse: duration }),
+  metricsListen: parsed({ value: "host:port", help: "Prometheus /metrics over plain HTTP; empty turns it off", default: d.metricsListen, defaultText: "`127.0.0.1:9465`", parse: optionalHostPort }),
+  ...logFlagTable,
+};
+
+export type RentalHubSettings = FlagValues<typeof rentalHubFlags>;
 
 export interface RentalHubArgs {
   hub: HubOptions;
   log: LogFlags;
 }
 
-const ms = (v: number): string => `${v / 1000}s`;
-
-export function rentalHubProgram(env: NodeJS.ProcessEnv = process.env): Command {
-  const d = defaultHubOptions;
-  const cmd = new Command("rental-hub")
-    .description("GPU rental hub: signs nodes in, runs their CA, holds their mTLS streams.\nFlags take one dash or two.")
-    .option("--data-dir <path>", "database and CA folder", env.HUB_DATA_DIR ?? d.dataDir)
-    .option("--database-url <url>", "PostgreSQL (postgres://user:pass@host/db); default: SQLite in the data dir; env HUB_DATABASE_URL", env.HUB_DATABASE_URL)
-    .option("--grpc-listen <host:port>", "node-facing gRPC (mTLS) listener", ":8443")
-    .option("--http-listen <host:port>", "REST (HTTPS) listener", ":8080")
-    .option("--public-host <names>", "comma-separated names/addresses nodes use to reach the hub (go into its certificate; the first is the SIWE domain's host)", d.publicHosts.join(","))
-    .option("--siwe-domain <domain>", "EIP-4361 domain sign-ins must name (default: first public host:HTTP port; env SIWE_DOMAIN)", env.SIWE_DOMAIN)
-    .option("--chain-id <id>", "EIP-155 chain id sign-ins must name", intIn(1, 2 ** 53 - 1), d.chainId)
-    .option("--insecure-http", "serve REST over plain HTTP (local testing only)", false)
-    .option("--cert-lifetime <duration>", "node certificate lifetime, e.g. 168h", duration, d.certLifetimeMs)
-    .option("--heartbeat-interval <duration>", "how often nodes heartbeat", duration, d.heartbeatIntervalMs);
-  cmd.addHelpText("after", `\nDefaults: cert lifetime ${ms(d.certLifetimeMs)}, heartbeat ${ms(d.heartbeatIntervalMs)}; a node is offline after ${d.offlineAfterMissed} missed heartbeats.`);
-  return addLogFlags(cmd).allowExcessArguments(false);
+export function rentalHubProgram(): Command {
+  const cmd = new Command("rental-hub").description(
+    "GPU rental hub: signs nodes in, runs their CA, holds their mTLS streams, books rentals.\n\n" +
+      `Flags take one dash or two. Each flag is also a key of the -config file (TOML) and an environment variable ${RENTAL_HUB_ENV_PREFIX}<FLAG> ` +
+      "(SIWE_DOMAIN, HUB_DATA_DIR and HUB_DATABASE_URL still work); flags beat the environment, which beats the file.",
+  );
+  return addFlagTable(cmd, rentalHubFlags, RENTAL_HUB_ENV_PREFIX).allowExcessArguments(false);
 }
 
-export function toRentalHubArgs(raw: Record<string, unknown>): RentalHubArgs {
-  const publicHosts = String(raw.publicHost)
-    .split(",")
-    .map((h) => h.trim())
-    .filter(Boolean);
-  if (publicHosts.length === 0) throw new Error("--public-host needs at least one name or address");
+export function resolveRentalHubSettings(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<Resolved<typeof rentalHubFlags>> {
+  return resolveSettings(rentalHubFlags, { flags, env, envPrefix: RENTAL_HUB_ENV_PREFIX, envAllowed: RENTAL_HUB_ENV_ALLOWED, configKey: "config" });
+}
+
+export function toRentalHubArgs({ values: v, sources }: Resolved<typeof rentalHubFlags>): RentalHubArgs {
+  if (v.publicHost.length === 0) throw new ConfigError(`public-host (from ${sources.publicHost}) needs at least one name or address`);
+  const s = (x: string | undefined): string | undefined => (x === "" ? undefined : x);
   return {
     hub: {
       ...defaultHubOptions,
-      dataDir: raw.dataDir as string,
-      databaseUrl: typeof raw.databaseUrl === "string" && raw.databaseUrl !== "" ? raw.databaseUrl : undefined,
-      grpcListen: parseHostPort(raw.grpcListen as string, "--grpc-listen"),
-      httpListen: parseHostPort(raw.httpListen as string, "--http-listen"),
-      publicHosts,
-      siweDomain: typeof raw.siweDomain === "string" && raw.siweDomain !== "" ? raw.siweDomain : undefined,
-      chainId: raw.chainId as number,
-      insecureHttp: raw.insecureHttp === true,
-      certLifetimeMs: raw.certLifetime as number,
-      heartbeatIntervalMs: raw.heartbeatInterval as number,
+      dataDir: v.dataDir,
+      databaseUrl: s(v.databaseUrl),
+      grpcListen: v.grpcListen,
+      httpListen: v.httpListen,
+      publicHosts: v.publicHost,
+      siweDomain: s(v.siweDomain),
+      chainId: v.chainId,
+      insecureHttp: v.insecureHttp,
+      certLifetimeMs: v.certLifetime,
+      heartbeatIntervalMs: v.heartbeatInterval,
+      metricsListen: v.metricsListen,
     },
-    log: logFlags(raw),
+    log: logFlags(v),
   };
 }

@@ -41,6 +41,9 @@ type DialOptions = Parameters<Docker["modem"]["dial"]>[0];
 const ZERO_TIME_PREFIX = "0001-01-01";
 
 /** ContainerEngine over the Docker Engine API; the only file that knows dockerode. */
+/** How long a SIGKILLed container's exit waits for a late OOM notice. */
+const OOM_GRACE_MS = 2_000;
+
 export class DockerodeEngine implements ContainerEngine {
   private readonly docker: Docker;
 
@@ -198,14 +201,36 @@ export class DockerodeEngine implements ContainerEngine {
       this.docker.getContainer(id).wait({ abortSignal: signal }),
     )) as { StatusCode: number };
     // wait() does not say why it ended; inspect does, unless someone removed it meanwhile.
-    const oomKilled = await this.inspect(id, signal).then(
-      (s) => s.oomKilled,
-      (err: unknown) => {
-        if (err instanceof ContainerError && err.code === "not_found") return false;
-        throw err;
-      },
-    );
+    const state = await this.inspect(id, signal).catch((err: unknown) => {
+      if (err instanceof ContainerError && err.code === "not_found") return undefined;
+      throw err;
+    });
+    let oomKilled = state?.oomKilled ?? false;
+    if (!oomKilled && r.StatusCode === 137 && state) oomKilled = await this.lateOom(id, state.startedAt, signal);
     return { exitCode: r.StatusCode, oomKilled };
+  }
+
+  /**
+   * The engine can handle a container's OOM notice just after its exit, so a SIGKILLed container
+   * may not show OOMKilled yet. Its event history (replayed from the start) settles it: an "oom"
+   * event already seen arrives at once, a late one within the grace period.
+   */
+  private async lateOom(id: string, since: Date | undefined, signal?: AbortSignal): Promise<boolean> {
+    const grace = AbortSignal.timeout(OOM_GRACE_MS);
+    const s = signal ? AbortSignal.any([signal, grace]) : grace;
+    try {
+      const stream = (await this.docker.getEvents({
+        since: Math.floor(((since?.getTime() ?? Date.now()) - 1_000) / 1000),
+        filters: { type: ["container"], container: [id], event: ["oom"] },
+        abortSignal: s,
+      })) as Readable;
+      destroyOnAbort(stream, s);
+      for await (const ev of eventLines(stream, s)) if (ev.type === "oom") return true;
+      return false;
+    } catch {
+      if (signal?.aborted) throw signal.reason;
+      return false;
+    }
   }
 
   async logs(id: string, opts: LogsOptions): Promise<string> {

@@ -7,7 +7,7 @@ import type { NodeStatus } from "./node-status.js";
 const MAX_PING_DELAY_MS = 60_000;
 
 /** The commands this node answers today; rentals add theirs here. */
-export function commandHandlers(deps: { status: NodeStatus; rentals: () => RentalService | undefined }): CommandHandlers {
+export function commandHandlers(deps: { status: NodeStatus; rentals: () => RentalService | undefined; draining: () => boolean }): CommandHandlers {
   let pingRuns = 0;
   const rentals = (): RentalService => {
     const r = deps.rentals();
@@ -21,7 +21,13 @@ export function commandHandlers(deps: { status: NodeStatus; rentals: () => Renta
       return { $case: "ping", value: { payload: cmd.payload, runs: pingRuns } };
     },
     getStatus: async (_cmd, signal) => ({ $case: "status", value: await deps.status.status(signal) }),
-    startRental: async (cmd, signal) => ({ $case: "rental", value: await rentals().start(cmd, signal) }),
+    startRental: async (cmd, signal) => {
+      // A repeated start of a rental this node already holds is answered as before; only new ones are refused.
+      if (deps.draining() && !deps.rentals()?.knows(cmd.rentalId)) {
+        throw new CommandFailure("node_draining", "this node is draining: it takes no new rentals (running ones keep running); its operator lifts it with `node-daemon undrain`");
+      }
+      return { $case: "rental", value: await rentals().start(cmd, signal) };
+    },
     stopRental: async (cmd, signal) => ({ $case: "rental", value: await rentals().stop(cmd, signal) }),
     getRentalLogs: async (cmd, signal) => ({ $case: "rentalLogs", value: await rentals().logs(cmd, signal) }),
   };

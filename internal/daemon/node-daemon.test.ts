@@ -43,6 +43,7 @@ describe("node-daemon in process against a real hub", () => {
       apiListenHost: "127.0.0.1",
       privateKeyFile: await writeKeyFile(dir.path, wallet),
       nvmlLibrary: "/nonexistent/libnvidia-ml.so.1",
+      metricsListen: undefined,
     };
     return { t, opts, wallet };
   }

@@ -1,14 +1,18 @@
 import type { Wallet } from "ethers";
 import type { Logger } from "pino";
+import { Closers } from "../util/closers.js";
 import { CertDir } from "../certs/cert-dir.js";
 import { CommandDispatcher } from "../channel/command-dispatcher.js";
 import { defaultHubLinkOptions, HubLink } from "../channel/hub-link.js";
+import { ControlServer } from "../control/control-server.js";
 import { enroll } from "../enroll/enroll.js";
 import { establishHubTrust } from "../enroll/hub-trust.js";
 import { machineFingerprint } from "../enroll/machine-id.js";
 import type { GpuSource } from "../gpu/gpu-source.js";
 import { parseHostPort } from "../grpc/host-port.js";
 import type { HttpTarget } from "../httpclient/json-client.js";
+import { createDaemonMetrics, type DaemonMetrics, readDaemonGauges } from "../metrics/daemon-metrics.js";
+import { processRegistry, startMetricsServer } from "../metrics/metrics-server.js";
 import { NodeApiServer } from "../nodeapi/node-api-server.js";
 import { detectGpuSource } from "../nvml/detect-gpu-source.js";
 import { withGpuOverrides } from "../nvml/overrides.js";
@@ -16,10 +20,11 @@ import { guessPublicAddress, reserveFreePort } from "../util/net.js";
 import { loadWallet } from "../wallet/private-key.js";
 import { CertificateRotation, defaultRotationOptions } from "./certificate-rotation.js";
 import { commandHandlers } from "./command-handlers.js";
+import { DrainState } from "./drain-state.js";
 import { ALL_GPUS_FREE } from "./gpu-activity.js";
 import { NodeIdentity } from "./node-identity.js";
 import { NodeStatus } from "./node-status.js";
-import { DEFAULT_HUB_HTTP_PORT, type DaemonOptions } from "./options.js";
+import { controlSocketPath, DEFAULT_HUB_HTTP_PORT, type DaemonOptions } from "./options.js";
 import { startWorkloads, type Workloads } from "./workloads.js";
 
 export class DaemonConfigError extends Error {
@@ -32,16 +37,22 @@ export class DaemonConfigError extends Error {
  */
 export class NodeDaemon {
   private readonly abort = new AbortController();
-  private readonly closers: Array<() => Promise<void> | void> = [];
+  private readonly closers: Closers;
   private readonly running: Promise<void>[] = [];
   link!: HubLink;
   identity!: NodeIdentity;
   workloads?: Workloads;
+  drain!: DrainState;
+  /** Where /metrics is served, when it is. */
+  metricsUrl?: string;
+  private status?: NodeStatus;
 
   private constructor(
     private readonly opts: DaemonOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.closers = new Closers(logger);
+  }
 
   static async start(opts: DaemonOptions, deps: { logger: Logger }): Promise<NodeDaemon> {
     const daemon = new NodeDaemon(opts, deps.logger);
@@ -58,9 +69,15 @@ export class NodeDaemon {
     const { opts, logger } = this;
     const signal = this.abort.signal;
 
-    const { wallet, warnings } = await loadWallet({ file: opts.privateKeyFile, flag: opts.privateKey });
+    const { wallet, warnings } = await loadWallet({ file: opts.privateKeyFile, key: opts.privateKey });
     for (const w of warnings) logger.warn(w);
     logger.info({ wallet: wallet.address }, `wallet ${wallet.address}`);
+
+    // Before anything else touches the state dir: the control socket also tells whether another daemon uses it.
+    this.drain = await DrainState.load(opts.stateDir);
+    if (this.drain.draining) logger.warn({ since: this.drain.since }, `draining since ${this.drain.since}: taking no new rentals (node-daemon undrain lifts it)`);
+    await this.startControl();
+    const metrics = await this.startMetrics();
 
     const hub = this.hubTarget();
     const notices: string[] = [];
@@ -73,7 +90,7 @@ export class NodeDaemon {
     const host = this.publicHost();
     const apiPort = opts.apiPort === 0 ? await reserveFreePort(opts.apiListenHost) : opts.apiPort;
     const status: NodeStatus = new NodeStatus(
-      { host, apiPort, pricePerSecWei: opts.pricePerSecWei },
+      { host, apiPort, pricePerSecWei: opts.pricePerSecWei, hubAddress: opts.hub },
       {
         gpus,
         activity: { assignmentOf: (i) => (this.workloads?.activity ?? ALL_GPUS_FREE).assignmentOf(i) },
@@ -81,10 +98,13 @@ export class NodeDaemon {
         dockerVersion: () => this.workloads?.engineVersion ?? "",
         rentals: () => this.workloads?.rentals.list() ?? [],
         miners: () => this.workloads?.mining.status() ?? [],
-        link: () => ({ connected: this.link?.connected ?? false, heartbeatsSent: this.link?.heartbeatsSent ?? 0 }),
-        identity: () => ({ nodeId: this.identity.nodeId, certificateNotAfter: this.identity.current.notAfter.toISOString() }),
+        link: () => ({ connected: this.link?.connected ?? false, heartbeatsSent: this.link?.heartbeatsSent ?? 0, reconnects: this.link?.reconnects ?? 0, lastHeartbeatAt: this.link?.lastHeartbeatAt }),
+        identity: () => (this.identity ? { nodeId: this.identity.nodeId, certificateNotAfter: this.identity.current.notAfter.toISOString() } : undefined),
+        draining: () => this.drain.draining,
+        metrics,
       },
     );
+    this.status = status;
 
     const signIn = async (previousNodeId?: string) =>
       enroll(
@@ -105,7 +125,7 @@ export class NodeDaemon {
     await status.info(signal); // the GPU inventory rentals and mining allocate from
     this.workloads = await startWorkloads(
       opts,
-      { nodeId: this.identity.nodeId, host, gpus: () => status.knownGpus(), report: (body) => this.link?.notify(body), logger: logger.child({ part: "workloads" }), signal },
+      { nodeId: this.identity.nodeId, host, gpus: () => status.knownGpus(), report: (body) => this.link?.notify(body), logger: logger.child({ part: "workloads" }), metrics, signal },
       notices,
     );
     if (this.workloads) this.closers.push(() => this.workloads?.close());
@@ -115,11 +135,15 @@ export class NodeDaemon {
     this.closers.push(() => nodeApi.stop());
     logger.info({ apiPort }, `node API on port ${apiPort} (hub identity only)`);
 
-    const dispatcher = new CommandDispatcher({ rememberIds: 4096 }, { handlers: commandHandlers({ status, rentals: () => this.workloads?.rentals }), logger: logger.child({ part: "commands" }) });
+    const dispatcher = new CommandDispatcher(
+      { rememberIds: 4096 },
+      { handlers: commandHandlers({ status, rentals: () => this.workloads?.rentals, draining: () => this.drain.draining }), logger: logger.child({ part: "commands" }), metrics },
+    );
     this.link = new HubLink(
       { ...defaultHubLinkOptions, target: opts.hub },
       {
         logger: logger.child({ part: "link" }),
+        metrics,
         credentials: () => this.identity.credentials,
         unusable: () => (this.identity.expired() ? "the node certificate has expired" : undefined),
         hello: async () => ({ nodeId: this.identity.nodeId, info: await status.info(signal) }),
@@ -145,6 +169,53 @@ export class NodeDaemon {
       },
     });
     this.running.push(rotation.run(signal));
+  }
+
+  /** `node-daemon status|drain|undrain` reach the daemon here (owner-only unix socket). */
+  private async startControl(): Promise<void> {
+    const socketPath = controlSocketPath(this.opts.stateDir);
+    const control = new ControlServer(
+      { socketPath },
+      {
+        logger: this.logger.child({ part: "control" }),
+        signal: this.abort.signal,
+        handlers: {
+          status: async (signal) => {
+            if (!this.status) throw new Error("the daemon is still starting (GPUs, hub trust); ask again in a moment");
+            return this.status.status(signal);
+          },
+          setDraining: async (draining) => {
+            const changed = await this.drain.set(draining);
+            // The hub hears it at once, not at the next heartbeat; offline, the next Hello carries it.
+            const hubTold = (await this.link?.heartbeatNow()) ?? false;
+            return { draining: this.drain.draining, changed, hubTold };
+          },
+        },
+      },
+    );
+    await control.start();
+    this.closers.push(() => control.close());
+    this.logger.info({ socket: socketPath }, `control socket ${socketPath} (node-daemon status, drain, undrain)`);
+  }
+
+  /** Prometheus metrics: null when -metrics-listen is empty. */
+  private async startMetrics(): Promise<DaemonMetrics | null> {
+    const listen = this.opts.metricsListen;
+    if (!listen) return null;
+    const register = processRegistry();
+    const metrics = createDaemonMetrics(register);
+    readDaemonGauges(metrics, {
+      hubConnected: () => this.link?.connected ?? false,
+      draining: () => this.drain.draining,
+      certificateNotAfter: () => this.identity?.current.notAfter,
+      rentals: () => this.workloads?.rentals.list() ?? [],
+      miners: () => this.workloads?.mining.status() ?? [],
+    });
+    const server = await startMetricsServer(listen, register);
+    this.closers.push(() => server.close());
+    this.metricsUrl = server.url;
+    this.logger.info({ event: "metrics", port: server.port, url: server.url }, `metrics on ${server.url}`);
+    return metrics;
   }
 
   private hubTarget(): HttpTarget {
@@ -191,14 +262,7 @@ export class NodeDaemon {
   async close(): Promise<void> {
     this.abort.abort(new Error("daemon stopping"));
     await Promise.allSettled(this.running);
-    for (const close of this.closers.reverse()) {
-      try {
-        await close();
-      } catch (err) {
-        this.logger.warn({ err }, "error while shutting down");
-      }
-    }
-    this.closers.length = 0;
+    await this.closers.closeAll();
   }
 }
 

@@ -1,6 +1,7 @@
 import { arch, release, type } from "node:os";
 import type { GpuSample, GpuSnapshot, GpuSource } from "../gpu/gpu-source.js";
 import { type GetStatusResponse, GpuActivity, type GpuInfo, type GpuStatus, type Heartbeat, type MinerStatus, type NodeInfo, type RentalInfo, type Versions } from "../proto/gen/gpunode/v1/gpunode.js";
+import { type DaemonMetrics, recordGpuSamples } from "../metrics/daemon-metrics.js";
 import { VERSION } from "../version.js";
 import type { GpuActivitySource } from "./gpu-activity.js";
 
@@ -8,6 +9,8 @@ export interface NodeStatusOptions {
   host: string;
   apiPort: number;
   pricePerSecWei: string;
+  /** The hub's gRPC address, as configured. */
+  hubAddress: string;
 }
 
 export interface NodeStatusDeps {
@@ -17,8 +20,11 @@ export interface NodeStatusDeps {
   dockerVersion(): string;
   rentals(): RentalInfo[];
   miners(): MinerStatus[];
-  link(): { connected: boolean; heartbeatsSent: number };
-  identity(): { nodeId: string; certificateNotAfter: string };
+  link(): { connected: boolean; heartbeatsSent: number; reconnects: number; lastHeartbeatAt?: Date };
+  /** Undefined until the node is registered. */
+  identity(): { nodeId: string; certificateNotAfter: string } | undefined;
+  draining(): boolean;
+  metrics: DaemonMetrics | null;
 }
 
 /** Everything the node says about itself: registration info, heartbeats and the status API share it. */
@@ -45,7 +51,7 @@ export class NodeStatus {
       versions: this.versions(snapshot),
       gpus: snapshot.gpus.map(toGpuInfo),
       notices: this.deps.notices,
-      draining: false,
+      draining: this.deps.draining(),
     };
   }
 
@@ -53,13 +59,14 @@ export class NodeStatus {
     const snapshot = await this.sample(signal);
     return {
       seq,
-      nodeId: this.deps.identity().nodeId,
+      nodeId: this.deps.identity()?.nodeId ?? "",
       uptimeSeconds: this.uptimeSeconds(),
       versions: this.versions(snapshot),
       gpus: snapshot.gpus.map((g) => this.toGpuStatus(g)),
       sentAtUnixMs: Date.now(),
       rentals: this.deps.rentals(),
       miners: this.deps.miners(),
+      draining: this.deps.draining(),
     };
   }
 
@@ -68,18 +75,24 @@ export class NodeStatus {
     const id = this.deps.identity();
     const link = this.deps.link();
     return {
-      nodeId: id.nodeId,
+      nodeId: id?.nodeId ?? "",
       hubConnected: link.connected,
       uptimeSeconds: this.uptimeSeconds(),
-      certificateNotAfter: id.certificateNotAfter,
+      certificateNotAfter: id?.certificateNotAfter ?? "",
       info,
       gpus: snapshot.gpus.map((g) => this.toGpuStatus(g)),
       heartbeatsSent: link.heartbeatsSent,
+      rentals: this.deps.rentals(),
+      miners: this.deps.miners(),
+      hubAddress: this.opts.hubAddress,
+      hubReconnects: link.reconnects,
+      lastHeartbeatAt: link.lastHeartbeatAt?.toISOString() ?? "",
     };
   }
 
   private async sample(signal?: AbortSignal): Promise<GpuSnapshot> {
     this.lastSnapshot = await this.deps.gpus.sample(signal);
+    if (this.deps.metrics) recordGpuSamples(this.deps.metrics, this.lastSnapshot.gpus);
     return this.lastSnapshot;
   }
 

@@ -1,5 +1,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
+import type { HostPort } from "../grpc/host-port.js";
 
 export interface DaemonOptions {
   /** The hub's gRPC address (mTLS), host:port. */
@@ -25,7 +26,8 @@ export interface DaemonOptions {
   miningImage: string;
   miningDataDir: string;
   privateKeyFile?: string;
-  privateKey?: string;
+  /** The key itself, and where it was given (a flag is visible in ps: warned about). */
+  privateKey?: { value: string; from: "flag" | "env" | "file" };
   /** SSH host key, sftp helper, rental password hashes. */
   stateDir: string;
   /** Host ports for rentals' SSH access. */
@@ -39,6 +41,8 @@ export interface DaemonOptions {
   miningEnv: { name: string; value: string }[];
   /** Docker's socket; /var/run/docker.sock when absent. */
   dockerSocket?: string;
+  /** Prometheus /metrics (plain HTTP); absent = no metrics. */
+  metricsListen?: HostPort;
 }
 
 /** The hub serves REST on this port unless -hub-http says otherwise. */
@@ -73,4 +77,10 @@ export const defaultDaemonOptions: DaemonOptions = {
   prepull: [],
   miningArgs: [],
   miningEnv: [],
+  metricsListen: { host: "127.0.0.1", port: 9464 },
 };
+
+/** <state dir>/control.sock: `node-daemon status|drain|undrain` talk to the daemon here. */
+export function controlSocketPath(stateDir: string): string {
+  return join(stateDir, "control.sock");
+}

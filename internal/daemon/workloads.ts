@@ -2,6 +2,7 @@ import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { ContainerEngine } from "../container/engine.js";
+import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import { DockerodeEngine } from "../container/dockerode-engine.js";
 import { type MiningControl, NO_MINING } from "../mining/mining-control.js";
 import { defaultMiningOptions } from "../mining/mining-options.js";
@@ -32,6 +33,7 @@ export interface WorkloadDeps {
   gpus: () => KnownGpu[];
   report(body: NonNullable<NodeMessage["body"]>): void;
   logger: Logger;
+  metrics: DaemonMetrics | null;
   signal: AbortSignal;
 }
 
@@ -73,6 +75,8 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
         { engine, allocation, deviceId: String, logger: logger.child({ part: "mining" }) },
       )
     : NO_MINING;
+  // One puller for rentals and -prepull: a rental asking for an image being pre-pulled joins that pull.
+  const puller = new ImagePuller({ stallTimeoutMs: opts.pullStallTimeoutMs, reportEveryMs: 1_000 }, { engine, logger: logger.child({ part: "pull" }), metrics: deps.metrics });
   const rentals = new RentalService(
     { nodeId: deps.nodeId, host: deps.host, sshUser: DEFAULT_LOGIN_USER, defaultStopTimeoutSec: 10, defaults: defaultRentalDefaults(totalmem(), availableParallelism()) },
     {
@@ -80,7 +84,7 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
       allocation,
       mining,
       ssh,
-      puller: new ImagePuller({ stallTimeoutMs: opts.pullStallTimeoutMs, reportEveryMs: 1_000 }, { engine, logger: logger.child({ part: "pull" }) }),
+      puller,
       secrets: new RentalSecrets(join(opts.stateDir, "rentals")),
       gpuUuid: (i) => deps.gpus().find((g) => g.index === i)?.uuid ?? "",
       helper,
@@ -94,9 +98,10 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
   await mining.start?.(signal);
   const watching = rentals.run(signal);
   for (const image of opts.prepull) {
-    void engine.imageExists(image, signal).then((present) =>
-      present ? undefined : engine.pullImage(image, { stallTimeoutMs: opts.pullStallTimeoutMs, signal }).then(() => logger.info({ image }, "pre-pulled")),
-    ).catch((err: unknown) => logger.warn({ image, err: (err as Error).message }, "pre-pull failed"));
+    puller.ensure(image, () => {}, signal).then(
+      () => logger.info({ image }, "image present (-prepull)"),
+      (err: unknown) => logger.warn({ image, reason: (err as Error).message }, "pre-pull failed"),
+    );
   }
 
   const miningOn = (index: number): boolean => mining.status().some((m) => m.gpuIndex === index && m.state === MinerState.MINER_STATE_RUNNING);

@@ -22,6 +22,15 @@ export interface HubOptions {
   heartbeatFlushMs: number;
   nonceTtlMs: number;
   tokenTtlMs: number;
+  /** Sign-in attempts (nonce + verify) per client IP and per wallet. */
+  signInLimits: { perIp: RateLimit; perAddress: RateLimit };
+  /** Prometheus /metrics (plain HTTP); absent = no metrics. */
+  metricsListen?: HostPort;
+}
+
+export interface RateLimit {
+  perMinute: number;
+  burst: number;
 }
 
 export const defaultHubOptions: HubOptions = {
@@ -38,4 +47,6 @@ export const defaultHubOptions: HubOptions = {
   nonceTtlMs: 5 * 60_000,
   // A browser session: the dashboard signs in once a working day.
   tokenTtlMs: 12 * 3_600_000,
+  signInLimits: { perIp: { perMinute: 60, burst: 30 }, perAddress: { perMinute: 10, burst: 5 } },
+  metricsListen: { host: "127.0.0.1", port: 9465 },
 };

@@ -42,6 +42,12 @@ export class Presence extends EventEmitter<{ change: [nodeId: string, status: No
     return this.nodes.get(nodeId)?.status ?? "offline";
   }
 
+  onlineCount(): number {
+    let n = 0;
+    for (const node of this.nodes.values()) if (node.status === "online") n++;
+    return n;
+  }
+
   missed(nodeId: string): number {
     return this.nodes.get(nodeId)?.missed ?? 0;
   }

@@ -4,17 +4,23 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Server as GrpcServer } from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { Closers } from "../util/closers.js";
 import { NonceStore } from "../auth/nonce-store.js";
 import { SessionTokens } from "../auth/session-tokens.js";
 import { SiweVerifier, type SiwePolicy } from "../auth/siwe-verifier.js";
 import { CertificateAuthority } from "../certs/authority.js";
 import { formatHostPort } from "../grpc/host-port.js";
+import { createHubMetrics, serveHubMetrics } from "../metrics/hub-metrics.js";
+import { processRegistry } from "../metrics/metrics-server.js";
 import { VERSION } from "../version.js";
 import { HubChannel } from "./channel/hub-channel.js";
 import { startHubGrpcServer } from "./channel/grpc-server.js";
 import { stopGrpcServer } from "../grpc/stop-server.js";
 import { HeartbeatBuffer } from "./heartbeat-buffer.js";
 import { addAuthRoutes } from "./http/auth-routes.js";
+import { addDashboardRoutes } from "./dashboard/dashboard-routes.js";
+import { addEventRoutes } from "./http/events-routes.js";
+import { addOpenApiRoute } from "./http/openapi-routes.js";
 import { addNodeRoutes } from "./http/node-routes.js";
 import { RateLimiter } from "./http/rate-limit.js";
 import { addRentalRoutes } from "./http/rental-routes.js";
@@ -35,11 +41,13 @@ export interface RunningHubInfo {
   httpUrl: string;
   caFingerprint: string;
   siweDomain: string;
+  /** Prometheus /metrics, when served. */
+  metricsUrl?: string;
 }
 
 /** The composition root of rental-hub: builds every part in order and closes them in reverse. */
 export class RentalHub {
-  private readonly closers: Array<() => Promise<void> | void> = [];
+  private readonly closers: Closers;
   info!: RunningHubInfo;
   caCertPem!: string;
   channel!: HubChannel;
@@ -50,7 +58,9 @@ export class RentalHub {
   private constructor(
     private readonly opts: HubOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.closers = new Closers(logger);
+  }
 
   static async start(opts: HubOptions, deps: { logger: Logger }): Promise<RentalHub> {
     const hub = new RentalHub(opts, deps.logger);
@@ -80,9 +90,10 @@ export class RentalHub {
     await heartbeats.start();
     this.closers.push(() => heartbeats.close());
 
+    const metrics = opts.metricsListen ? createHubMetrics(processRegistry()) : null;
     this.channel = new HubChannel(
       { heartbeatIntervalMs: opts.heartbeatIntervalMs, hubVersion: VERSION },
-      { registry, presence, heartbeats, logger: logger.child({ part: "channel" }) },
+      { registry, presence, heartbeats, logger: logger.child({ part: "channel" }), metrics },
     );
     const grpc = await startHubGrpcServer(opts.grpcListen, { caCertPem: ca.certPem, keyPem: identity.keyPem, certPem: identity.serverCertPem }, this.channel.service);
     this.closers.push(() => this.stopGrpc(grpc.server));
@@ -113,7 +124,8 @@ export class RentalHub {
       verifier: new SiweVerifier(policy, { nonces }),
       tokens,
       tokenTtlMs: opts.tokenTtlMs,
-      limits: { perIp: new RateLimiter({ perMinute: 60, burst: 30 }), perAddress: new RateLimiter({ perMinute: 10, burst: 5 }) },
+      metrics,
+      limits: { perIp: new RateLimiter(opts.signInLimits.perIp), perAddress: new RateLimiter(opts.signInLimits.perAddress) },
     });
     addNodeRoutes(router, {
       tokens,
@@ -129,8 +141,14 @@ export class RentalHub {
     await this.rentals.start();
     this.closers.push(() => this.rentals.close());
     addRentalRoutes(router, { tokens, store: this.store, book: this.rentals });
+    addEventRoutes(router, { tokens, store: this.store, presence, heartbeats, nodeEvents: this.channel.events, book: this.rentals, logger: logger.child({ part: "events" }) });
+    addDashboardRoutes(router, { tokens });
+    addOpenApiRoute(router);
 
-    this.info = { grpcPort: grpc.port, httpPort, httpUrl: `${scheme}://${formatHostPort({ host: publicHost, port: httpPort })}`, caFingerprint: ca.fingerprint, siweDomain };
+    const served = metrics && opts.metricsListen ? await serveHubMetrics(opts.metricsListen, metrics, { channel: this.channel, presence, rentals: this.store.rentals }) : undefined;
+    if (served) this.closers.push(() => served.close());
+
+    this.info = { grpcPort: grpc.port, httpPort, httpUrl: `${scheme}://${formatHostPort({ host: publicHost, port: httpPort })}`, caFingerprint: ca.fingerprint, siweDomain, ...(served ? { metricsUrl: served.url } : {}) };
   }
 
   private async stopGrpc(server: GrpcServer): Promise<void> {
@@ -139,14 +157,7 @@ export class RentalHub {
   }
 
   async close(): Promise<void> {
-    for (const close of this.closers.reverse()) {
-      try {
-        await close();
-      } catch (err) {
-        this.logger.warn({ err }, "error while shutting down");
-      }
-    }
-    this.closers.length = 0;
+    await this.closers.closeAll();
   }
 }
 

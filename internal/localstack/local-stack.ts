@@ -31,12 +31,12 @@ export class LocalStack {
     await chmod(keyFile, 0o600);
     print(`local stack in ${dir}; dev wallet ${wallet.address} (throwaway key in ${keyFile})`);
 
-    const [grpcPort, httpPort, apiPort] = await Promise.all([portOr(8443), portOr(8080), portOr(8444)]);
+    const [grpcPort, httpPort, apiPort, hubMetricsPort, nodeMetricsPort] = await Promise.all([portOr(8443), portOr(8080), portOr(8444), portOr(9465), portOr(9464)]);
     let ready: (line: LogLine) => void = () => {};
     const hubReady = new Promise<LogLine>((resolve) => (ready = resolve));
     this.hub = new JsonLogChild(
       this.opts.hubScript,
-      ["--data-dir", join(dir, "hub"), "--grpc-listen", `127.0.0.1:${grpcPort}`, "--http-listen", `127.0.0.1:${httpPort}`, "--public-host", "127.0.0.1,localhost"],
+      ["--data-dir", join(dir, "hub"), "--grpc-listen", `127.0.0.1:${grpcPort}`, "--http-listen", `127.0.0.1:${httpPort}`, "--public-host", "127.0.0.1,localhost", "--metrics-listen", `127.0.0.1:${hubMetricsPort}`],
       (line) => {
         this.show("hub ", line);
         if (line.event === "ready") ready(line);
@@ -57,6 +57,7 @@ export class LocalStack {
         "--ssh-listen-host", "127.0.0.1",
         "--api-port", String(apiPort),
         "--api-listen-host", "127.0.0.1",
+        "--metrics-listen", `127.0.0.1:${nodeMetricsPort}`,
       ],
       (line) => this.show("node", line),
     );

@@ -44,7 +44,7 @@ describe("ImagePuller against a real registry", () => {
 
   it("pulls an image the engine lacks, and the caller hears the pull's progress", async () => {
     await removeImage(SMALL);
-    const puller = new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine, logger });
+    const puller = new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine, logger, metrics: null });
     const heard: PullProgress[] = [];
     await puller.ensure(SMALL, (p) => heard.push(p));
     expect(await engine.imageExists(SMALL)).toBe(true);
@@ -54,7 +54,7 @@ describe("ImagePuller against a real registry", () => {
   it("pulls once for two callers waiting for the same image, and not at all once it is there", async () => {
     await removeImage(SMALL);
     const counting = new CountingEngine();
-    const puller = new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine: counting, logger });
+    const puller = new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine: counting, logger, metrics: null });
     const heard: PullProgress[] = [];
     await Promise.all([puller.ensure(SMALL, (p) => heard.push(p)), puller.ensure(SMALL, () => {})]);
     expect(counting.pulls).toBe(1);
@@ -64,7 +64,7 @@ describe("ImagePuller against a real registry", () => {
   });
 
   it("fails with image_unavailable, naming the image, when the registry does not have it", async () => {
-    const puller = new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine, logger });
+    const puller = new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine, logger, metrics: null });
     const err = await puller.ensure(MISSING, () => {}).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(CommandFailure);
     expect(err).toMatchObject({ code: "image_unavailable", message: expect.stringContaining(MISSING) });
@@ -73,7 +73,7 @@ describe("ImagePuller against a real registry", () => {
   it("gives up with pull_stalled about the stall timeout after the registry goes silent mid-pull", async () => {
     const pid = registryPid!;
     await removeImage(BIG);
-    const puller = new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine, logger });
+    const puller = new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine, logger, metrics: null });
     let stoppedAt: number | undefined;
     try {
       const err = await puller

@@ -2,6 +2,7 @@ import { CommandFailure } from "../channel/command-dispatcher.js";
 import type { ContainerEngine, PullProgress } from "../container/engine.js";
 import { ContainerError } from "../container/errors.js";
 import type { Logger } from "../log/logger.js";
+import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 
 export interface ImagePullerOptions {
   /** Give up when the registry sends nothing for this long (a slow pull that progresses goes on). */
@@ -17,7 +18,7 @@ export class ImagePuller {
 
   constructor(
     private readonly opts: ImagePullerOptions,
-    private readonly deps: { engine: ContainerEngine; logger: Logger },
+    private readonly deps: { engine: ContainerEngine; logger: Logger; metrics: DaemonMetrics | null },
   ) {}
 
   /** Resolves when the image is present. onProgress hears this pull's progress, throttled. */
@@ -60,11 +61,14 @@ export class ImagePuller {
         },
       });
       log.info({ seconds: (Date.now() - started) / 1000 }, "image pulled");
+      this.deps.metrics?.imagePullSeconds.observe({ outcome: "ok" }, (Date.now() - started) / 1000);
     } catch (err) {
       const code = err instanceof ContainerError ? err.code : "pull_failed";
       const why = err instanceof Error ? err.message : String(err);
       log.warn({ code, reason: why }, "image pull failed");
-      throw new CommandFailure(code === "pull_stalled" ? "pull_stalled" : "image_unavailable", `image ${image} could not be pulled: ${why}`);
+      const outcome = code === "pull_stalled" ? "pull_stalled" : "image_unavailable";
+      this.deps.metrics?.imagePullSeconds.observe({ outcome }, (Date.now() - started) / 1000);
+      throw new CommandFailure(outcome, `image ${image} could not be pulled: ${why}`);
     } finally {
       this.progressListeners.delete(image);
     }

@@ -78,7 +78,7 @@ describe("rentals that pull their image, on the real engine and a real registry"
       { nodeId, host: "127.0.0.1", sshUser: "renter", defaultStopTimeoutSec: 1, defaults: defaultRentalDefaults(8 * 1024 ** 3, 2) },
       {
         engine, allocation, mining: NO_MINING, ssh, logger,
-        puller: new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine, logger }),
+        puller: new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine, logger, metrics: null }),
         secrets: new RentalSecrets(join(dir, "secrets")),
         gpuUuid: (i) => `GPU-${i}`,
         report: (body) => {

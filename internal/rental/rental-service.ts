@@ -70,10 +70,18 @@ export class RentalService {
     return [...this.rentals.values()].map(rentalInfo);
   }
 
+  /** True for a rental this node holds (starting, running or ended but kept): a repeated start is answered, not refused. */
+  knows(rentalId: string): boolean {
+    return this.rentals.has(rentalId);
+  }
+
   async start(cmd: StartRental, signal: AbortSignal): Promise<RentalInfo> {
     checkStartRental(cmd);
     const existing = this.rentals.get(cmd.rentalId);
     if (existing) return existing.starting ?? rentalInfo(existing);
+    // Ended already: answering with how it ended keeps a repeated start from renting twice.
+    const ended = this.ended.get(cmd.rentalId);
+    if (ended) return ended;
     const record: RentalRecord = {
       id: cmd.rentalId,
       image: cmd.image,
@@ -316,9 +324,11 @@ export class RentalService {
       return;
     }
     if (state.running) return;
-    record.exitCode = state.exitCode;
-    record.oomKilled = state.oomKilled;
-    await this.markEnded(record, RentalState.RENTAL_STATE_EXITED, exitReason(state.exitCode, state.oomKilled), state.finishedAt);
+    // wait() answers at once for an exited container, and catches an OOM notice the engine handled late.
+    const exit = await this.deps.engine.wait(record.containerId).catch(() => ({ exitCode: state.exitCode, oomKilled: state.oomKilled }));
+    record.exitCode = exit.exitCode;
+    record.oomKilled = exit.oomKilled;
+    await this.markEnded(record, RentalState.RENTAL_STATE_EXITED, exitReason(exit.exitCode, exit.oomKilled), state.finishedAt);
   }
 
   private async markEnded(record: RentalRecord, state: RentalState, reason: string, at = new Date()): Promise<void> {

@@ -9,9 +9,8 @@ export class PrivateKeyError extends Error {
 
 export interface PrivateKeySources {
   file?: string;
-  /** From -private-key: visible to every user through `ps`. */
-  flag?: string;
-  env?: NodeJS.ProcessEnv;
+  /** The key itself: from -private-key (visible to every user through `ps`), $NODE_DAEMON_PRIVATE_KEY, or the config file. */
+  key?: { value: string; from: "flag" | "env" | "file" };
 }
 
 export interface LoadedWallet {
@@ -25,13 +24,13 @@ export interface LoadedWallet {
  * it): a typo in a key is still a key.
  */
 export async function loadWallet(src: PrivateKeySources): Promise<LoadedWallet> {
-  const env = src.env ?? process.env;
   if (src.file) return { wallet: toWallet(await readKeyFile(src.file), `file ${src.file}`), source: "file", warnings: [] };
-  const fromEnv = env[PRIVATE_KEY_ENV];
-  if (fromEnv) return { wallet: toWallet(fromEnv, `$${PRIVATE_KEY_ENV}`), source: "env", warnings: [] };
-  if (src.flag) {
+  const key = src.key;
+  if (key?.from === "env") return { wallet: toWallet(key.value, `$${PRIVATE_KEY_ENV}`), source: "env", warnings: [] };
+  if (key?.from === "file") return { wallet: toWallet(key.value, "private-key in the config file"), source: "file", warnings: [] };
+  if (key) {
     return {
-      wallet: toWallet(src.flag, "-private-key"),
+      wallet: toWallet(key.value, "-private-key"),
       source: "flag",
       warnings: [
         `-private-key puts the key on the command line, where any local user can read it with ps; use -private-key-file (mode 0600) or $${PRIVATE_KEY_ENV}`,
@@ -39,7 +38,7 @@ export async function loadWallet(src: PrivateKeySources): Promise<LoadedWallet> 
     };
   }
   throw new PrivateKeyError(
-    `no wallet key: pass -private-key-file PATH (mode 0600), or set $${PRIVATE_KEY_ENV}`,
+    `no wallet key: pass -private-key-file PATH (mode 0600), or set $${PRIVATE_KEY_ENV}, or private-key-file in the config file`,
   );
 }
 

@@ -24,6 +24,7 @@ export async function startHub(dataDir: string, opts: { grpcPort?: number; httpP
     "--grpc-listen", `127.0.0.1:${opts.grpcPort ?? 0}`,
     "--http-listen", `127.0.0.1:${opts.httpPort ?? 0}`,
     "--public-host", "127.0.0.1,localhost",
+    "--metrics-listen=", // off unless a test asks: parallel hubs would fight over 9465
     ...(opts.args ?? []),
   ]);
   const ready = await program.waitFor((l) => l.event === "ready", "ready line");
@@ -60,7 +61,8 @@ export function daemonArgs(hub: HubProcess, keyFile: string, certDir: string, ex
 
 export function startDaemon(args: string[], env: NodeJS.ProcessEnv = {}): Program {
   // An empty library path keeps a GPU machine's real NVML out of these tests: they are about the channel.
-  return new Program("node-daemon", DAEMON_SCRIPT, args, { NODE_DAEMON_NVML_LIBRARY: "/nonexistent/libnvidia-ml.so.1", PATH: "/usr/bin:/bin", ...env });
+  // Metrics are off unless a test asks (parallel daemons would fight over 9464).
+  return new Program("node-daemon", DAEMON_SCRIPT, args, { NODE_DAEMON_NVML_LIBRARY: "/nonexistent/libnvidia-ml.so.1", NODE_DAEMON_METRICS_LISTEN: "", PATH: "/usr/bin:/bin", ...env });
 }
 
 export async function getJson<T>(url: string): Promise<T> {

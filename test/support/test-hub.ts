@@ -28,6 +28,10 @@ export async function startTestHub(overrides: Partial<HubOptions> = {}): Promise
       grpcListen: { host: "127.0.0.1", port: 0 },
       httpListen: { host: "127.0.0.1", port: 0 },
       publicHosts: ["127.0.0.1", "localhost"],
+      // Off unless a test asks: parallel hubs would fight over 9465.
+      metricsListen: undefined,
+      // Tests sign in far more often than people; the limiter has its own test.
+      signInLimits: { perIp: { perMinute: 6_000, burst: 1_000 }, perAddress: { perMinute: 6_000, burst: 1_000 } },
       ...overrides,
     },
     { logger: quietLogger },

@@ -21,6 +21,7 @@ function linkFor(t: TestHub, creds: NodeCredentials) {
     { rememberIds: 100 },
     {
       logger: quietLogger,
+      metrics: null,
       handlers: {
         ping: async (cmd, signal) => {
           await sleep(cmd.delayMs, signal);
@@ -34,10 +35,11 @@ function linkFor(t: TestHub, creds: NodeCredentials) {
     { ...defaultHubLinkOptions, target: t.grpcTarget },
     {
       logger: quietLogger,
+      metrics: null,
       credentials: () => creds,
       unusable: () => undefined,
       hello: async () => ({ nodeId: creds.nodeId, info: nodeInfo() }),
-      heartbeat: async () => ({ seq: ++seq, nodeId: creds.nodeId, uptimeSeconds: 1, versions: undefined, gpus: [], sentAtUnixMs: Date.now(), rentals: [], miners: [] }),
+      heartbeat: async () => ({ seq: ++seq, nodeId: creds.nodeId, uptimeSeconds: 1, versions: undefined, gpus: [], sentAtUnixMs: Date.now(), rentals: [], miners: [], draining: false }),
       dispatcher,
       onRefused: async () => {
         throw new Error("refused");

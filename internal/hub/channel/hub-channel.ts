@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData, status as GrpcStatus } from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import type { HubMetrics } from "../../metrics/hub-metrics.js";
 import { nodeIdOfPeer } from "../../certs/identity.js";
 import type {
   Command,
@@ -32,6 +33,7 @@ export interface HubChannelDeps {
   presence: Presence;
   heartbeats: HeartbeatBuffer;
   logger: Logger;
+  metrics: HubMetrics | null;
 }
 
 type StreamCall = ServerDuplexStream<NodeMessage, HubMessage>;
@@ -39,6 +41,8 @@ type StreamCall = ServerDuplexStream<NodeMessage, HubMessage>;
 /** The hub's end of every node's stream, and the way the rest of the hub sends them commands. */
 export class HubChannel {
   private readonly sessions = new Map<string, NodeSession>();
+  /** Nodes that said (in Hello or their latest heartbeat) they take no new rentals. */
+  private readonly draining = new Set<string>();
   /** What nodes report without being asked; the rental book-keeping (a later part of the hub) listens here. */
   readonly events = new EventEmitter<{
     rentalEvent: [nodeId: string, event: RentalEvent];
@@ -67,13 +71,36 @@ export class HubChannel {
     return this.sessions.size;
   }
 
+  /** As the node last said; kept while it is away (its next Hello says again). */
+  isDraining(nodeId: string): boolean {
+    return this.draining.has(nodeId);
+  }
+
+  /** Connected nodes that are draining. */
+  drainingCount(): number {
+    let n = 0;
+    for (const id of this.sessions.keys()) if (this.draining.has(id)) n++;
+    return n;
+  }
+
   /** Sends a command and waits for its result. The id is the hub's to choose; pass one to repeat a command. */
   async sendCommand(nodeId: string, body: Command["body"], opts: { timeoutMs: number; id?: string; signal?: AbortSignal }): Promise<CommandResult> {
     const session = this.sessions.get(nodeId);
-    if (!session?.isOpen) throw new NodeDisconnectedError(`node ${nodeId} is not connected`);
+    if (!session?.isOpen) {
+      this.deps.metrics?.commandsSent.inc({ type: body?.$case ?? "empty", outcome: "disconnected" });
+      throw new NodeDisconnectedError(`node ${nodeId} is not connected`);
+    }
     const timeout = AbortSignal.timeout(opts.timeoutMs);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    return session.request({ id: opts.id ?? randomUUID(), body }, signal);
+    const type = body?.$case ?? "empty";
+    try {
+      const result = await session.request({ id: opts.id ?? randomUUID(), body }, signal);
+      this.deps.metrics?.commandsSent.inc({ type, outcome: result.outcome?.$case === "error" ? result.outcome.value.code : "ok" });
+      return result;
+    } catch (err) {
+      this.deps.metrics?.commandsSent.inc({ type, outcome: timeout.aborted ? "timeout" : err instanceof NodeDisconnectedError ? "disconnected" : "failed" });
+      throw err;
+    }
   }
 
   /** Tells every connected node to heartbeat at a new interval (and the presence tracker to count by it). */
@@ -141,6 +168,7 @@ export class HubChannel {
         const checked = nodeInfoSchema.safeParse(info);
         if (!info || !checked.success) throw new Error(`hello.info is invalid: ${checked.error?.issues[0]?.message ?? "missing"}`);
         await this.deps.registry.describe(session.nodeId, info);
+        this.setDraining(session.nodeId, info.draining);
         this.sessions.get(session.nodeId)?.close("replaced by a new stream");
         this.sessions.set(session.nodeId, session);
         session.send({ body: { $case: "welcome", value: { nodeId: session.nodeId, heartbeatIntervalMs: this.heartbeatIntervalMs, hubVersion: this.opts.hubVersion } } });
@@ -150,7 +178,9 @@ export class HubChannel {
       case "heartbeat": {
         if (body.value.nodeId !== session.nodeId) throw new Error(`heartbeat names node ${body.value.nodeId}, but the certificate is for ${session.nodeId}`);
         this.deps.heartbeats.record(body.value);
+        this.setDraining(session.nodeId, body.value.draining);
         this.deps.presence.heartbeat(session.nodeId);
+        this.deps.metrics?.heartbeatsReceived.inc();
         this.events.emit("heartbeat", session.nodeId, body.value);
         session.logger.debug({ seq: body.value.seq }, "heartbeat");
         return true;
@@ -167,6 +197,13 @@ export class HubChannel {
         this.events.emit("pullProgress", session.nodeId, body.value);
         return true;
     }
+  }
+
+  private setDraining(nodeId: string, draining: boolean): void {
+    if (draining === this.draining.has(nodeId)) return;
+    if (draining) this.draining.add(nodeId);
+    else this.draining.delete(nodeId);
+    this.deps.logger.info({ nodeId, draining }, draining ? "node draining: no new rentals go to it" : "node takes rentals again");
   }
 
   private async renew(call: ServerUnaryCall<RenewCertificateRequest, RenewCertificateResponse>, callback: sendUnaryData<RenewCertificateResponse>): Promise<void> {

@@ -85,6 +85,26 @@ describe("POST /v1/auth/verify", () => {
     expect(r.message).toContain(new URL(t.http.baseUrl).host);
   });
 
+  it("limits sign-in attempts per wallet and per IP, saying when to come back", async () => {
+    const limited = await startTestHub({ signInLimits: { perIp: { perMinute: 60, burst: 6 }, perAddress: { perMinute: 1, burst: 2 } } });
+    try {
+      const attempt = async (w: BaseWallet) => {
+        const url = new URL(limited.http.baseUrl);
+        const { nonce } = await requestJson<{ nonce: string }>(limited.http, "GET", "/v1/auth/nonce");
+        const text = new SiweMessage({ domain: url.host, address: w.address, uri: url.origin, version: "1", chainId: 1, nonce, issuedAt: new Date().toISOString() }).prepareMessage();
+        return requestJson(limited.http, "POST", "/v1/auth/verify", { body: { message: text, signature: await w.signMessage(text) } });
+      };
+      const one = Wallet.createRandom();
+      await attempt(one);
+      await attempt(one);
+      await expect(attempt(one)).rejects.toMatchObject({ status: 429, code: "rate_limited", message: expect.stringMatching(/try again in \d+ s/) });
+      // Another wallet from the same IP still gets in, until the IP's budget is spent.
+      await expect(attempt(Wallet.createRandom())).rejects.toMatchObject({ status: 429 }); // 6 requests: 3 nonces + 3 verifies
+    } finally {
+      await limited.close();
+    }
+  });
+
   it("refuses a body that is not a sign-in request before it reaches the verifier", async () => {
     await expect(requestJson(t.http, "POST", "/v1/auth/verify", { body: { message: 42 } })).rejects.toMatchObject({ status: 400, code: "invalid_request" });
   });

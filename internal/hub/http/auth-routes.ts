@@ -4,6 +4,7 @@ import { SiweRefusal, refusalStatus } from "../../auth/refusal.js";
 import type { NonceStore } from "../../auth/nonce-store.js";
 import { TokenRefusal, type SessionTokens } from "../../auth/session-tokens.js";
 import type { SiwePolicy, SiweVerifier } from "../../auth/siwe-verifier.js";
+import type { HubMetrics } from "../../metrics/hub-metrics.js";
 import { NonceResponse, SignInResponse } from "../../proto/gen/gpunode/v1/gpunode.js";
 import { ApiError, unauthorized } from "./api-error.js";
 import { readJsonBody } from "./json-body.js";
@@ -17,6 +18,7 @@ export interface AuthRouteDeps {
   verifier: SiweVerifier;
   tokens: SessionTokens;
   tokenTtlMs: number;
+  metrics: HubMetrics | null;
   /** Sign-in attempts per IP, and per wallet named in the message. */
   limits: { perIp: RateLimiter; perAddress: RateLimiter };
 }
@@ -40,8 +42,10 @@ export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
       const signedIn = await deps.verifier.verify(body.message, body.signature);
       const { token, expiresAt } = deps.tokens.issue(signedIn.address);
       setSessionCookie(res, token, Math.floor(deps.tokenTtlMs / 1000));
+      deps.metrics?.signIns.inc({ outcome: "ok" });
       return SignInResponse.toJSON({ token, address: signedIn.address, expiresAt: expiresAt.toISOString() });
     } catch (err) {
+      deps.metrics?.signIns.inc({ outcome: err instanceof SiweRefusal ? err.code : "error" });
       if (err instanceof SiweRefusal) throw new ApiError(refusalStatus(err.code), err.code, err.message);
       throw err;
     }

@@ -61,6 +61,13 @@ async function mustGetNode(deps: NodeRouteDeps, id: string): Promise<NodeRecord>
   return node;
 }
 
+export type NodeViewStatus = "online" | "offline" | "draining";
+
+function nodeStatus(id: string, deps: NodeRouteDeps): NodeViewStatus {
+  const presence = deps.presence.status(id);
+  return presence === "online" && deps.channel.isDraining(id) ? "draining" : presence;
+}
+
 function nodeView(n: NodeRecord, deps: NodeRouteDeps) {
   const hb = deps.heartbeats.get(n.id);
   return {
@@ -69,7 +76,9 @@ function nodeView(n: NodeRecord, deps: NodeRouteDeps) {
     host: n.host,
     apiPort: n.apiPort,
     pricePerSecWei: n.pricePerSecWei,
-    status: deps.presence.status(n.id),
+    // "draining" while online and taking no new rentals (node-daemon drain); offline is offline.
+    status: nodeStatus(n.id, deps),
+    draining: deps.channel.isDraining(n.id),
     connected: deps.channel.isConnected(n.id),
     gpus: n.gpus,
     versions: n.versions,

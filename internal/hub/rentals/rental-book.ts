@@ -63,6 +63,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     const node = await this.deps.store.getNode(nodeId);
     if (!node) throw new ApiError(404, "unknown_node", `no node ${nodeId}`);
     if (!this.deps.channel.isConnected(nodeId)) throw new ApiError(409, "node_offline", `node ${nodeId} is offline`);
+    if (this.deps.channel.isDraining(nodeId)) throw new ApiError(409, "node_draining", `node ${nodeId} is draining: it takes no new rentals; pick another node or leave nodeId empty`);
     const rental: HubRental = {
       id: randomUUID(),
       renter,
@@ -106,11 +107,11 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   private async pick(input: CreateRental): Promise<string> {
     const nodes = await this.deps.store.listNodes();
     const node = pickNode(
-      nodes.map((n) => ({ node: n, online: this.deps.channel.isConnected(n.id), draining: false, heartbeat: this.deps.heartbeats.get(n.id) })),
+      nodes.map((n) => ({ node: n, online: this.deps.channel.isConnected(n.id), draining: this.deps.channel.isDraining(n.id), heartbeat: this.deps.heartbeats.get(n.id) })),
       Math.max(1, input.gpuCount),
       input.gpuModel,
     );
-    if (!node) throw new ApiError(409, "no_capacity", `no online node has ${Math.max(1, input.gpuCount)} free GPU(s)${input.gpuModel ? ` of model "${input.gpuModel}"` : ""}`);
+    if (!node) throw new ApiError(409, "no_capacity", `no online, non-draining node has ${Math.max(1, input.gpuCount)} free GPU(s)${input.gpuModel ? ` of model "${input.gpuModel}"` : ""}`);
     return node.id;
   }
 

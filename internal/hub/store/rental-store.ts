@@ -56,6 +56,8 @@ export interface RentalStore {
   get(id: string): Promise<HubRental | undefined>;
   /** Newest first. */
   list(filter: RentalFilter): Promise<HubRental[]>;
+  /** How many rentals are in each status (every status present, 0 included). */
+  countByStatus(): Promise<Record<RentalStatus, number>>;
 }
 
 export class KyselyRentalStore implements RentalStore {
@@ -95,6 +97,13 @@ export class KyselyRentalStore implements RentalStore {
     if (filter.statuses !== undefined) q = q.where("status", "in", [...filter.statuses]);
     const rows = await q.orderBy("created_at", "desc").orderBy("id").execute();
     return rows.map(fromRow);
+  }
+
+  async countByStatus(): Promise<Record<RentalStatus, number>> {
+    const rows = await this.db.selectFrom("rentals").select(["status", (eb) => eb.fn.countAll<number | string | bigint>().as("n")]).groupBy("status").execute();
+    const counts: Record<RentalStatus, number> = { starting: 0, running: 0, node_offline: 0, exited: 0, stopped: 0, failed: 0 };
+    for (const r of rows) if (r.status in counts) counts[r.status as RentalStatus] = Number(r.n);
+    return counts;
   }
 }
 

@@ -241,6 +241,8 @@ export interface Heartbeat {
   /** Every rental container the engine holds for this node, adopted ones included. */
   rentals: RentalInfo[];
   miners: MinerStatus[];
+  /** The node takes no new rentals (node-daemon drain); running ones go on. */
+  draining: boolean;
 }
 
 export interface MinerStatus {
@@ -440,6 +442,14 @@ export interface GetStatusResponse {
   info?: NodeInfo | undefined;
   gpus: GpuStatus[];
   heartbeatsSent: number;
+  rentals: RentalInfo[];
+  miners: MinerStatus[];
+  /** The hub's gRPC address this node talks to. */
+  hubAddress: string;
+  /** Streams reopened since the daemon started. */
+  hubReconnects: number;
+  /** When the last heartbeat went out (RFC 3339); empty before the first. */
+  lastHeartbeatAt: string;
 }
 
 export interface RenewCertificateRequest {
@@ -459,6 +469,29 @@ export interface CertificateBundle {
   caCertPem: string;
   notAfter: string;
   serial: string;
+}
+
+export interface ControlRequest {
+  body?: { $case: "getStatus"; value: GetStatusRequest } | { $case: "setDraining"; value: SetDraining } | undefined;
+}
+
+export interface SetDraining {
+  draining: boolean;
+}
+
+export interface DrainResult {
+  draining: boolean;
+  /** False when the node already was in the requested state. */
+  changed: boolean;
+  /** True when the hub was connected and has been sent the new state; otherwise it hears at reconnect. */
+  hubTold: boolean;
+}
+
+export interface ControlResponse {
+  outcome?: { $case: "error"; value: CommandError } | { $case: "status"; value: GetStatusResponse } | {
+    $case: "drain";
+    value: DrainResult;
+  } | undefined;
 }
 
 /** GET /v1/auth/nonce */
@@ -1260,6 +1293,7 @@ function createBaseHeartbeat(): Heartbeat {
     sentAtUnixMs: 0,
     rentals: [],
     miners: [],
+    draining: false,
   };
 }
 
@@ -1288,6 +1322,9 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     }
     for (const v of message.miners) {
       MinerStatus.encode(v!, writer.uint32(66).fork()).join();
+    }
+    if (message.draining !== false) {
+      writer.uint32(72).bool(message.draining);
     }
     return writer;
   },
@@ -1369,6 +1406,14 @@ export const Heartbeat: MessageFns<Heartbeat> = {
             message.miners.push(MinerStatus.decode(reader, reader.uint32()));
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.draining = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1405,6 +1450,7 @@ export const Heartbeat: MessageFns<Heartbeat> = {
         ? object.rentals.map((e: any) => RentalInfo.fromJSON(e))
         : [],
       miners: globalThis.Array.isArray(object?.miners) ? object.miners.map((e: any) => MinerStatus.fromJSON(e)) : [],
+      draining: isSet(object.draining) ? globalThis.Boolean(object.draining) : false,
     };
   },
 
@@ -1434,6 +1480,9 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     if (message.miners?.length) {
       obj.miners = message.miners.map((e) => MinerStatus.toJSON(e));
     }
+    if (message.draining !== false) {
+      obj.draining = message.draining;
+    }
     return obj;
   },
 
@@ -1452,6 +1501,7 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     message.sentAtUnixMs = object.sentAtUnixMs ?? 0;
     message.rentals = object.rentals?.map((e) => RentalInfo.fromPartial(e)) || [];
     message.miners = object.miners?.map((e) => MinerStatus.fromPartial(e)) || [];
+    message.draining = object.draining ?? false;
     return message;
   },
 };
@@ -4398,6 +4448,11 @@ function createBaseGetStatusResponse(): GetStatusResponse {
     info: undefined,
     gpus: [],
     heartbeatsSent: 0,
+    rentals: [],
+    miners: [],
+    hubAddress: "",
+    hubReconnects: 0,
+    lastHeartbeatAt: "",
   };
 }
 
@@ -4423,6 +4478,21 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     }
     if (message.heartbeatsSent !== 0) {
       writer.uint32(56).uint64(message.heartbeatsSent);
+    }
+    for (const v of message.rentals) {
+      RentalInfo.encode(v!, writer.uint32(66).fork()).join();
+    }
+    for (const v of message.miners) {
+      MinerStatus.encode(v!, writer.uint32(74).fork()).join();
+    }
+    if (message.hubAddress !== "") {
+      writer.uint32(82).string(message.hubAddress);
+    }
+    if (message.hubReconnects !== 0) {
+      writer.uint32(88).uint64(message.hubReconnects);
+    }
+    if (message.lastHeartbeatAt !== "") {
+      writer.uint32(98).string(message.lastHeartbeatAt);
     }
     return writer;
   },
@@ -4496,6 +4566,46 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
             message.heartbeatsSent = longToNumber(reader.uint64());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.rentals.push(RentalInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.miners.push(MinerStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.hubAddress = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.hubReconnects = longToNumber(reader.uint64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.lastHeartbeatAt = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4539,6 +4649,25 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
         : isSet(object.heartbeats_sent)
         ? globalThis.Number(object.heartbeats_sent)
         : 0,
+      rentals: globalThis.Array.isArray(object?.rentals)
+        ? object.rentals.map((e: any) => RentalInfo.fromJSON(e))
+        : [],
+      miners: globalThis.Array.isArray(object?.miners) ? object.miners.map((e: any) => MinerStatus.fromJSON(e)) : [],
+      hubAddress: isSet(object.hubAddress)
+        ? globalThis.String(object.hubAddress)
+        : isSet(object.hub_address)
+        ? globalThis.String(object.hub_address)
+        : "",
+      hubReconnects: isSet(object.hubReconnects)
+        ? globalThis.Number(object.hubReconnects)
+        : isSet(object.hub_reconnects)
+        ? globalThis.Number(object.hub_reconnects)
+        : 0,
+      lastHeartbeatAt: isSet(object.lastHeartbeatAt)
+        ? globalThis.String(object.lastHeartbeatAt)
+        : isSet(object.last_heartbeat_at)
+        ? globalThis.String(object.last_heartbeat_at)
+        : "",
     };
   },
 
@@ -4565,6 +4694,21 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     if (message.heartbeatsSent !== 0) {
       obj.heartbeatsSent = Math.round(message.heartbeatsSent);
     }
+    if (message.rentals?.length) {
+      obj.rentals = message.rentals.map((e) => RentalInfo.toJSON(e));
+    }
+    if (message.miners?.length) {
+      obj.miners = message.miners.map((e) => MinerStatus.toJSON(e));
+    }
+    if (message.hubAddress !== "") {
+      obj.hubAddress = message.hubAddress;
+    }
+    if (message.hubReconnects !== 0) {
+      obj.hubReconnects = Math.round(message.hubReconnects);
+    }
+    if (message.lastHeartbeatAt !== "") {
+      obj.lastHeartbeatAt = message.lastHeartbeatAt;
+    }
     return obj;
   },
 
@@ -4580,6 +4724,11 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     message.info = (object.info !== undefined && object.info !== null) ? NodeInfo.fromPartial(object.info) : undefined;
     message.gpus = object.gpus?.map((e) => GpuStatus.fromPartial(e)) || [];
     message.heartbeatsSent = object.heartbeatsSent ?? 0;
+    message.rentals = object.rentals?.map((e) => RentalInfo.fromPartial(e)) || [];
+    message.miners = object.miners?.map((e) => MinerStatus.fromPartial(e)) || [];
+    message.hubAddress = object.hubAddress ?? "";
+    message.hubReconnects = object.hubReconnects ?? 0;
+    message.lastHeartbeatAt = object.lastHeartbeatAt ?? "";
     return message;
   },
 };
@@ -4871,6 +5020,405 @@ export const CertificateBundle: MessageFns<CertificateBundle> = {
     message.caCertPem = object.caCertPem ?? "";
     message.notAfter = object.notAfter ?? "";
     message.serial = object.serial ?? "";
+    return message;
+  },
+};
+
+function createBaseControlRequest(): ControlRequest {
+  return { body: undefined };
+}
+
+export const ControlRequest: MessageFns<ControlRequest> = {
+  encode(message: ControlRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.body?.$case) {
+      case "getStatus":
+        GetStatusRequest.encode(message.body.value, writer.uint32(10).fork()).join();
+        break;
+      case "setDraining":
+        SetDraining.encode(message.body.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControlRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControlRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.body = { $case: "getStatus", value: GetStatusRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.body = { $case: "setDraining", value: SetDraining.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ControlRequest {
+    return {
+      body: isSet(object.getStatus)
+        ? { $case: "getStatus", value: GetStatusRequest.fromJSON(object.getStatus) }
+        : isSet(object.get_status)
+        ? { $case: "getStatus", value: GetStatusRequest.fromJSON(object.get_status) }
+        : isSet(object.setDraining)
+        ? { $case: "setDraining", value: SetDraining.fromJSON(object.setDraining) }
+        : isSet(object.set_draining)
+        ? { $case: "setDraining", value: SetDraining.fromJSON(object.set_draining) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ControlRequest): unknown {
+    const obj: any = {};
+    if (message.body?.$case === "getStatus") {
+      obj.getStatus = GetStatusRequest.toJSON(message.body.value);
+    } else if (message.body?.$case === "setDraining") {
+      obj.setDraining = SetDraining.toJSON(message.body.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ControlRequest>, I>>(base?: I): ControlRequest {
+    return ControlRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ControlRequest>, I>>(object: I): ControlRequest {
+    const message = createBaseControlRequest();
+    switch (object.body?.$case) {
+      case "getStatus": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "getStatus", value: GetStatusRequest.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "setDraining": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "setDraining", value: SetDraining.fromPartial(object.body.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseSetDraining(): SetDraining {
+  return { draining: false };
+}
+
+export const SetDraining: MessageFns<SetDraining> = {
+  encode(message: SetDraining, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.draining !== false) {
+      writer.uint32(8).bool(message.draining);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetDraining {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetDraining();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.draining = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetDraining {
+    return { draining: isSet(object.draining) ? globalThis.Boolean(object.draining) : false };
+  },
+
+  toJSON(message: SetDraining): unknown {
+    const obj: any = {};
+    if (message.draining !== false) {
+      obj.draining = message.draining;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetDraining>, I>>(base?: I): SetDraining {
+    return SetDraining.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetDraining>, I>>(object: I): SetDraining {
+    const message = createBaseSetDraining();
+    message.draining = object.draining ?? false;
+    return message;
+  },
+};
+
+function createBaseDrainResult(): DrainResult {
+  return { draining: false, changed: false, hubTold: false };
+}
+
+export const DrainResult: MessageFns<DrainResult> = {
+  encode(message: DrainResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.draining !== false) {
+      writer.uint32(8).bool(message.draining);
+    }
+    if (message.changed !== false) {
+      writer.uint32(16).bool(message.changed);
+    }
+    if (message.hubTold !== false) {
+      writer.uint32(24).bool(message.hubTold);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DrainResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDrainResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.draining = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.changed = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.hubTold = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DrainResult {
+    return {
+      draining: isSet(object.draining) ? globalThis.Boolean(object.draining) : false,
+      changed: isSet(object.changed) ? globalThis.Boolean(object.changed) : false,
+      hubTold: isSet(object.hubTold)
+        ? globalThis.Boolean(object.hubTold)
+        : isSet(object.hub_told)
+        ? globalThis.Boolean(object.hub_told)
+        : false,
+    };
+  },
+
+  toJSON(message: DrainResult): unknown {
+    const obj: any = {};
+    if (message.draining !== false) {
+      obj.draining = message.draining;
+    }
+    if (message.changed !== false) {
+      obj.changed = message.changed;
+    }
+    if (message.hubTold !== false) {
+      obj.hubTold = message.hubTold;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DrainResult>, I>>(base?: I): DrainResult {
+    return DrainResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DrainResult>, I>>(object: I): DrainResult {
+    const message = createBaseDrainResult();
+    message.draining = object.draining ?? false;
+    message.changed = object.changed ?? false;
+    message.hubTold = object.hubTold ?? false;
+    return message;
+  },
+};
+
+function createBaseControlResponse(): ControlResponse {
+  return { outcome: undefined };
+}
+
+export const ControlResponse: MessageFns<ControlResponse> = {
+  encode(message: ControlResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.outcome?.$case) {
+      case "error":
+        CommandError.encode(message.outcome.value, writer.uint32(10).fork()).join();
+        break;
+      case "status":
+        GetStatusResponse.encode(message.outcome.value, writer.uint32(18).fork()).join();
+        break;
+      case "drain":
+        DrainResult.encode(message.outcome.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControlResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControlResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcome = { $case: "error", value: CommandError.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = { $case: "status", value: GetStatusResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.outcome = { $case: "drain", value: DrainResult.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ControlResponse {
+    return {
+      outcome: isSet(object.error)
+        ? { $case: "error", value: CommandError.fromJSON(object.error) }
+        : isSet(object.status)
+        ? { $case: "status", value: GetStatusResponse.fromJSON(object.status) }
+        : isSet(object.drain)
+        ? { $case: "drain", value: DrainResult.fromJSON(object.drain) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ControlResponse): unknown {
+    const obj: any = {};
+    if (message.outcome?.$case === "error") {
+      obj.error = CommandError.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "status") {
+      obj.status = GetStatusResponse.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "drain") {
+      obj.drain = DrainResult.toJSON(message.outcome.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ControlResponse>, I>>(base?: I): ControlResponse {
+    return ControlResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ControlResponse>, I>>(object: I): ControlResponse {
+    const message = createBaseControlResponse();
+    switch (object.outcome?.$case) {
+      case "error": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "error", value: CommandError.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+      case "status": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "status", value: GetStatusResponse.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+      case "drain": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "drain", value: DrainResult.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+    }
     return message;
   },
 };

@@ -1,0 +1,91 @@
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { extname, join } from "node:path";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { SessionTokens } from "../../auth/session-tokens.js";
+import { notFound } from "../http/api-error.js";
+import type { Router } from "../http/router.js";
+import { clearSessionCookie, sessionToken } from "../http/session-cookie.js";
+import { packageFile } from "./package-files.js";
+
+/** The page loads only its own files and talks only to its own origin; no inline script or style. */
+export const DASHBOARD_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+};
+
+interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+}
+
+/** Reads internal/hub/dashboard/static/ once, at start: a missing file fails the hub's start, not a later request. */
+export function loadDashboardAssets(dir = packageFile(import.meta.url, join("internal", "hub", "dashboard", "static"))): Map<string, Asset> {
+  const assets = new Map<string, Asset>();
+  for (const name of readdirSync(dir)) {
+    const type = TYPES[extname(name)];
+    if (!type) continue;
+    const body = readFileSync(join(dir, name));
+    assets.set(name, { body, type, etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"` });
+  }
+  if (!assets.has("index.html")) throw new Error(`dashboard assets incomplete: no index.html in ${dir}`);
+  return assets;
+}
+
+export interface DashboardRouteDeps {
+  tokens: SessionTokens;
+}
+
+/** GET / (the page), GET /dashboard/{file} (its module and style sheet), POST /v1/auth/signout. */
+export function addDashboardRoutes(router: Router, deps: DashboardRouteDeps, assets = loadDashboardAssets()): void {
+  router.on("GET", "/", async ({ req, res }) => serve(req, res, assets.get("index.html")));
+  router.on("GET", "/dashboard/:file", async ({ req, res, params }) => {
+    const asset = params.file === "index.html" ? undefined : assets.get(params.file ?? "");
+    if (!asset) throw notFound("not_found", `no dashboard file ${params.file ?? ""}`);
+    return serve(req, res, asset);
+  });
+
+  // The session cookie is HttpOnly, so only the hub can end it: the token is revoked, not just forgotten.
+  router.on("POST", "/v1/auth/signout", async ({ req, res }) => {
+    const token = sessionToken(req);
+    if (token) deps.tokens.revoke(token);
+    clearSessionCookie(res);
+    res.writeHead(204);
+    res.end();
+    return undefined;
+  });
+}
+
+function serve(req: IncomingMessage, res: ServerResponse, asset: Asset | undefined): undefined {
+  if (!asset) throw notFound("not_found", "dashboard page missing");
+  const headers = {
+    "content-type": asset.type,
+    "cache-control": "no-cache",
+    etag: asset.etag,
+    "content-security-policy": DASHBOARD_CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+  };
+  if (req.headers["if-none-match"] === asset.etag) {
+    res.writeHead(304, headers);
+    res.end();
+    return undefined;
+  }
+  res.writeHead(200, { ...headers, "content-length": asset.body.length });
+  res.end(asset.body);
+  return undefined;
+}

@@ -1,0 +1,100 @@
+import { z } from "zod";
+import type { Presence, NodePresence } from "../presence.js";
+import type { HeartbeatRecord, NodeRecord } from "../store/hub-store.js";
+
+export type GpuLiveState = "free" | "mining" | "rented" | "unhealthy" | "unknown";
+
+/** One GPU as the dashboard shows it; metrics are null until the node's first heartbeat names the GPU. */
+export interface GpuLive {
+  index: number;
+  uuid: string;
+  model: string;
+  state: GpuLiveState;
+  rentalId: string | null;
+  utilizationPercent: number | null;
+  memoryUsedBytes: number | null;
+  memoryTotalBytes: number;
+  temperatureCelsius: number | null;
+  powerWatts: number | null;
+  powerLimitWatts: number | null;
+  /** NVML's error when the GPU could not be read. */
+  error: string | null;
+}
+
+/** Marketplace information about one node: anyone may see it. */
+export interface NodeLive {
+  id: string;
+  wallet: string;
+  host: string;
+  status: NodePresence;
+  pricePerSecWei: string;
+  lastHeartbeatAt: string | null;
+  gpus: GpuLive[];
+}
+
+// The stored heartbeat body is the proto JSON form written by heartbeatView(); read it defensively.
+const heartbeatGpuSchema = z.object({
+  index: z.number().default(0),
+  uuid: z.string().default(""),
+  name: z.string().default(""),
+  activity: z.string().default("GPU_ACTIVITY_UNSPECIFIED"),
+  rentalId: z.string().default(""),
+  error: z.string().default(""),
+  utilizationGpuPercent: z.number().default(0),
+  memoryTotalBytes: z.number().default(0),
+  memoryUsedBytes: z.number().default(0),
+  temperatureCelsius: z.number().default(0),
+  powerDrawMilliwatts: z.number().default(0),
+  powerLimitMilliwatts: z.number().default(0),
+});
+const heartbeatBodySchema = z.object({ gpus: z.array(heartbeatGpuSchema).default([]) });
+
+const STATES: Record<string, GpuLiveState> = {
+  GPU_ACTIVITY_FREE: "free",
+  GPU_ACTIVITY_MINING: "mining",
+  GPU_ACTIVITY_RENTED: "rented",
+  GPU_ACTIVITY_UNHEALTHY: "unhealthy",
+};
+
+export function nodeLiveView(node: NodeRecord, presence: Pick<Presence, "status">, hb: HeartbeatRecord | undefined): NodeLive {
+  const parsed = hb ? heartbeatBodySchema.safeParse(hb.body) : undefined;
+  const reported = parsed?.success ? parsed.data.gpus : undefined;
+  const gpus: GpuLive[] = reported
+    ? reported.map((g) => ({
+        index: g.index,
+        uuid: g.uuid,
+        model: g.name,
+        state: STATES[g.activity] ?? "unknown",
+        rentalId: g.rentalId || null,
+        utilizationPercent: g.utilizationGpuPercent,
+        memoryUsedBytes: g.memoryUsedBytes,
+        memoryTotalBytes: g.memoryTotalBytes,
+        temperatureCelsius: g.temperatureCelsius,
+        powerWatts: g.powerDrawMilliwatts / 1000,
+        powerLimitWatts: g.powerLimitMilliwatts / 1000,
+        error: g.error || null,
+      }))
+    : node.gpus.map((g) => ({
+        index: g.index,
+        uuid: g.uuid,
+        model: g.name,
+        state: "unknown",
+        rentalId: null,
+        utilizationPercent: null,
+        memoryUsedBytes: null,
+        memoryTotalBytes: g.memoryTotalBytes,
+        temperatureCelsius: null,
+        powerWatts: null,
+        powerLimitWatts: null,
+        error: null,
+      }));
+  return {
+    id: node.id,
+    wallet: node.wallet,
+    host: node.host,
+    status: presence.status(node.id),
+    pricePerSecWei: node.pricePerSecWei,
+    lastHeartbeatAt: hb ? hb.receivedAt.toISOString() : null,
+    gpus,
+  };
+}

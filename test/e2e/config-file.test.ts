@@ -1,0 +1,50 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DAEMON_SCRIPT, HUB_SCRIPT, Program } from "../support/program.js";
+import { getJson, tempDir } from "../support/stack.js";
+
+/** The programs themselves reading a config file and the environment, and refusing bad settings at start. */
+describe("config files and environment, as the real programs read them", () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  const programs: Program[] = [];
+  const run = (name: string, script: string, args: string[], env: NodeJS.ProcessEnv = {}): Program => {
+    const p = new Program(name, script, args, env);
+    programs.push(p);
+    return p;
+  };
+
+  beforeAll(async () => (dir = await tempDir("config-file")));
+  afterAll(async () => {
+    await Promise.all(programs.map((p) => p.kill("SIGKILL")));
+    await dir.remove();
+  });
+
+  it("rental-hub: listeners and metrics from the file, the data dir from the older HUB_DATA_DIR, a flag over both", async () => {
+    const config = join(dir.path, "hub.toml");
+    await writeFile(config, ['grpc-listen = "127.0.0.1:0"', 'http-listen = "127.0.0.1:0"', 'public-host = ["127.0.0.1", "localhost"]', 'metrics-listen = "127.0.0.1:0"', 'heartbeat-interval = "1s"', 'data-dir = "/nonexistent/from-file"'].join("\n"));
+    const hub = run("rental-hub", HUB_SCRIPT, ["-config", config, "-chain-id", "5"], { HUB_DATA_DIR: join(dir.path, "hub-data"), RENTAL_HUB_CHAIN_ID: "7" });
+    const ready = await hub.waitFor((l) => l.event === "ready", "ready line");
+    expect(ready.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const nonce = await getJson<{ chainId: number }>(`${ready.httpUrl as string}/v1/auth/nonce`);
+    expect(nonce.chainId).toBe(5);
+    const metrics = await fetch(ready.metricsUrl as string).then((r) => r.text());
+    expect(metrics).toContain("rental_hub_nodes_connected 0");
+  });
+
+  it.each([
+    ["rental-hub", HUB_SCRIPT, 'heartbeat-intervall = "1s"\n', {}, /rental-hub: config file .*bad\.toml: key "heartbeat-intervall" is not a setting \(did you mean "heartbeat-interval"\?\)/],
+    ["rental-hub", HUB_SCRIPT, 'chain-id = "one"\n', {}, /rental-hub: config file .*bad\.toml: key "chain-id": expected a whole number/],
+    ["rental-hub", HUB_SCRIPT, "", { RENTAL_HUB_GRPC_LISTEN: "everywhere" }, /rental-hub: environment variable RENTAL_HUB_GRPC_LISTEN: expected host:port/],
+    ["node-daemon", DAEMON_SCRIPT, "api-port = 99999\n", {}, /node-daemon: config file .*bad\.toml: key "api-port": expected a whole number from 0 to 65535/],
+    ["node-daemon", DAEMON_SCRIPT, "[mining-env]\nPOOL = [1]\n", {}, /node-daemon: config file .*bad\.toml: key "mining-env": POOL: expected a string/],
+    ["node-daemon", DAEMON_SCRIPT, "", { NODE_DAEMON_ENABLE_MINING: "sometimes" }, /node-daemon: environment variable NODE_DAEMON_ENABLE_MINING: invalid boolean "sometimes"/],
+    ["node-daemon", DAEMON_SCRIPT, "", { NODE_DAEMON_PRIVAT_KEY: "00" }, /node-daemon: environment variable NODE_DAEMON_PRIVAT_KEY is not a setting \(did you mean "NODE_DAEMON_PRIVATE_KEY"\?\)/],
+  ])("%s refuses to start on a bad setting (case %#), naming the key and the source", async (name, script, toml, env, message) => {
+    const config = join(dir.path, "bad.toml");
+    await writeFile(config, toml);
+    const p = run(name, script, ["-config", config], env);
+    expect((await p.exited).code).toBe(2);
+    expect(p.output).toMatch(message);
+  });
+});

@@ -1,0 +1,83 @@
+import { existsSync } from "node:fs";
+import { getBytes, type BaseWallet } from "ethers";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+
+/** Debian's Chromium; tests never download a browser (the machines have no internet). */
+export const CHROMIUM_PATH = "/usr/bin/chromium";
+export const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+export interface TestBrowser {
+  browser: Browser;
+  /** Trusts any certificate: the hub's CA is private to the test. */
+  context: BrowserContext;
+  close(): Promise<void>;
+}
+
+/** Why the browser tests cannot run here, or undefined when they can. */
+export function chromiumMissing(): string | undefined {
+  if (existsSync(CHROMIUM_PATH)) return undefined;
+  return `${CHROMIUM_PATH} not found: install Debian's chromium (apt-get install -y chromium), as .ci/run does; never "npx playwright install"`;
+}
+
+/**
+ * Starts Debian's Chromium through playwright-core. Each launch gets a fresh, temporary user-data-dir
+ * (Playwright makes one per launch and deletes it at close): no state carries over between runs.
+ * Missing Chromium is a failure, not a skip: the dashboard must be tested in a real browser
+ * (see chromiumMissing).
+ */
+export async function launchChromium(): Promise<TestBrowser> {
+  const missing = chromiumMissing();
+  if (missing) throw new Error(missing);
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+  try {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1440, height: 900 } });
+    return { browser, context, close: () => browser.close() };
+  } catch (err) {
+    await browser.close();
+    throw err;
+  }
+}
+
+export interface TestWallet {
+  /** Every message the page asked the wallet to sign, as text. */
+  signed: string[];
+}
+
+/**
+ * A test EIP-1193 provider as `window.ethereum`: it shares one account (lower-case, as many wallets
+ * do) and answers `personal_sign` with a real signature made in Node by the ethers wallet.
+ * Call before the page's first navigation.
+ */
+export async function injectTestWallet(page: Page, wallet: BaseWallet): Promise<TestWallet> {
+  const signed: string[] = [];
+  await page.exposeFunction("__testWalletPersonalSign", async (messageHex: string, address: string): Promise<string> => {
+    if (address.toLowerCase() !== wallet.address.toLowerCase()) throw new Error(`personal_sign for ${address}, but the test wallet is ${wallet.address}`);
+    const bytes = getBytes(messageHex);
+    signed.push(new TextDecoder().decode(bytes));
+    return wallet.signMessage(bytes);
+  });
+  await page.context().addInitScript(
+    ({ account }) => {
+      type Request = { method: string; params?: unknown[] };
+      const g = globalThis as unknown as { ethereum?: unknown; __testWalletPersonalSign: (hex: string, address: string) => Promise<string> };
+      g.ethereum = {
+        isTestWallet: true,
+        request: async ({ method, params = [] }: Request): Promise<unknown> => {
+          switch (method) {
+            case "eth_requestAccounts":
+            case "eth_accounts":
+              return [account];
+            case "eth_chainId":
+              return "0x1";
+            case "personal_sign":
+              return g.__testWalletPersonalSign(String(params[0]), String(params[1]));
+            default:
+              throw Object.assign(new Error(`the test wallet does not support ${method}`), { code: 4200 });
+          }
+        },
+      };
+    },
+    { account: wallet.address.toLowerCase() },
+  );
+  return { signed };
+}
