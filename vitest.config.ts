@@ -21,6 +21,17 @@ export default defineConfig({
         },
       },
       {
+        // The hub's tests again, on PostgreSQL instead of SQLite (the store's own suite covers both by itself).
+        test: {
+          ...shared,
+          name: "hub-on-postgres",
+          include: ["internal/hub/**/*.test.ts", "test/e2e/renter-api.test.ts"],
+          exclude: ["internal/hub/store/**"],
+          env: { HUB_TEST_STORE: "postgres" },
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
         // Tests that restart the Docker engine itself: alone, after everything else.
         test: {
           ...shared,

@@ -1,4 +1,5 @@
 import { stat, readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { Wallet } from "ethers";
 
 export const PRIVATE_KEY_ENV = "NODE_DAEMON_PRIVATE_KEY";
@@ -49,7 +50,7 @@ async function readKeyFile(path: string): Promise<string> {
   } catch (err) {
     throw new PrivateKeyError(`cannot read private key file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
   }
-  if ((mode & 0o077) !== 0) {
+  if ((mode & 0o077) !== 0 && !fromSystemdCredentials(path)) {
     const octal = (mode & 0o777).toString(8).padStart(4, "0");
     throw new PrivateKeyError(
       `private key file ${path} is readable by group or others (mode ${octal}); run: chmod 600 ${path}`,
@@ -68,4 +69,13 @@ function toWallet(raw: string, where: string): Wallet {
   } catch {
     throw new PrivateKeyError(`${where} does not hold a valid secp256k1 private key`);
   }
+}
+
+/**
+ * systemd's LoadCredential= files are private to the unit whatever their mode bits say (newer
+ * systemd grants access through an ACL and shows mode 0440), so the mode check does not apply.
+ */
+function fromSystemdCredentials(path: string): boolean {
+  const dir = process.env.CREDENTIALS_DIRECTORY;
+  return dir !== undefined && dir !== "" && resolve(path).startsWith(`${resolve(dir)}/`);
 }

@@ -6,6 +6,7 @@ import type { HttpTarget } from "../../internal/httpclient/json-client.js";
 import { defaultHubOptions, type HubOptions } from "../../internal/hub/options.js";
 import { RentalHub } from "../../internal/hub/rental-hub.js";
 import type { NodeInfo } from "../../internal/proto/gen/gpunode/v1/gpunode.js";
+import { schemaForDataDir } from "./postgres.js";
 import { tempDir } from "./stack.js";
 
 export const quietLogger = pino({ level: "silent" });
@@ -18,13 +19,19 @@ export interface TestHub {
   close(): Promise<void>;
 }
 
-/** A real hub in this process: real HTTPS, real gRPC over mTLS, a fresh SQLite file. */
+/** The test project "hub-on-postgres" runs the hub's tests again with this set. */
+const ON_POSTGRES = process.env.HUB_TEST_STORE === "postgres";
+
+/** A real hub in this process: real HTTPS, real gRPC over mTLS, a fresh SQLite file (or PostgreSQL schema). */
 export async function startTestHub(overrides: Partial<HubOptions> = {}): Promise<TestHub> {
   const dir = await tempDir("hub");
+  const dataDir = overrides.dataDir ?? dir.path;
+  const pgSchema = ON_POSTGRES ? await schemaForDataDir(dataDir) : undefined;
   const hub = await RentalHub.start(
     {
       ...defaultHubOptions,
       dataDir: dir.path,
+      databaseUrl: pgSchema?.url,
       grpcListen: { host: "127.0.0.1", port: 0 },
       httpListen: { host: "127.0.0.1", port: 0 },
       publicHosts: ["127.0.0.1", "localhost"],
@@ -43,6 +50,7 @@ export async function startTestHub(overrides: Partial<HubOptions> = {}): Promise
     dataDir: dir.path,
     close: async () => {
       await hub.close();
+      await pgSchema?.drop();
       await dir.remove();
     },
   };

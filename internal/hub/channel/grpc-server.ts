@@ -18,8 +18,12 @@ export async function startHubGrpcServer(listen: HostPort, tls: HubGrpcTls, serv
     [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }],
     true, // checkClientCertificate: no certificate from our CA, no connection
   );
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(formatHostPort(listen), creds, (err, bound) => (err ? reject(err) : resolve(bound)));
-  });
-  return { server, port };
+  const bind = (address: string) => new Promise<number>((resolve, reject) => server.bindAsync(address, creds, (err, bound) => (err ? reject(err) : resolve(bound))));
+  if (listen.host !== "") return { server, port: await bind(formatHostPort(listen)) };
+  // All interfaces: IPv6 and IPv4 where the host has IPv6, IPv4 alone where it has none (many containers).
+  try {
+    return { server, port: await bind(`[::]:${listen.port}`) };
+  } catch {
+    return { server, port: await bind(`0.0.0.0:${listen.port}`) };
+  }
 }

@@ -1,0 +1,149 @@
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defaultDaemonOptions } from "../../internal/daemon/options.js";
+import { parseUnit, type RunResult, run, type UnitEntry, values } from "./unit-file.js";
+
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
+const UNITS = {
+  "node-daemon.service": "/usr/bin/node-daemon",
+  "rental-hub.service": "/usr/bin/rental-hub",
+} as const;
+type UnitName = keyof typeof UNITS;
+
+/** systemd-analyze, or a failure that says what to install: CI must have it, so this never skips. */
+async function systemdAnalyze(args: string[], env?: NodeJS.ProcessEnv): Promise<RunResult> {
+  try {
+    return await run("systemd-analyze", args, { env: { ...process.env, SYSTEMD_COLORS: "0", SYSTEMD_PAGER: "", ...env } });
+  } catch (err) {
+    throw new Error("systemd-analyze not found: install Debian's systemd package (apt-get install -y systemd; .ci/run's PACKAGES must list it)", { cause: err });
+  }
+}
+
+/**
+ * A scratch copy of the units that `systemd-analyze verify` can load on a machine where the binaries are not
+ * installed and no systemd runs: ExecStart's binary becomes an executable stand-in (verify fails on a missing
+ * one), and docker.service a stub beside them (verify looks up a unit's dependencies in the unit's own folder
+ * too), so the result does not depend on whether Docker's package is installed or on its unit's warnings.
+ */
+async function scratchUnits(dir: string, edit: (name: UnitName, text: string) => string = (_n, t) => t): Promise<Record<UnitName, string>> {
+  const standIn = join(dir, "stand-in");
+  await writeFile(standIn, "#!/bin/sh\nexit 0\n");
+  await chmod(standIn, 0o755);
+  await writeFile(join(dir, "docker.service"), `[Unit]\nDescription=stand-in for Docker's unit\n\n[Service]\nExecStart=${standIn}\n`);
+  const paths = {} as Record<UnitName, string>;
+  for (const [name, bin] of Object.entries(UNITS) as [UnitName, string][]) {
+    const text = await readFile(join(REPO, "systemd", name), "utf8");
+    const rewritten = text.replace(new RegExp(`^ExecStart=${bin}(?= )`, "m"), `ExecStart=${standIn}`);
+    expect(rewritten, `${name}: ExecStart= does not start with ${bin}`).not.toBe(text);
+    paths[name] = join(dir, name);
+    await writeFile(paths[name], edit(name, rewritten));
+  }
+  return paths;
+}
+
+/** verify's complaints about our files: lines naming them (other units' warnings are not ours to judge). */
+function complaints(r: RunResult, dir: string): string[] {
+  return `${r.stdout}\n${r.stderr}`
+    .split("\n")
+    .filter((l) => l.includes(dir) || Object.keys(UNITS).some((u) => l.includes(u)));
+}
+
+describe("systemd units", () => {
+  let dir: string;
+  const units = {} as Record<UnitName, UnitEntry[]>;
+  const texts = {} as Record<UnitName, string>;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "units-"));
+    for (const name of Object.keys(UNITS) as UnitName[]) {
+      texts[name] = await readFile(join(REPO, "systemd", name), "utf8");
+      units[name] = parseUnit(texts[name]);
+    }
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("pass systemd-analyze verify, with no warning about either file", async () => {
+    const sub = await mkdtemp(join(dir, "ok-"));
+    const paths = await scratchUnits(sub);
+    const r = await systemdAnalyze(["verify", "--man=no", paths["node-daemon.service"], paths["rental-hub.service"]]);
+    expect(complaints(r, sub), r.stderr).toEqual([]);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it("would be caught by that check when a line is wrong (verify only warns, and exits 0, on a bad value)", async () => {
+    const sub = await mkdtemp(join(dir, "bad-"));
+    const paths = await scratchUnits(sub, (name, t) => (name === "node-daemon.service" ? t.replace("KillMode=process", "KillMode=processes") : t));
+    const r = await systemdAnalyze(["verify", "--man=no", paths["node-daemon.service"]]);
+    expect(complaints(r, sub).join("\n")).toMatch(/kill mode/i);
+  });
+
+  it("keep their systemd-analyze security exposure low (hardening not silently dropped)", async () => {
+    // systemd 252 (Debian 12) scores them 1.9 and 1.4 (0 = locked down, 10 = none); the daemon needs GPU
+    // devices, netlink and the docker group. A setting removed by accident shows here.
+    const MAX_EXPOSURE: Record<UnitName, number> = { "node-daemon.service": 2.2, "rental-hub.service": 1.7 };
+    const sub = await mkdtemp(join(dir, "sec-"));
+    const paths = await scratchUnits(sub);
+    for (const name of Object.keys(UNITS) as UnitName[]) {
+      const r = await systemdAnalyze(["security", "--offline=true", "--no-pager", paths[name]]);
+      const m = /Overall exposure level for \S+: ([\d.]+)/.exec(r.stdout);
+      expect(m, `${name}: ${r.stdout}${r.stderr}`).not.toBeNull();
+      expect(Number(m?.[1]), `${name} exposure`).toBeLessThanOrEqual(MAX_EXPOSURE[name]);
+    }
+  });
+
+  it("hand the wallet key over as a credential, never on the command line", () => {
+    const d = units["node-daemon.service"];
+    expect(values(d, "Service", "LoadCredential")).toEqual(["wallet.key:/etc/node-daemon/wallet.key"]);
+    const exec = values(d, "Service", "ExecStart");
+    expect(exec).toHaveLength(1);
+    expect(exec[0]).toContain("-private-key-file %d/wallet.key");
+    for (const name of Object.keys(UNITS) as UnitName[]) {
+      for (const e of units[name].filter((x) => x.key.startsWith("Exec"))) {
+        expect(e.value, `${name}:${e.line}`).not.toMatch(/(^|\s)--?private-key(=|\s|$)/);
+        expect(e.value, `${name}:${e.line}`).not.toMatch(/[0-9a-fA-F]{64}/);
+      }
+      expect(texts[name], name).not.toMatch(/^Environment=.*PRIVATE_KEY/m);
+    }
+  });
+
+  it("restart on failure, read their flags from an env file, and split them into words", () => {
+    const args = { "node-daemon.service": "NODE_DAEMON_ARGS", "rental-hub.service": "RENTAL_HUB_ARGS" } as const;
+    for (const name of Object.keys(UNITS) as UnitName[]) {
+      const u = units[name];
+      expect(values(u, "Service", "Restart"), name).toEqual(["on-failure"]);
+      const base = name.replace(".service", "");
+      expect(values(u, "Service", "EnvironmentFile"), name).toEqual([`-/etc/${base}/${base}.env`]);
+      // Unbraced $VAR as its own word is split at whitespace; "${VAR}" would be one argument.
+      expect(values(u, "Service", "ExecStart")[0], name).toMatch(new RegExp(`\\s\\$${args[name]}$`));
+      expect(values(u, "Service", "StateDirectory"), name).toEqual([base]);
+      expect(values(u, "Service", "ProtectSystem"), name).toEqual(["strict"]);
+      // Node's JIT needs writable executable memory.
+      expect(values(u, "Service", "MemoryDenyWriteExecute"), name).toEqual([]);
+    }
+  });
+
+  it("stop the daemon alone on SIGTERM, after and only with Docker", () => {
+    const d = units["node-daemon.service"];
+    expect(values(d, "Service", "KillMode")).toEqual(["process"]);
+    expect(values(d, "Unit", "Requires").join(" ").split(/\s+/)).toContain("docker.service");
+    expect(values(d, "Unit", "After").join(" ").split(/\s+/)).toContain("docker.service");
+    expect(values(d, "Service", "SupplementaryGroups")).toEqual(["docker"]);
+  });
+
+  it("let the daemon do what it must: netlink (interface list), GPU devices, the mining folder", () => {
+    const d = units["node-daemon.service"];
+    // Without AF_NETLINK os.networkInterfaces() throws (EAFNOSUPPORT) and the daemon cannot pick its -host.
+    expect(values(d, "Service", "RestrictAddressFamilies").join(" ").split(/\s+/)).toEqual(expect.arrayContaining(["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"]));
+    // Each hides /dev/nvidia* (ProtectClock implies a device allow-list).
+    for (const key of ["PrivateDevices", "DevicePolicy", "DeviceAllow", "ProtectClock", "ProcSubset"]) {
+      expect(values(d, "Service", key), key).toEqual([]);
+    }
+    const writable = values(d, "Service", "ReadWritePaths").join(" ").split(/\s+/).map((p) => p.replace(/^-/, ""));
+    expect(writable).toContain(defaultDaemonOptions.miningDataDir);
+  });
+});
