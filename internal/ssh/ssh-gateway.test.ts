@@ -308,15 +308,29 @@ describe("SshGateway: lifecycle", () => {
   });
 
   it("skips ports in use, honours a preferred port and says when the range is exhausted", async () => {
-    const first = await reserveFreePort(HOST);
+    // Three neighbouring ports below the kernel's ephemeral range (where parallel tests' own
+    // connections land), all held by us; then the middle one is let go for the gateway.
     const blockers: Server[] = [];
-    const block = async (p: number): Promise<void> => {
-      const s = createServer().listen(p, HOST);
-      blockers.push(s);
-      await once(s, "listening");
+    const tryBlock = async (p: number): Promise<Server | undefined> => {
+      const s = createServer();
+      return new Promise((resolve) => {
+        s.once("error", () => resolve(undefined));
+        s.listen(p, HOST, () => resolve(s));
+      });
     };
-    await block(first);
-    await block(first + 2);
+    let first = 0;
+    while (blockers.length < 3) {
+      for (const b of blockers.splice(0)) b.close();
+      first = 20_000 + Math.floor(Math.random() * 9_000);
+      for (let p = first; p < first + 3; p++) {
+        const b = await tryBlock(p);
+        if (!b) break;
+        blockers.push(b);
+      }
+    }
+    const [low, middle, high] = blockers.splice(0) as [Server, Server, Server];
+    blockers.push(low, high);
+    await new Promise((resolve) => middle.close(resolve));
     const small = new SshGateway({ ...opts, ports: { first, last: first + 2 } }, { engine, logger });
     try {
       expect(await small.open(access({ rentalId: "a" }))).toEqual({ port: first + 1 });
