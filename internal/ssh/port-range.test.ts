@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { reserveFreePort } from "../util/net.js";
+import { holdPortRun, type HeldPorts } from "../../test/support/port-run.js";
 import { SshGatewayError } from "./errors.js";
 import { listenInRange, parsePortRange } from "./port-range.js";
 
@@ -21,35 +21,41 @@ describe("parsePortRange", () => {
 });
 
 describe("listenInRange", () => {
+  const HOST = "127.0.0.1";
   const servers: Server[] = [];
   const server = (): Server => {
     const s = createServer();
     servers.push(s);
     return s;
   };
-  const hold = (port: number): Promise<void> => new Promise((resolve, reject) => server().once("error", reject).listen(port, "127.0.0.1", resolve));
+  let held: HeldPorts | undefined;
 
   afterEach(async () => {
+    await held?.releaseAll();
     await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   });
 
   it("skips ports in use, prefers the preferred port, and says when the range is exhausted", async () => {
-    const first = await reserveFreePort("127.0.0.1");
-    await hold(first);
+    held = await holdPortRun(HOST, 3);
+    const { first } = held;
+    await held.release(first + 1);
+    await held.release(first + 2);
     const range = { first, last: first + 2 };
 
-    expect(await listenInRange(server(), "127.0.0.1", range)).toBe(first + 1);
-    expect(await listenInRange(server(), "127.0.0.1", range)).toBe(first + 2);
-    const err = await listenInRange(server(), "127.0.0.1", range).catch((e: unknown) => e);
+    expect(await listenInRange(server(), HOST, range)).toBe(first + 1);
+    expect(await listenInRange(server(), HOST, range)).toBe(first + 2);
+    const err = await listenInRange(server(), HOST, range).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SshGatewayError);
     expect((err as SshGatewayError).code).toBe("ports_exhausted");
     expect((err as Error).message).toContain(`${first}-${first + 2}`);
   });
 
   it("uses a free preferred port inside the range first", async () => {
-    const first = await reserveFreePort("127.0.0.1");
-    expect(await listenInRange(server(), "127.0.0.1", { first, last: first + 3 }, first + 2)).toBe(first + 2);
+    held = await holdPortRun(HOST, 4);
+    const { first } = held;
+    await held.releaseAll();
+    expect(await listenInRange(server(), HOST, { first, last: first + 3 }, first + 2)).toBe(first + 2);
     // Outside the range it is ignored: the operator's firewall opens the range only.
-    expect(await listenInRange(server(), "127.0.0.1", { first, last: first + 3 }, 1)).toBe(first);
+    expect(await listenInRange(server(), HOST, { first, last: first + 3 }, 1)).toBe(first);
   });
 });

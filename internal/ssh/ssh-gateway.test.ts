@@ -5,7 +5,6 @@ import { execFile, execFileSync, spawn } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
@@ -14,6 +13,7 @@ import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerodeEngine } from "../container/dockerode-engine.js";
 import { createLogger } from "../log/logger.js";
+import { holdPortRun } from "../../test/support/port-run.js";
 import { reserveFreePort } from "../util/net.js";
 import { SshGatewayError } from "./errors.js";
 import { hashPassword } from "./password-hash.js";
@@ -308,29 +308,10 @@ describe("SshGateway: lifecycle", () => {
   });
 
   it("skips ports in use, honours a preferred port and says when the range is exhausted", async () => {
-    // Three neighbouring ports below the kernel's ephemeral range (where parallel tests' own
-    // connections land), all held by us; then the middle one is let go for the gateway.
-    const blockers: Server[] = [];
-    const tryBlock = async (p: number): Promise<Server | undefined> => {
-      const s = createServer();
-      return new Promise((resolve) => {
-        s.once("error", () => resolve(undefined));
-        s.listen(p, HOST, () => resolve(s));
-      });
-    };
-    let first = 0;
-    while (blockers.length < 3) {
-      for (const b of blockers.splice(0)) b.close();
-      first = 20_000 + Math.floor(Math.random() * 9_000);
-      for (let p = first; p < first + 3; p++) {
-        const b = await tryBlock(p);
-        if (!b) break;
-        blockers.push(b);
-      }
-    }
-    const [low, middle, high] = blockers.splice(0) as [Server, Server, Server];
-    blockers.push(low, high);
-    await new Promise((resolve) => middle.close(resolve));
+    // Holds first and first+2; the gateway gets the middle one.
+    const held = await holdPortRun(HOST, 3);
+    const { first } = held;
+    await held.release(first + 1);
     const small = new SshGateway({ ...opts, ports: { first, last: first + 2 } }, { engine, logger });
     try {
       expect(await small.open(access({ rentalId: "a" }))).toEqual({ port: first + 1 });
@@ -338,12 +319,12 @@ describe("SshGateway: lifecycle", () => {
       expect(err).toBeInstanceOf(SshGatewayError);
       expect((err as SshGatewayError).code).toBe("ports_exhausted");
       await small.close("a");
-      blockers.pop()?.close();
+      await held.release(first + 2);
       // Adoption after a restart: the port from the earlier life is taken again when free.
       expect(await small.open(access({ rentalId: "a" }), first + 2)).toEqual({ port: first + 2 });
     } finally {
       await small.closeAll();
-      for (const s of blockers) s.close();
+      await held.releaseAll();
     }
   });
 
