@@ -1,0 +1,65 @@
+/** Percentiles, the result rows, and the tables they print as. */
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
+export interface Row {
+  nodes: number;
+  phase: string;
+  connected: string;
+  connectPerS: string;
+  connectMs: string;
+  hbSent: string;
+  hbHub: string;
+  hbLagMs: string;
+  offline: string;
+  cmdMs: string;
+  readMs: string;
+  hubCpu: string;
+  hubRss: string;
+  benchCpu: string;
+  pgCpu: string;
+  otherCpu: string;
+  benchLag: string;
+  verdict: string;
+}
+
+const COLUMNS: Array<[keyof Row, string]> = [
+  ["nodes", "N"],
+  ["phase", "phase"],
+  ["connected", "connected"],
+  ["connectPerS", "conn/s"],
+  ["connectMs", "conn p50/p99 ms"],
+  ["hbSent", "hb/s sent"],
+  ["hbHub", "hb/s hub"],
+  ["hbLagMs", "hb lag p50/p99 ms"],
+  ["offline", "offline"],
+  ["cmdMs", "cmd p50/p99 ms"],
+  ["readMs", "read p50/p99 ms"],
+  ["hubCpu", "hub CPU%"],
+  ["hubRss", "hub RSS MiB"],
+  ["benchCpu", "bench CPU%"],
+  ["pgCpu", "pg CPU%"],
+  ["otherCpu", "other CPU%"],
+  ["benchLag", "bench lag p99 ms"],
+  ["verdict", "kept up?"],
+];
+
+export function table(rows: Row[]): string {
+  const cells = [COLUMNS.map(([, h]) => h), ...rows.map((r) => COLUMNS.map(([k]) => String(r[k])))];
+  const widths = COLUMNS.map((_, i) => Math.max(...cells.map((c) => (c[i] ?? "").length)));
+  const line = (c: string[]): string => `| ${c.map((v, i) => (i < 2 || i === c.length - 1 ? v.padEnd(widths[i] ?? 0) : v.padStart(widths[i] ?? 0))).join(" | ")} |`;
+  return [line(cells[0] ?? []), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...cells.slice(1).map(line)].join("\n");
+}
+
+export const dash = "-";
+export const f0 = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : dash);
+export const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : dash);
+export const pair = (xs: number[], digits = 0): string => (xs.length === 0 ? dash : `${percentile(xs, 50).toFixed(digits)}/${percentile(xs, 99).toFixed(digits)}`);
+
+export function emptyRow(nodes: number, phase: string): Row {
+  return { nodes, phase, connected: dash, connectPerS: dash, connectMs: dash, hbSent: dash, hbHub: dash, hbLagMs: dash, offline: dash, cmdMs: dash, readMs: dash, hubCpu: dash, hubRss: dash, benchCpu: dash, pgCpu: dash, otherCpu: dash, benchLag: dash, verdict: dash };
+}
