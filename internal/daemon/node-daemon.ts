@@ -110,8 +110,7 @@ export class NodeDaemon {
       enroll(
         {
           hub,
-          siweDomain: opts.siweDomain ?? new URL(hub.baseUrl).host,
-          siweUri: new URL(hub.baseUrl).origin,
+          siweDomain: opts.siweDomain,
           chainId: opts.chainId,
           machineId: await machineFingerprint(opts.certDir),
           previousNodeId,

@@ -19,8 +19,8 @@ export class EnrollError extends Error {
 
 export interface EnrollOptions {
   hub: HttpTarget;
-  siweDomain: string;
-  siweUri: string;
+  /** -siwe-domain; without it the daemon signs for the domain the hub names in its nonce answer. */
+  siweDomain?: string;
   chainId: number;
   machineId: string;
   previousNodeId?: string;
@@ -40,13 +40,15 @@ export async function enroll(
 ): Promise<NodeCredentials> {
   const { signal, logger } = deps;
   const nonce = NonceResponse.fromJSON(await call(() => requestJson(opts.hub, "GET", "/v1/auth/nonce", { signal }), "asking the hub for a sign-in nonce"));
-  if (nonce.domain !== opts.siweDomain) {
-    logger.warn({ ours: opts.siweDomain, hubs: nonce.domain }, "the hub expects another SIWE domain; set -siwe-domain to match the hub's, or sign-in will be refused");
+  const domain = opts.siweDomain ?? (nonce.domain || new URL(opts.hub.baseUrl).host);
+  if (nonce.domain && nonce.domain !== domain) {
+    logger.warn({ ours: domain, hubs: nonce.domain }, `the hub expects SIWE domain ${nonce.domain}, not ${domain}: leave -siwe-domain unset or set it to the hub's, or sign-in will be refused`);
   }
   const { message, signature } = await createSignIn({
     signer: deps.wallet,
-    domain: opts.siweDomain,
-    uri: opts.siweUri,
+    domain,
+    // The hub takes the URI to be its domain's origin, so it follows the domain, not the address dialled.
+    uri: `${new URL(opts.hub.baseUrl).protocol}//${domain}`,
     chainId: opts.chainId,
     nonce: nonce.nonce,
     statement: SIGN_IN_STATEMENT,

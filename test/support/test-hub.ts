@@ -64,7 +64,7 @@ export function nodeInfo(overrides: Partial<NodeInfo> = {}): NodeInfo {
 export function enrollNode(t: TestHub, opts: { wallet?: BaseWallet; machineId?: string; previousNodeId?: string; info?: NodeInfo } = {}): Promise<NodeCredentials> {
   const url = new URL(t.http.baseUrl);
   return enroll(
-    { hub: t.http, siweDomain: url.host, siweUri: url.origin, chainId: 1, machineId: opts.machineId ?? "a".repeat(64), previousNodeId: opts.previousNodeId },
+    { hub: t.http, siweDomain: url.host, chainId: 1, machineId: opts.machineId ?? "a".repeat(64), previousNodeId: opts.previousNodeId },
     opts.info ?? nodeInfo(),
     { wallet: opts.wallet ?? Wallet.createRandom(), logger: quietLogger },
   );

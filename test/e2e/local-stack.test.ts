@@ -1,0 +1,55 @@
+// The README's first command: `npm start` runs the built local stack (cmd/local-stack). Run here as
+// the same compiled program, in a scratch folder, the way a new user would see it on a terminal.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DIST } from "../support/program.js";
+import { tempDir } from "../support/stack.js";
+
+describe("npm start (the local stack)", () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    dir = await tempDir("local-stack");
+  });
+  afterAll(async () => {
+    await dir.remove();
+  });
+
+  it("signs a dev wallet in, prints the certificate and heartbeats, and stops both on Ctrl-C", async () => {
+    const child = spawn(process.execPath, [`${DIST}cmd/local-stack/main.js`], { cwd: dir.path, stdio: ["ignore", "pipe", "pipe"] });
+    const lines: string[] = [];
+    const waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
+    const onLine = (line: string): void => {
+      lines.push(line);
+      for (const w of waiters.splice(0)) (w.re.test(line) ? w.resolve(line) : waiters.push(w));
+    };
+    for (const s of [child.stdout, child.stderr]) createInterface({ input: s }).on("line", onLine);
+    const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+    const seen = (re: RegExp): Promise<string> => {
+      const already = lines.find((l) => re.test(l));
+      if (already) return Promise.resolve(already);
+      return Promise.race([
+        new Promise<string>((resolve) => waiters.push({ re, resolve })),
+        exited.then(([code]) => Promise.reject(new Error(`the local stack exited (${code}) before ${re}:\n${lines.join("\n")}`))),
+      ]);
+    };
+
+    try {
+      const wallet = /dev wallet (0x[0-9a-fA-F]{40})/.exec(await seen(/dev wallet 0x/))?.[1];
+      expect(await seen(/CA fingerprint sha256:/)).toContain("[hub ]");
+      expect(await seen(/signed in as 0x/)).toContain(`signed in as ${wallet}`);
+      expect(await seen(/certificate valid until \d{4}-\d\d-\d\dT/)).toContain("[node]");
+      await seen(/heartbeat #1 sent/);
+
+      child.kill("SIGINT");
+      const [code] = await exited;
+      expect(code).toBe(0);
+      expect(lines.at(-1)).toBe("stopped.");
+      // The throwaway key is in a file of the stack's; it is never printed.
+      expect(lines.join("\n")).not.toMatch(/0x[0-9a-fA-F]{64}/);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+});
