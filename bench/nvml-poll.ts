@@ -1,7 +1,7 @@
 /**
  * One full GPU poll through the NVML binding vs one `nvidia-smi --query-gpu` spawn, same fields.
  *
- *   node dist/bench/nvml-poll.js [--iterations 200] [--gpus 8]
+ *   node dist-bench/bench/nvml-poll.js [--iterations 200] [--gpus 8]    (npm run bench:nvml compiles and runs it)
  *
  * (bench/ and test/fixtures/ must be compiled: see bench/README.md.) NVML is the library named by
  * env NODE_DAEMON_NVML_LIBRARY when set, else the test stand-in (fake-nvml.c, compiled with `cc`)

@@ -10,7 +10,7 @@
 # wallet.key (root 0600; an existing one is kept when no key is given) and node-daemon.env (from
 # node-daemon.env.example, only if absent), /data/worldland (the default mining data folder), and
 # /etc/systemd/system/node-daemon.service. rental-hub: user rental-hub, /etc/rental-hub/ with
-# rental-hub.env (root 0600: it may hold the database password), the unit.
+# rental-hub.env and database-url (root 0600, made empty once: the PostgreSQL URL goes in it), the unit.
 #
 # --root DIR (or $DESTDIR) installs into a staging tree instead of / (users go into DIR/etc/passwd);
 # systemctl is then left alone. The binaries (/usr/bin/node-daemon, /usr/bin/rental-hub) are not
@@ -137,6 +137,18 @@ template() {
   fi
 }
 
+# secret_file DEST: the hub's database-url credential, created empty (= SQLite) once; never read or printed.
+secret_file() {
+  local dest=$1 shown=${1#"$root"}
+  if [ -e "$dest" ]; then
+    say "$shown exists: left as it is"
+  else
+    : >"$dest"
+    say "created $shown (empty: SQLite; for PostgreSQL put its postgres:// URL in it)"
+  fi
+  own root 0600 "$dest"
+}
+
 # --- the wallet key: read into a shell variable (no subprocess sees it), checked, written 0600.
 key_tmp=""
 cleanup() { [ -z "$key_tmp" ] || rm -f "$key_tmp"; }
@@ -231,6 +243,8 @@ else
   ensure_user rental-hub "GPU rental hub"
   ensure_dir root 0750 "$root/etc/rental-hub"
   template "$HERE/rental-hub.env.example" "$root/etc/rental-hub/rental-hub.env"
+  # The unit's LoadCredential= fails the unit when this file is missing.
+  secret_file "$root/etc/rental-hub/database-url"
   ensure_dir root 0755 "$unit_dir"
   install_file "$HERE/rental-hub.service" "$unit_dir/rental-hub.service" 0644
   systemd_reload
@@ -240,7 +254,8 @@ else
   cat <<EOF
 
 next steps:$bin_note
-  1. edit /etc/rental-hub/rental-hub.env: -public-host (the name nodes use), and HUB_DATABASE_URL for PostgreSQL
+  1. edit /etc/rental-hub/rental-hub.env: -public-host (the name nodes use); for PostgreSQL, put its
+     postgres://... URL in /etc/rental-hub/database-url (sudoedit keeps it 0600)
   2. systemctl enable --now rental-hub
   3. journalctl -u rental-hub | grep 'CA fingerprint'   (give it to every node as -hub-ca-fingerprint)
   4. back up /var/lib/rental-hub/ca/ca.key

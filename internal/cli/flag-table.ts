@@ -115,15 +115,23 @@ export function oneOf<const C extends string>(o: Common & { choices: readonly C[
   return { ...o, help: `${o.help} (${o.choices.join(", ")})`, toml: "string", parse, fromFile: (v) => parse(typeof v === "string" ? v : "") };
 }
 
-/** A list: one text that `split` cuts (flag, environment), or a TOML array of strings (file). */
-export function list(o: Common & { default: string[]; split: (t: string) => string[] }): FlagSpec<string[]> {
+/** A list: one text that `split` cuts (flag, environment), or a TOML array of strings (file); `each` checks every entry. */
+export function list(o: Common & { default: string[]; split: (t: string) => string[]; each?: (t: string) => string }): FlagSpec<string[]> {
+  const one = (t: string): string => {
+    try {
+      return o.each ? o.each(t) : t;
+    } catch (err) {
+      throw new InvalidArgumentError(`${JSON.stringify(t)}: ${(err as Error).message}`);
+    }
+  };
+  const checked = (items: string[]): string[] => items.map(one);
   return {
     ...o,
     toml: "list of strings",
-    parse: o.split,
+    parse: (t) => checked(o.split(t)),
     fromFile: (v) => {
-      if (typeof v === "string") return o.split(v);
-      if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v as string[];
+      if (typeof v === "string") return checked(o.split(v));
+      if (Array.isArray(v) && v.every((x) => typeof x === "string")) return checked(v as string[]);
       throw new InvalidArgumentError(`expected a list of strings, got ${typeName(v)}`);
     },
   };

@@ -1,10 +1,11 @@
 import { join } from "node:path";
 import { Command } from "commander";
 import { type DaemonOptions, defaultDaemonOptions } from "../daemon/options.js";
+import { dialAddress, fingerprint, hostName, httpUrl, optional, siweDomain } from "./address-parsers.js";
 import { addFlagTable, bool, envPairs, type FlagValues, list, parsed, text } from "./flag-table.js";
 import { type LogFlags, logFlags, logFlagTable } from "./log-flags.js";
 import { commaList, duration, intIn, optionalHostPort, portRange, positiveNumber, spaceList, weiAmount } from "./parsers.js";
-import { type Resolved, resolveSettings } from "./settings.js";
+import { ConfigError, type Resolved, resolveSettings, whereSet } from "./settings.js";
 
 export const NODE_DAEMON_ENV_PREFIX = "NODE_DAEMON_";
 /** Read by systemd's unit (ExecStart=... $NODE_DAEMON_ARGS), not by the daemon: not a setting, not refused. */
@@ -18,14 +19,14 @@ const d = defaultDaemonOptions;
  */
 export const nodeDaemonFlags = {
   config: text({ value: "path", help: "TOML config file: any setting below by its flag name (flags and environment override it)", notInFile: true }),
-  hub: text({ value: "host:port", help: "hub gRPC (mTLS) address", default: d.hub }),
-  hubHttp: text({ value: "url", help: "hub REST URL", defaultText: "`https://<hub host>:8080`" }),
-  host: text({ value: "address", help: "address renters reach this machine on", defaultText: "first non-loopback IPv4 (warns)" }),
+  hub: parsed({ value: "host:port", help: "hub gRPC (mTLS) address", default: d.hub, parse: dialAddress }),
+  hubHttp: parsed({ value: "url", help: "hub REST URL (scheme, host and port)", default: undefined, defaultText: "`https://<hub host>:8080`", parse: optional(httpUrl) }),
+  host: parsed({ value: "address", help: "address renters reach this machine on (DNS name or IP)", default: undefined, defaultText: "first non-loopback IPv4 (warns)", parse: optional(hostName) }),
   privateKeyFile: text({ value: "path", help: "file holding the wallet's private key; refused unless mode 0600" }),
   privateKey: text({ value: "hex", help: "the wallet key itself; as a flag it is visible in ps (warned about): prefer the file or the environment", secret: true }),
-  siweDomain: text({ value: "domain", help: "EIP-4361 domain to sign in for; must equal the hub's", defaultText: "host:port of `-hub-http`" }),
+  siweDomain: parsed({ value: "domain", help: "EIP-4361 domain to sign in for (host or host:port); must equal the hub's", default: undefined, defaultText: "the domain the hub names when asked for a nonce", parse: optional(siweDomain) }),
   chainId: parsed({ value: "id", help: "EIP-155 chain id in the sign-in message", default: d.chainId, parse: intIn(1, 2 ** 53 - 1), numbers: true }),
-  hubCaFingerprint: text({ value: "sha256:hex", help: "pin the hub CA (the hub prints it at start); without it the first CA seen is trusted and remembered" }),
+  hubCaFingerprint: parsed({ value: "sha256:hex", help: "pin the hub CA (the hub prints it at start); without it the first CA seen is trusted and remembered", default: undefined, parse: optional(fingerprint) }),
   insecureHttp: bool({ help: "allow a plain-HTTP hub-http (local testing only)", default: d.insecureHttp }),
   enableMining: bool({ help: "run the idle mining workload on free GPUs", default: d.enableMining }),
   miningImage: text({ value: "image", help: "mining container image", default: d.miningImage }),
@@ -66,8 +67,15 @@ export function nodeDaemonProgram(): Command {
 }
 
 /** Flags (what commander parsed) over the environment over the config file over defaults. */
-export function resolveNodeDaemonSettings(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<Resolved<typeof nodeDaemonFlags>> {
-  return resolveSettings(nodeDaemonFlags, { flags, env, envPrefix: NODE_DAEMON_ENV_PREFIX, envAllowed: NODE_DAEMON_ENV_ALLOWED, configKey: "config" });
+export async function resolveNodeDaemonSettings(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<Resolved<typeof nodeDaemonFlags>> {
+  const r = await resolveSettings(nodeDaemonFlags, { flags, env, envPrefix: NODE_DAEMON_ENV_PREFIX, envAllowed: NODE_DAEMON_ENV_ALLOWED, configKey: "config" });
+  // Checked here, not in NodeDaemon, so it is refused like any other bad value (exit 2, where it was set).
+  if (r.values.hubHttp?.startsWith("http:") && !r.values.insecureHttp) {
+    throw new ConfigError(
+      `${whereSet(nodeDaemonFlags, "hubHttp", r, NODE_DAEMON_ENV_PREFIX)}: ${r.values.hubHttp} is plain HTTP: the sign-in and the node certificate would cross the network unprotected; use https://, or add -insecure-http for a hub on this machine`,
+    );
+  }
+  return r;
 }
 
 export function toNodeDaemonArgs({ values: v, sources }: Resolved<typeof nodeDaemonFlags>): NodeDaemonArgs {

@@ -1,8 +1,10 @@
 import { Command } from "commander";
 import { defaultHubOptions, type HubOptions } from "../hub/options.js";
+import { hostName, optional, postgresUrl, siweDomain } from "./address-parsers.js";
 import { addFlagTable, bool, type FlagValues, list, parsed, text } from "./flag-table.js";
 import { type LogFlags, logFlags, logFlagTable } from "./log-flags.js";
-import { ConfigError, type Resolved, resolveSettings } from "./settings.js";
+import { readSecretFile } from "./secret-file.js";
+import { ConfigError, type Resolved, resolveSettings, whereSet } from "./settings.js";
 import { commaList, duration, hostPort, intIn, optionalHostPort } from "./parsers.js";
 
 export const RENTAL_HUB_ENV_PREFIX = "RENTAL_HUB_";
@@ -16,7 +18,8 @@ const ms = (v: number): string => `${v / 1000}s`;
 export const rentalHubFlags = {
   config: text({ value: "path", help: "TOML config file: any setting below by its flag name (flags and environment override it)", notInFile: true }),
   dataDir: text({ value: "path", help: "SQLite database and the CA (ca/ca.key: back it up)", default: d.dataDir, envAliases: ["HUB_DATA_DIR"] }),
-  databaseUrl: text({ value: "url", help: "PostgreSQL (postgres://user:pass@host/db) instead of SQLite in the data dir", secret: true, envAliases: ["HUB_DATABASE_URL"] }),
+  databaseUrl: parsed({ value: "url", help: "PostgreSQL (postgres://user:pass@host/db) instead of SQLite in the data dir", default: undefined, parse: optional(postgresUrl), secret: true, envAliases: ["HUB_DATABASE_URL"] }),
+  databaseUrlFile: text({ value: "path", help: "file holding the database URL instead (systemd: LoadCredential=); refused unless mode 0600; an empty file means none" }),
   grpcListen: parsed({ value: "host:port", help: "node-facing gRPC (mTLS) listener", default: d.grpcListen, defaultText: "`:8443`", parse: hostPort }),
   httpListen: parsed({ value: "host:port", help: "REST (HTTPS) listener", default: d.httpListen, defaultText: "`:8080`", parse: hostPort }),
   publicHost: list({
@@ -25,8 +28,9 @@ export const rentalHubFlags = {
     default: d.publicHosts,
     defaultText: "`localhost,127.0.0.1,::1,<hostname>`",
     split: commaList,
+    each: hostName,
   }),
-  siweDomain: text({ value: "domain", help: "EIP-4361 domain sign-ins must name", defaultText: "first public host with the HTTP port", envAliases: ["SIWE_DOMAIN"] }),
+  siweDomain: parsed({ value: "domain", help: "EIP-4361 domain sign-ins must name (host or host:port)", default: undefined, defaultText: "first public host with the HTTP port", parse: optional(siweDomain), envAliases: ["SIWE_DOMAIN"] }),
   chainId: parsed({ value: "id", help: "EIP-155 chain id sign-ins must name", default: d.chainId, parse: intIn(1, 2 ** 53 - 1), numbers: true }),
   insecureHttp: bool({ help: "serve REST over plain HTTP (local testing only)", default: d.insecureHttp }),
   certLifetime: parsed({ value: "duration", help: "node certificate lifetime", default: d.certLifetimeMs, defaultText: "`168h`", parse: duration }),
@@ -55,14 +59,15 @@ export function resolveRentalHubSettings(flags: Record<string, unknown>, env: No
   return resolveSettings(rentalHubFlags, { flags, env, envPrefix: RENTAL_HUB_ENV_PREFIX, envAllowed: RENTAL_HUB_ENV_ALLOWED, configKey: "config" });
 }
 
-export function toRentalHubArgs({ values: v, sources }: Resolved<typeof rentalHubFlags>): RentalHubArgs {
+export async function toRentalHubArgs(r: Resolved<typeof rentalHubFlags>): Promise<RentalHubArgs> {
+  const { values: v, sources } = r;
   if (v.publicHost.length === 0) throw new ConfigError(`public-host (from ${sources.publicHost}) needs at least one name or address`);
   const s = (x: string | undefined): string | undefined => (x === "" ? undefined : x);
   return {
     hub: {
       ...defaultHubOptions,
       dataDir: v.dataDir,
-      databaseUrl: s(v.databaseUrl),
+      databaseUrl: await databaseUrl(r),
       grpcListen: v.grpcListen,
       httpListen: v.httpListen,
       publicHosts: v.publicHost,
@@ -75,4 +80,19 @@ export function toRentalHubArgs({ values: v, sources }: Resolved<typeof rentalHu
     },
     log: logFlags(v),
   };
+}
+
+/** -database-url, or the URL in -database-url-file (never both: which one was meant is not ours to guess). */
+async function databaseUrl(r: Resolved<typeof rentalHubFlags>): Promise<string | undefined> {
+  const { databaseUrl: direct, databaseUrlFile: path } = r.values;
+  if (!path) return direct;
+  const where = whereSet(rentalHubFlags, "databaseUrlFile", r, RENTAL_HUB_ENV_PREFIX);
+  const url = await readSecretFile(path, where);
+  if (url === "") return direct;
+  if (direct !== undefined) throw new ConfigError(`${where} and ${whereSet(rentalHubFlags, "databaseUrl", r, RENTAL_HUB_ENV_PREFIX)} both give a database URL; keep one`);
+  try {
+    return postgresUrl(url);
+  } catch (err) {
+    throw new ConfigError(`${where}: ${path}: ${(err as Error).message}`);
+  }
 }

@@ -16,7 +16,7 @@ async function daemonSettings(argv: string[], env: NodeJS.ProcessEnv = {}) {
 async function hubSettings(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const program = rentalHubProgram().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
   program.parse(normalizeGoStyleFlags(argv), { from: "user" });
-  return toRentalHubArgs(await resolveRentalHubSettings(program.opts(), env)).hub;
+  return (await toRentalHubArgs(await resolveRentalHubSettings(program.opts(), env))).hub;
 }
 
 describe("settings: flags over environment over config file over defaults", () => {
@@ -120,6 +120,60 @@ describe("settings: flags over environment over config file over defaults", () =
     expect(String(err)).not.toContain(key);
     const tight = await file(`private-key = "${key}"\n`, 0o600);
     expect(toNodeDaemonArgs(await daemonSettings(["-config", tight])).daemon.privateKey).toEqual({ value: key, from: "file" });
+  });
+
+  it.each([
+    ["-hub without a port", ["-hub", "hub.example.com"], {}, /flag -hub: expected host:port/],
+    ["-hub-http with another scheme", [], { NODE_DAEMON_HUB_HTTP: "ftp://hub.example.com" }, /environment variable NODE_DAEMON_HUB_HTTP: expected an https:\/\/ URL, got a ftp: URL/],
+    ["-hub-http with a path it would drop", ["-hub-http", "https://hub.example.com:8080/api"], {}, /flag -hub-http: expected scheme, host and port only, e.g. https:\/\/hub.example.com:8080/],
+    ["-hub-http over plain HTTP without -insecure-http", [], { NODE_DAEMON_HUB_HTTP: "http://127.0.0.1:8080" }, /environment variable NODE_DAEMON_HUB_HTTP: http:\/\/127.0.0.1:8080 is plain HTTP/],
+    ["a short -hub-ca-fingerprint", ["-hub-ca-fingerprint", "sha256:abcd"], {}, /flag -hub-ca-fingerprint: not a SHA-256 fingerprint/],
+    ["-siwe-domain as a URL", ["-siwe-domain", "https://hub.example.com"], {}, /flag -siwe-domain: expected a host or host:port/],
+    ["-siwe-domain with a bare IPv6 address", ["-siwe-domain", "::1:8080"], {}, /flag -siwe-domain: expected a host or host:port/],
+    ["-host with a space", [], { NODE_DAEMON_HOST: "my gpu box" }, /environment variable NODE_DAEMON_HOST: expected a DNS name or an IP address/],
+  ])("node-daemon refuses %s, naming where it was set", async (_what, argv, env, message) => {
+    await expect(daemonSettings(argv, env)).rejects.toThrow(message);
+  });
+
+  it("node-daemon takes addresses in their usual forms, and a fingerprint as openssl prints it", async () => {
+    const fp = "AB:".repeat(31) + "AB";
+    const config = await file(`hub = "[2001:db8::1]:8443"\nhub-http = "http://127.0.0.1:8080/"\ninsecure-http = true\nsiwe-domain = "[::1]:8080"\nhost = "2001:db8::10"\n`);
+    const d = toNodeDaemonArgs(await daemonSettings(["-config", config, "-hub-ca-fingerprint", `SHA256 Fingerprint=${fp}`])).daemon;
+    expect(d).toMatchObject({ hub: "[2001:db8::1]:8443", hubHttp: "http://127.0.0.1:8080", siweDomain: "[::1]:8080", host: "2001:db8::10", hubCaFingerprint: `sha256:${"ab".repeat(32)}` });
+    // Empty still means "not set".
+    expect(toNodeDaemonArgs(await daemonSettings(["-hub-http=", "-host="])).daemon).toMatchObject({ hubHttp: undefined, host: undefined });
+  });
+
+  it.each([
+    ["a public host that is no name", ["-public-host", "hub.example.com,not a name"], {}, /flag -public-host: "not a name": expected a DNS name or an IP address/],
+    ["-siwe-domain with a path", [], { SIWE_DOMAIN: "hub.example.com/login" }, /environment variable SIWE_DOMAIN: expected a host or host:port/],
+    ["a database URL of another kind, without its password", [], { HUB_DATABASE_URL: "mysql://hub:s3cret@db/hub" }, /environment variable HUB_DATABASE_URL: mysql:\/\/hub:\*\*\*@db\/hub is not a postgres:\/\/ or postgresql:\/\/ URL/],
+  ])("rental-hub refuses %s", async (_what, argv, env, message) => {
+    const err = await hubSettings(argv, env).catch((e: Error) => e);
+    expect(String(err)).toMatch(message);
+    expect(String(err)).not.toContain("s3cret");
+  });
+
+  it("rental-hub reads -database-url-file: mode 0600 only, empty means none, never together with -database-url", async () => {
+    const url = "postgres://hub:s3cret@db.example:5432/hub";
+    const tight = await file(`${url}\n`, 0o600);
+    expect((await hubSettings(["-database-url-file", tight])).databaseUrl).toBe(url);
+    expect((await hubSettings(["-database-url-file", await file("\n", 0o600)])).databaseUrl).toBeUndefined();
+
+    const refusal = (argv: string[], env: NodeJS.ProcessEnv = {}) => hubSettings(argv, env).then(() => new Error("accepted"), (e: Error) => e);
+    const errors = [
+      await refusal(["-database-url-file", await file(url, 0o640)]),
+      await refusal(["-database-url-file", tight], { HUB_DATABASE_URL: url }),
+      await refusal(["-database-url-file", await file("s3cret\n", 0o600)]),
+      await refusal([], { RENTAL_HUB_DATABASE_URL_FILE: join(dir.path, "missing") }),
+    ];
+    expect(errors.map(String)).toEqual([
+      expect.stringMatching(/flag -database-url-file: .* is readable by group or others \(mode 0640\); run: chmod 600/),
+      expect.stringMatching(/flag -database-url-file and environment variable RENTAL_HUB_DATABASE_URL \/ HUB_DATABASE_URL both give a database URL; keep one/),
+      expect.stringMatching(/flag -database-url-file: .*: not a URL \(the value is not shown\)/),
+      expect.stringMatching(/environment variable RENTAL_HUB_DATABASE_URL_FILE: cannot read .*missing \(ENOENT\)/),
+    ]);
+    for (const e of errors) expect(String(e)).not.toContain("s3cret");
   });
 
   it("rental-hub: RENTAL_HUB_<FLAG>, the older SIWE_DOMAIN / HUB_DATA_DIR / HUB_DATABASE_URL below it, and its own config file", async () => {

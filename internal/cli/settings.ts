@@ -53,6 +53,21 @@ export async function resolveSettings<T extends FlagTable>(table: T, input: Sett
   return { values: values as FlagValues<T>, sources: sources as Resolved<T>["sources"], ...(configPath ? { configFile: configPath } : {}) };
 }
 
+/** Where a resolved value came from, in the words the parse errors use ("flag -hub-http", ...). */
+export function whereSet<T extends FlagTable>(table: T, key: keyof T & string, resolved: Resolved<T>, envPrefix: string): string {
+  const name = flagName(key);
+  switch (resolved.sources[key]) {
+    case "flag":
+      return `flag -${name}`;
+    case "env":
+      return `environment variable ${[envName(envPrefix, key), ...(table[key]?.envAliases ?? [])].join(" / ")}`;
+    case "file":
+      return `config file ${resolved.configFile ?? ""}: key "${name}"`;
+    default:
+      return `-${name} (its default)`;
+  }
+}
+
 const pickString = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
 
 /** commander's texts (see addFlagTable), parsed like every other source. */

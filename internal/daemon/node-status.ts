@@ -3,6 +3,7 @@ import type { GpuSample, GpuSnapshot, GpuSource } from "../gpu/gpu-source.js";
 import { type GetStatusResponse, GpuActivity, type GpuInfo, type GpuStatus, type Heartbeat, type MinerStatus, type NodeInfo, type RentalInfo, type Versions } from "../proto/gen/gpunode/v1/gpunode.js";
 import { type DaemonMetrics, recordGpuSamples } from "../metrics/daemon-metrics.js";
 import { VERSION } from "../version.js";
+import { allUnhealthy } from "./gpu-read-failure.js";
 import type { GpuActivitySource } from "./gpu-activity.js";
 
 export interface NodeStatusOptions {
@@ -31,6 +32,10 @@ export interface NodeStatusDeps {
 export class NodeStatus {
   private readonly startedAt = Date.now();
   private lastSnapshot: GpuSnapshot = { gpus: [], driverVersion: "", cudaDriverVersion: "" };
+  /** The last snapshot the source answered: what a failed read reports, marked unhealthy. */
+  private lastRead?: GpuSnapshot;
+  /** Why the last read failed; undefined while reads succeed. */
+  private readError?: string;
 
   constructor(
     private readonly opts: NodeStatusOptions,
@@ -50,7 +55,7 @@ export class NodeStatus {
       pricePerSecWei: this.opts.pricePerSecWei,
       versions: this.versions(snapshot),
       gpus: snapshot.gpus.map(toGpuInfo),
-      notices: this.deps.notices,
+      notices: this.readError ? [...this.deps.notices, `GPUs could not be read: ${this.readError}`] : this.deps.notices,
       draining: this.deps.draining(),
     };
   }
@@ -90,8 +95,20 @@ export class NodeStatus {
     };
   }
 
+  /**
+   * A failed read (nvidia-smi timing out, NVML's device count erroring) still yields a snapshot: the
+   * last known GPUs, all unhealthy with the error, so heartbeats and registration go on and the
+   * hub does not mark a live node offline. Only a cancelled read throws.
+   */
   private async sample(signal?: AbortSignal): Promise<GpuSnapshot> {
-    this.lastSnapshot = await this.deps.gpus.sample(signal);
+    try {
+      this.lastSnapshot = this.lastRead = await this.deps.gpus.sample(signal);
+      this.readError = undefined;
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      this.readError = err instanceof Error ? err.message : String(err);
+      this.lastSnapshot = allUnhealthy(this.lastRead, this.readError);
+    }
     if (this.deps.metrics) recordGpuSamples(this.deps.metrics, this.lastSnapshot.gpus);
     return this.lastSnapshot;
   }

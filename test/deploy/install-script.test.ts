@@ -174,21 +174,31 @@ describe("systemd/install.sh against a staging root", () => {
     expect(r.stderr).toMatch(/no docker group .*install Docker first/);
   });
 
-  it("--hub installs the hub: its user (not in docker), /etc/rental-hub 0750, env file 0600, unit", async () => {
+  it("--hub installs the hub: its user (not in docker), /etc/rental-hub 0750, env file and database-url 0600, unit", async () => {
     const root = await stagingRoot(dir, "hub");
     const r = await install(["--hub", "--root", root]);
     expect(r.code, r.out).toBe(0);
     expect(await mode(join(root, "etc/rental-hub"))).toBe(0o750);
     expect(await mode(join(root, "etc/rental-hub/rental-hub.env"))).toBe(0o600);
+    // The unit's LoadCredential= needs the file; empty means SQLite.
+    const urlFile = join(root, "etc/rental-hub/database-url");
+    expect(await mode(urlFile)).toBe(0o600);
+    expect(await readFile(urlFile, "utf8")).toBe("");
     expect(await readFile(join(root, "etc/systemd/system/rental-hub.service"), "utf8")).toBe(await readFile(join(REPO, "systemd/rental-hub.service"), "utf8"));
     expect(passwdLine(await readFile(join(root, "etc/passwd"), "utf8"), "rental-hub")?.[6]).toBe("/usr/sbin/nologin");
     const docker = (await readFile(join(root, "etc/group"), "utf8")).split("\n").find((l) => l.startsWith("docker:"));
     expect(docker?.split(":")[3] ?? "").not.toContain("rental-hub");
     expect(r.out).toMatch(/systemctl enable --now rental-hub/);
 
+    // A URL the operator put in is kept, and not shown.
+    const url = "postgres://rental_hub:pw-5f3a9c@127.0.0.1:5432/rental_hub\n";
+    await writeFile(urlFile, url);
     const again = await install(["--hub", "--root", root]);
     expect(again.code, again.out).toBe(0);
     expect(again.out).toMatch(/user rental-hub exists/);
+    expect(await readFile(urlFile, "utf8")).toBe(url);
+    expect(await mode(urlFile)).toBe(0o600);
+    expect(again.out).not.toContain("pw-5f3a9c");
 
     const withKey = await install(["--hub", "--root", root, "--key-file", "/dev/null"]);
     expect(withKey.code).not.toBe(0);

@@ -111,11 +111,21 @@ describe("systemd units", () => {
     }
   });
 
-  it("restart on failure, read their flags from an env file, and split them into words", () => {
+  it("hand the hub its database URL over as a credential, never on the command line or in the environment", () => {
+    const h = units["rental-hub.service"];
+    expect(values(h, "Service", "LoadCredential")).toEqual(["database-url:/etc/rental-hub/database-url"]);
+    expect(values(h, "Service", "ExecStart")[0]).toContain("-database-url-file %d/database-url");
+    expect(texts["rental-hub.service"]).not.toMatch(/^Environment=.*DATABASE_URL/m);
+    expect(texts["rental-hub.service"]).not.toMatch(/postgres(ql)?:\/\//);
+  });
+
+  it("restart on failure, but not on a setting they refuse (exit 2), read their flags from an env file, and split them into words", () => {
     const args = { "node-daemon.service": "NODE_DAEMON_ARGS", "rental-hub.service": "RENTAL_HUB_ARGS" } as const;
     for (const name of Object.keys(UNITS) as UnitName[]) {
       const u = units[name];
       expect(values(u, "Service", "Restart"), name).toEqual(["on-failure"]);
+      // A bad setting exits 2 (internal/cli/lifecycle.ts): restarting would only repeat it.
+      expect(values(u, "Service", "RestartPreventExitStatus"), name).toEqual(["2"]);
       const base = name.replace(".service", "");
       expect(values(u, "Service", "EnvironmentFile"), name).toEqual([`-/etc/${base}/${base}.env`]);
       // Unbraced $VAR as its own word is split at whitespace; "${VAR}" would be one argument.

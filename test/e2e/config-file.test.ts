@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DAEMON_SCRIPT, HUB_SCRIPT, Program } from "../support/program.js";
@@ -40,11 +40,26 @@ describe("config files and environment, as the real programs read them", () => {
     ["node-daemon", DAEMON_SCRIPT, "[mining-env]\nPOOL = [1]\n", {}, /node-daemon: config file .*bad\.toml: key "mining-env": POOL: expected a string/],
     ["node-daemon", DAEMON_SCRIPT, "", { NODE_DAEMON_ENABLE_MINING: "sometimes" }, /node-daemon: environment variable NODE_DAEMON_ENABLE_MINING: invalid boolean "sometimes"/],
     ["node-daemon", DAEMON_SCRIPT, "", { NODE_DAEMON_PRIVAT_KEY: "00" }, /node-daemon: environment variable NODE_DAEMON_PRIVAT_KEY is not a setting \(did you mean "NODE_DAEMON_PRIVATE_KEY"\?\)/],
+    // Values that used to pass here and fail later inside the daemon, blaming "-hub" whatever their source.
+    ["node-daemon", DAEMON_SCRIPT, "", { NODE_DAEMON_HUB: "hub.example.com" }, /node-daemon: environment variable NODE_DAEMON_HUB: expected host:port/],
+    ["node-daemon", DAEMON_SCRIPT, 'hub-ca-fingerprint = "sha256:REPLACE_WITH_THE_HUB_CA_FINGERPRINT"\n', {}, /node-daemon: config file .*bad\.toml: key "hub-ca-fingerprint": not a SHA-256 fingerprint/],
+    ["node-daemon", DAEMON_SCRIPT, 'hub-http = "http://hub.example.com:8080"\n', {}, /node-daemon: config file .*bad\.toml: key "hub-http": http:\/\/hub\.example\.com:8080 is plain HTTP/],
+    ["rental-hub", HUB_SCRIPT, 'siwe-domain = "https://hub.example.com"\n', {}, /rental-hub: config file .*bad\.toml: key "siwe-domain": expected a host or host:port/],
   ])("%s refuses to start on a bad setting (case %#), naming the key and the source", async (name, script, toml, env, message) => {
     const config = join(dir.path, "bad.toml");
     await writeFile(config, toml);
     const p = run(name, script, ["-config", config], env);
     expect((await p.exited).code).toBe(2);
     expect(p.output).toMatch(message);
+  });
+
+  it("rental-hub refuses a database-url-file readable by others, without printing the URL in it", async () => {
+    const urlFile = join(dir.path, "database-url");
+    await writeFile(urlFile, "postgres://hub:s3cret-pw@db.example:5432/hub\n");
+    await chmod(urlFile, 0o644);
+    const p = run("rental-hub", HUB_SCRIPT, [], { RENTAL_HUB_DATABASE_URL_FILE: urlFile });
+    expect((await p.exited).code).toBe(2);
+    expect(p.output).toMatch(/rental-hub: environment variable RENTAL_HUB_DATABASE_URL_FILE: .*database-url is readable by group or others \(mode 0644\); run: chmod 600/);
+    expect(p.output).not.toContain("s3cret");
   });
 });

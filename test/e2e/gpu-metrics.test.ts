@@ -1,8 +1,10 @@
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildFakeNvml } from "../fixtures/nvml/build-fake-nvml.js";
-import { fakeGpu, fakeNvmlConfig, writeFakeNvmlConfig, type FakeNvmlConfig } from "../fixtures/nvml/fake-nvml-config.js";
+import { installFakeNvidiaSmi } from "../fixtures/nvml/fake-nvidia-smi.js";
+import { fakeGpu, fakeNvmlConfig, nvidiaSmiCsv, writeFakeNvmlConfig, type FakeNvmlConfig } from "../fixtures/nvml/fake-nvml-config.js";
 import type { Program } from "../support/program.js";
 import { daemonArgs, getJson, type HubProcess, startDaemon, startHub, tempDir, writeKeyFile } from "../support/stack.js";
 
@@ -20,6 +22,7 @@ interface GpuStatusJson {
 }
 
 interface NodeJson {
+  status: string;
   gpus: { index: number; uuid: string; name: string; memoryTotalBytes: number }[];
   versions: Record<string, string>;
   lastHeartbeat: { seq: number; body: { seq: number; gpus?: GpuStatusJson[] } } | null;
@@ -98,6 +101,36 @@ describe("GPU inventory and metrics end to end", () => {
     expect(gpus[1]?.error).toMatch(/lost/i);
     expect(gpus[0]).toMatchObject({ healthy: true });
     expect(gpus[2]).toMatchObject({ healthy: true, utilizationGpuPercent: config.gpus[2]?.util_gpu });
+  });
+
+  it("keeps heartbeating when nvidia-smi stops answering: the same GPUs, unhealthy with its error, the node online", async () => {
+    const bin = join(dir.path, "smi-bin");
+    await installFakeNvidiaSmi(bin);
+    const csv = join(dir.path, "smi.csv");
+    const gpus = fakeNvmlConfig(2).gpus.map((g) => g.uuid);
+    await writeFile(csv, nvidiaSmiCsv(fakeNvmlConfig(2)));
+    const key = await writeKeyFile(dir.path, Wallet.createRandom());
+    // No -nvml-library: startDaemon's missing library makes the daemon fall back to the stand-in on PATH.
+    const daemon = startDaemon(daemonArgs(hub, key, join(dir.path, "smi"), ["-docker-socket", join(dir.path, "no-docker.sock")]), { PATH: `${bin}:/usr/bin:/bin`, FAKE_NVIDIA_SMI_CSV: csv });
+    programs.push(daemon);
+    const nodeId = (await daemon.waitFor((l) => l.created === true, "registration")).nodeId as string;
+    const first = await heartbeatAfter(daemon, nodeId, 0);
+    expect(first.lastHeartbeat?.body.gpus?.map((g) => g.healthy)).toEqual([true, true]);
+
+    await rm(csv); // the stand-in now fails (exit 1), as nvidia-smi does when the driver hangs or goes away
+    let n = await heartbeatAfter(daemon, nodeId, first.lastHeartbeat?.seq ?? 0);
+    // A heartbeat built just before the file went may still be healthy.
+    if (n.lastHeartbeat?.body.gpus?.[0]?.healthy !== false) n = await heartbeatAfter(daemon, nodeId, n.lastHeartbeat?.seq ?? 0);
+    const failed = n.lastHeartbeat?.body.gpus ?? [];
+    expect(failed.map((g) => g.uuid)).toEqual(gpus);
+    for (const g of failed) {
+      expect(g).toMatchObject({ healthy: false, activity: "GPU_ACTIVITY_UNHEALTHY" });
+      expect(g.error).toMatch(/nvidia-smi failed \(exit 1\)/);
+    }
+    // More heartbeats than the hub's three-missed limit later, the node is still online.
+    const later = await heartbeatAfter(daemon, nodeId, (n.lastHeartbeat?.seq ?? 0) + 3);
+    expect(later.status).toBe("online");
+    expect(daemon.output).not.toContain("could not build a heartbeat");
   });
 
   it("advertises -gpu-type and -memory-gb instead of what was detected", async () => {

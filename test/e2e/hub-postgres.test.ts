@@ -1,3 +1,4 @@
+import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,9 +23,14 @@ describe("rental-hub on PostgreSQL", () => {
   });
 
   it("registers a node, keeps it across a hub restart, and never prints the database password", async () => {
-    const start = (ports: { grpcPort?: number; httpPort?: number } = {}) =>
-      startHub(join(dir.path, "hub"), { ...ports, args: ["--heartbeat-interval", "1s", "--database-url", db.url] }).then((h) => (programs.push(h.program), h));
-    let hub: HubProcess = await start();
+    // The first hub reads the URL from a 0600 file (as systemd's LoadCredential= hands it over), the second
+    // takes it as a flag: the node is found after the restart only if both reached the same database.
+    const urlFile = join(dir.path, "database-url");
+    await writeFile(urlFile, `${db.url}\n`);
+    await chmod(urlFile, 0o600);
+    const start = (ports: { grpcPort?: number; httpPort?: number }, database: string[]) =>
+      startHub(join(dir.path, "hub"), { ...ports, args: ["--heartbeat-interval", "1s", ...database] }).then((h) => (programs.push(h.program), h));
+    let hub: HubProcess = await start({}, ["--database-url-file", urlFile]);
     const key = await writeKeyFile(dir.path, Wallet.createRandom());
     const daemon = startDaemon(daemonArgs(hub, key, join(dir.path, "certs"), ["-docker-socket", join(dir.path, "none.sock")]));
     programs.push(daemon);
@@ -32,7 +38,7 @@ describe("rental-hub on PostgreSQL", () => {
     await daemon.waitFor((l) => l.seq === 2, "second heartbeat");
 
     await hub.program.kill("SIGKILL");
-    hub = await start({ grpcPort: hub.grpcPort, httpPort: hub.httpPort });
+    hub = await start({ grpcPort: hub.grpcPort, httpPort: hub.httpPort }, ["--database-url", db.url]);
     await hub.program.waitFor((l) => l.msg === "node online" && l.nodeId === nodeId, "the node back online");
     const node = await getJson<{ id: string; certificates: unknown[] }>(`${hub.httpUrl}/v1/nodes/${nodeId}`);
     expect(node.id).toBe(nodeId);
