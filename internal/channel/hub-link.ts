@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { NodeCredentials } from "../certs/cert-dir.js";
 import {
   type CertificateBundle,
+  type CommandResult,
   type Heartbeat,
   type Hello,
   type HubChannelServiceClient,
@@ -43,6 +44,9 @@ export interface HubLinkDeps {
   onRefused(reason: string, signal: AbortSignal): Promise<void>;
 }
 
+/** Results kept for the next stream; beyond this the hub has long given up on the oldest. */
+const MAX_UNDELIVERED = 256;
+
 type Outcome = { kind: "lost"; reason: string } | { kind: "refused"; reason: string } | { kind: "stopped" };
 
 interface LinkEvents {
@@ -58,6 +62,7 @@ export class HubLink extends EventEmitter<LinkEvents> {
   private drop?: (reason: string) => void;
   private write?: (msg: NodeMessage) => void;
   private beatNow?: () => Promise<void>;
+  private readonly undelivered: CommandResult[] = [];
   connected = false;
   reconnects = 0;
   lastHeartbeatAt?: Date;
@@ -115,6 +120,13 @@ export class HubLink extends EventEmitter<LinkEvents> {
     return true;
   }
 
+  /** On the current stream, or on the next one when the stream that carried the command is gone. */
+  private deliver(result: CommandResult): void {
+    if (this.write) return this.write({ body: { $case: "commandResult", value: result } });
+    this.undelivered.push(result);
+    if (this.undelivered.length > MAX_UNDELIVERED) this.undelivered.shift();
+  }
+
   /** Ends the current stream so the next one uses fresh credentials (after a rotation). */
   reconnect(reason: string): void {
     this.drop?.(reason);
@@ -152,14 +164,12 @@ export class HubLink extends EventEmitter<LinkEvents> {
       let heartbeatTimer: NodeJS.Timeout | undefined;
       let intervalMs = 0;
       let settled = false;
-      const sessionAbort = new AbortController();
       const finish = (outcome: Outcome): void => {
         if (settled) return;
         settled = true;
         clearTimeout(welcomeTimer);
         clearTimeout(heartbeatTimer);
         signal.removeEventListener("abort", onAbort);
-        sessionAbort.abort();
         this.drop = undefined;
         this.write = undefined;
         this.beatNow = undefined;
@@ -207,6 +217,8 @@ export class HubLink extends EventEmitter<LinkEvents> {
           this.connected = true;
           this.write = send;
           this.beatNow = beat;
+          // Results of commands that outlived the stream they came on.
+          for (const result of this.undelivered.splice(0)) send({ body: { $case: "commandResult", value: result } });
           onWelcome();
           this.emit("connected", body.value);
           void beat(); // at once on connect, then every interval
@@ -219,7 +231,8 @@ export class HubLink extends EventEmitter<LinkEvents> {
             heartbeatTimer = setTimeout(() => void beat(), intervalMs);
           }
         } else if (body?.$case === "command") {
-          void this.deps.dispatcher.dispatch(body.value, sessionAbort.signal).then((result) => send({ body: { $case: "commandResult", value: result } }));
+          // The daemon's signal, not this stream's: a reconnect must not abort a rental start mid-pull.
+          void this.deps.dispatcher.dispatch(body.value, signal).then((result) => this.deliver(result));
         }
       });
       call.on("error", (err: ServiceError) => {

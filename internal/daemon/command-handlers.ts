@@ -12,6 +12,7 @@ export function commandHandlers(deps: { status: NodeStatus; rentals: () => Renta
   const rentals = (): RentalService => {
     const r = deps.rentals();
     if (!r) throw new CommandFailure("rentals_unavailable", "this node runs no rentals: its Docker engine was not reachable at start (see the node's notices)");
+    if (r.unavailable) throw new CommandFailure("rentals_unavailable", `this node runs no rentals now: ${r.unavailable}`);
     return r;
   };
   return {

@@ -15,12 +15,15 @@ import { RentalService } from "../rental/rental-service.js";
 import { defaultRentalDefaults } from "../rental/rental-request.js";
 import { prepareSftpHelper, SFTP_MOUNT_POINT } from "../ssh/sftp-helper.js";
 import { SshGateway } from "../ssh/ssh-gateway.js";
+import { sleep } from "../util/abort.js";
+import { Backoff, type BackoffOptions } from "../util/backoff.js";
 import { DEFAULT_LOGIN_USER } from "../ssh/ssh-access.js";
 import type { GpuActivitySource } from "./gpu-activity.js";
 import type { DaemonOptions } from "./options.js";
 
 export interface Workloads {
-  engineVersion: string;
+  /** "" until the Docker engine has answered. */
+  readonly engineVersion: string;
   rentals: RentalService;
   mining: MiningControl;
   activity: GpuActivitySource;
@@ -38,24 +41,27 @@ export interface WorkloadDeps {
 }
 
 const ENGINE_PROBE_MS = 3_000;
+/** Re-probing an absent engine: soon after start (dockerd starting beside us), then twice a minute. */
+const ENGINE_RETRY: BackoffOptions = { initialMs: 1_000, maxMs: 30_000, factor: 2 };
 
 /**
- * Rentals and idle mining, when a Docker engine answers; undefined (with the reason in notices)
- * when none does, so a machine without Docker still runs as a node.
+ * Rentals and idle mining on the Docker engine. A machine without one still runs as a node: the
+ * engine is probed again in the background, and rentals and mining turn on when it answers.
  */
-export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, notices: string[]): Promise<Workloads | undefined> {
+export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, notices: string[]): Promise<Workloads> {
   const { logger, signal } = deps;
   const engine: ContainerEngine = new DockerodeEngine(opts.dockerSocket ? { socketPath: opts.dockerSocket } : {});
-  let engineVersion: string;
+  const probe = (): Promise<string> => engine.version(AbortSignal.any([signal, AbortSignal.timeout(ENGINE_PROBE_MS)])).then((v) => v.version);
+  let engineVersion = "";
+  let offline: string | undefined;
   try {
-    engineVersion = (await engine.version(AbortSignal.any([signal, AbortSignal.timeout(ENGINE_PROBE_MS)]))).version;
+    engineVersion = await probe();
+    logger.info({ docker: engineVersion }, `Docker engine ${engineVersion}`);
   } catch (err) {
-    const notice = `Docker engine not reachable (${(err as Error).message}): rentals and mining are off`;
-    logger.warn(notice);
-    notices.push(notice);
-    return undefined;
+    offline = `Docker engine not reachable (${(err as Error).message}): rentals and mining are off until it answers`;
+    logger.warn(offline);
+    notices.push(offline);
   }
-  logger.info({ docker: engineVersion }, `Docker engine ${engineVersion}`);
 
   const helperDir = join(opts.stateDir, "sftp-helper");
   const helper = await prepareSftpHelper(helperDir).then(
@@ -93,20 +99,40 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
     },
   );
 
+  let watching: Promise<void> | undefined;
   // Order matters: rentals first take back their GPUs, then mining fills the free ones.
-  await rentals.adopt(signal);
-  await mining.start?.(signal);
-  const watching = rentals.run(signal);
-  for (const image of opts.prepull) {
-    puller.ensure(image, () => {}, signal).then(
-      () => logger.info({ image }, "image present (-prepull)"),
-      (err: unknown) => logger.warn({ image, reason: (err as Error).message }, "pre-pull failed"),
+  const turnOn = async (): Promise<void> => {
+    await rentals.adopt(signal);
+    await mining.start?.(signal);
+    watching = rentals.run(signal);
+    for (const image of opts.prepull) {
+      puller.ensure(image, () => {}, signal).then(
+        () => logger.info({ image }, "image present (-prepull)"),
+        (err: unknown) => logger.warn({ image, reason: (err as Error).message }, "pre-pull failed"),
+      );
+    }
+  };
+  let waiting: Promise<void> | undefined;
+  if (offline === undefined) await turnOn();
+  else {
+    const notice = offline;
+    rentals.unavailable = notice;
+    waiting = untilEngine(probe, turnOn, signal).then(
+      (version) => {
+        engineVersion = version;
+        rentals.unavailable = undefined;
+        if (notices.includes(notice)) notices.splice(notices.indexOf(notice), 1);
+        logger.info({ docker: version }, `Docker engine ${version} answers now: rentals and mining are on`);
+      },
+      () => undefined, // the daemon stopped first
     );
   }
 
   const miningOn = (index: number): boolean => mining.status().some((m) => m.gpuIndex === index && m.state === MinerState.MINER_STATE_RUNNING);
   return {
-    engineVersion,
+    get engineVersion() {
+      return engineVersion;
+    },
     rentals,
     mining,
     activity: {
@@ -117,10 +143,26 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
       },
     },
     close: async () => {
+      await waiting; // ends with the daemon's signal
       rentals.close();
       await mining.close?.();
       await watching;
       await ssh.closeAll();
     },
   };
+}
+
+/** Probes with backoff until the engine answers and turnOn() succeeds; rejects when signal aborts. */
+async function untilEngine(probe: () => Promise<string>, turnOn: () => Promise<void>, signal: AbortSignal): Promise<string> {
+  const backoff = new Backoff(ENGINE_RETRY);
+  for (;;) {
+    await sleep(backoff.next(), signal);
+    try {
+      const version = await probe();
+      await turnOn();
+      return version;
+    } catch (err) {
+      if (signal.aborted) throw err;
+    }
+  }
 }

@@ -93,11 +93,14 @@ export class MiningSupervisor implements MiningControl {
     }
     // Subscribe before looking, so a miner that dies right after its start is not missed.
     const sub = new AbortController();
-    const events = await engine.events(AbortSignal.any([watchSignal, sub.signal]));
+    let events: AsyncIterable<ContainerEvent>;
     try {
+      events = await engine.events(AbortSignal.any([watchSignal, sub.signal]));
       await this.removeLeftovers(signal);
     } catch (err) {
+      // Nothing was started (the engine went away): a later start() may try again.
       sub.abort();
+      this.started = false;
       throw err;
     }
     this.live = true;

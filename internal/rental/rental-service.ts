@@ -60,6 +60,8 @@ export class RentalService {
   private readonly rentals = new Map<string, RentalRecord>();
   /** Rentals that ended, answered by a repeated stop. */
   private readonly ended = new Map<string, RentalInfo>();
+  /** Why commands are refused for now (no Docker engine yet); undefined once the engine answered. */
+  unavailable: string | undefined;
 
   constructor(
     private readonly opts: RentalServiceOptions,

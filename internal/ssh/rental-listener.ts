@@ -20,6 +20,8 @@ const KEEPALIVE_COUNT_MAX = 4;
 /** On close, connections get this long to say goodbye before their sockets are destroyed. */
 const CLOSE_GRACE_MS = 2_000;
 const IDENT = "gpunode";
+/** Shown at login while the container has no address (OpenSSH prints it at LogLevel INFO and above). */
+export const NO_FORWARD_BANNER = "Note: port forwarding (ssh -L) is unavailable: this rental's container has no network address.\n";
 
 export interface RentalListenerDeps {
   engine: ContainerEngine;
@@ -42,7 +44,8 @@ interface Tracked {
  */
 export class RentalListener {
   private readonly server: Server;
-  private readonly ssh: Ssh2Server;
+  /** Protocol handling for new sockets; rebuilt when the banner must change (see update). */
+  private ssh: Ssh2Server;
   /** Keyed by remote address and port: unique among live sockets of one listening port. */
   private readonly tracked = new Map<string, Tracked>();
   private readonly stop = new AbortController();
@@ -57,19 +60,7 @@ export class RentalListener {
     private readonly deps: RentalListenerDeps,
   ) {
     this.access = access;
-    this.ssh = new ssh2.Server(
-      {
-        hostKeys: [deps.hostKey.privateKey],
-        ident: IDENT,
-        keepaliveInterval: KEEPALIVE_INTERVAL_MS,
-        keepaliveCountMax: KEEPALIVE_COUNT_MAX,
-        // The only way to tell a renter why -L is refused: channel-open failures carry no text in ssh2.
-        ...(access.containerIp === undefined && {
-          banner: "Note: port forwarding (ssh -L) is unavailable: this rental's container has no network address.\n",
-        }),
-      },
-      (conn, info) => this.onConnection(conn, info),
-    );
+    this.ssh = this.protocol(access);
     this.server = createServer({ noDelay: true }, (socket) => this.onSocket(socket));
     this.server.maxConnections = MAX_CONNECTIONS_PER_RENTAL;
     this.server.on("error", (err) => deps.logger.error({ err }, "SSH listener error"));
@@ -84,8 +75,10 @@ export class RentalListener {
     return this.listeningPort;
   }
 
-  /** New logins and sessions use `access`; live sessions keep running. The banner stays as at creation. */
+  /** New logins and sessions use `access`; live sessions keep running. */
   update(access: ResolvedAccess): void {
+    // ssh2 fixes the banner per Server: new connections get a new one (live ones keep theirs).
+    if ((access.containerIp === undefined) !== (this.access.containerIp === undefined)) this.ssh = this.protocol(access);
     this.access = access;
   }
 
@@ -110,6 +103,21 @@ export class RentalListener {
     for (const t of all) t.socket.destroy();
     await serverClosed;
     await Promise.all([...this.cleanups]);
+  }
+
+  /** ssh2 protocol handling only: sockets are accepted by our own server and injected. */
+  private protocol(access: ResolvedAccess): Ssh2Server {
+    return new ssh2.Server(
+      {
+        hostKeys: [this.deps.hostKey.privateKey],
+        ident: IDENT,
+        keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+        keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+        // The only way to tell a renter why -L is refused: channel-open failures carry no text in ssh2.
+        ...(access.containerIp === undefined && { banner: NO_FORWARD_BANNER }),
+      },
+      (conn, info) => this.onConnection(conn, info),
+    );
   }
 
   private background(work: Promise<void>): void {

@@ -256,6 +256,25 @@ describe("SshGateway: port forwarding", () => {
   });
 });
 
+describe("SshGateway: the -L banner", () => {
+  /** A stock client's default LogLevel (INFO) prints the server's banner; the other tests hide it. */
+  const sshAtInfo = (p: number) =>
+    promisify(execFile)("ssh", ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=INFO", "-i", keyFile, "-p", String(p), target(), "true"]);
+
+  it("says -L is unavailable only while the container has no address, and not once it has one", async () => {
+    const rentalId = `r-${runId}-late-ip`;
+    try {
+      // A rental's listener opens before its container exists (so before it has an address).
+      const { port: p } = await gateway.open(access({ rentalId, containerIp: undefined }));
+      expect((await sshAtInfo(p)).stderr).toContain("port forwarding (ssh -L) is unavailable");
+      await gateway.open(access({ rentalId }));
+      expect((await sshAtInfo(p)).stderr).not.toContain("port forwarding");
+    } finally {
+      await gateway.close(rentalId);
+    }
+  });
+});
+
 describe("SshGateway: login", () => {
   it("refuses a key that is not authorized", async () => {
     const r = await client("ssh", [target(), "true"], { key: otherKeyFile });
