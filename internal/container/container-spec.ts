@@ -41,10 +41,11 @@ export interface PortPublish {
 }
 
 /**
- * Only two kinds exist on purpose: a named volume (a rental's persistent disk) and a read-only bind
- * of a host directory we provide (helper binaries). Writable host binds are not expressible.
+ * Only three kinds exist on purpose: a named volume (a rental's persistent disk), a read-only bind
+ * of a host directory we provide (helper binaries), and a writable bind of a folder the daemon made
+ * for one workload's own data (a miner's cache). Any other host mount is not expressible.
  */
-export type ContainerMount = VolumeMount | HelperBindMount;
+export type ContainerMount = VolumeMount | HelperBindMount | DataBindMount;
 
 export interface VolumeMount {
   type: "volume";
@@ -60,6 +61,13 @@ export interface HelperBindMount {
   source: string;
   target: string;
   readOnly: true;
+}
+
+export interface DataBindMount {
+  type: "data";
+  /** Absolute host path of a folder the daemon created for this workload; never a system folder. */
+  source: string;
+  target: string;
 }
 
 export type RestartPolicy =

@@ -38,6 +38,8 @@ const RESERVED_ENV = new Set(["NVIDIA_VISIBLE_DEVICES", "NVIDIA_MIG_CONFIG_DEVIC
 
 /** The engine's socket lives under these; binding any of them (or a parent) hands over the host. */
 const ENGINE_SOCKET_DIRS = ["/var/run/docker.sock", "/run/docker.sock", "/var/run/docker", "/run/docker", "/run/containerd", "/var/run/containerd"];
+/** A writable bind inside (or of) one of these would let a workload rewrite the host. */
+const SYSTEM_DIRS = ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/proc", "/sys", "/dev", "/root", "/run", "/var/run"];
 
 /** The Docker Engine API create body (POST /containers/create), only the fields we set. */
 export interface DockerCreateBody {
@@ -154,17 +156,18 @@ function toMount(m: ContainerMount): DockerMount {
   }
   // The types already forbid these; specs built from JSON (hub requests, config) get checked here.
   const bind = m as { type: string; source: string; readOnly?: unknown };
-  if (bind.type !== "bind") invalid(`mount type ${JSON.stringify(bind.type)} is not allowed`);
+  if (bind.type !== "bind" && bind.type !== "data") invalid(`mount type ${JSON.stringify(bind.type)} is not allowed`);
   absolute("bind source", bind.source);
-  if (bind.readOnly !== true) invalid(`bind ${bind.source} must be read-only`);
+  if (bind.type === "bind" && bind.readOnly !== true) invalid(`bind ${bind.source} must be read-only`);
   const source = posix.normalize(bind.source);
+  const within = (dir: string): boolean => dir === source || source.startsWith(`${dir}/`);
   for (const s of ENGINE_SOCKET_DIRS) {
     // The socket itself, anything inside its folder, or a parent folder (/, /var, /run) exposes it.
-    if (s === source || s.startsWith(source === "/" ? "/" : `${source}/`) || source.startsWith(`${s}/`)) {
-      invalid(`bind ${bind.source} would expose the container engine's socket`);
-    }
+    if (within(s) || s.startsWith(source === "/" ? "/" : `${source}/`)) invalid(`bind ${bind.source} would expose the container engine's socket`);
   }
-  return { Type: "bind", Source: source, Target: m.target, ReadOnly: true };
+  const writable = bind.type === "data";
+  if (writable && SYSTEM_DIRS.some(within)) invalid(`writable bind ${bind.source} is inside a system folder`);
+  return { Type: "bind", Source: source, Target: m.target, ReadOnly: !writable };
 }
 
 function ports(list: PortPublish[]): {

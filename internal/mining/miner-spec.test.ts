@@ -29,7 +29,7 @@ describe("minerSpec", () => {
     expect(spec.cmd).toEqual(opts.args);
     expect(spec.entrypoint).toBeUndefined();
     expect(spec.env).toEqual({ WALLET: "0xabc" });
-    expect(spec.mounts).toEqual([{ type: "bind", source: "/data/worldland/gpu-3", target: "/data", readOnly: true }]);
+    expect(spec.mounts).toEqual([{ type: "data", source: "/data/worldland/gpu-3", target: "/data" }]);
 
     const body = toCreateOptions(spec);
     expect(body.HostConfig.Privileged).toBe(false);

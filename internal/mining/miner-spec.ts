@@ -43,7 +43,7 @@ export function minerSpec(opts: MiningOptions, index: number, deviceId: string):
   if (res.shmBytes !== undefined) spec.shmBytes = res.shmBytes;
   if (opts.entrypoint) spec.entrypoint = [...opts.entrypoint];
   if (opts.args.length > 0) spec.cmd = [...opts.args];
-  if (data) spec.mounts = [{ type: "bind", source: data, target: MINER_DATA_TARGET, readOnly: true }];
+  if (data) spec.mounts = [{ type: "data", source: data, target: MINER_DATA_TARGET }];
   return spec;
 }
 

@@ -17,7 +17,7 @@ export interface MiningOptions {
   image: string;
   /**
    * -mining-data-dir on the host. Each miner gets `<dataDir>/gpu-<index>` (created when missing) at
-   * /data, READ-ONLY: the container layer can only express read-only host binds. Empty: no mount.
+   * /data, writable (miners keep their DAG and state there), and nothing else of the host. Empty: no mount.
    */
   dataDir: string;
   /** Extra miner arguments, passed as the container command (after the image's entrypoint). */

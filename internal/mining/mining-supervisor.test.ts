@@ -2,7 +2,7 @@
 // not a skip. GPUs come from the stand-in NVIDIA hook; the "miner" is a busybox shell loop.
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -202,12 +202,13 @@ describe("MiningSupervisor against the real engine", () => {
       expect(env).toContain(`NVIDIA_VISIBLE_DEVICES=${deviceId(i)}\n`);
       expect((await stat(join(dataDir, `gpu-${i}`))).isDirectory()).toBe(true);
     }
-    // /data is the GPU's folder, mounted read-only.
+    // /data is the GPU's own folder, writable: what the miner writes there lands in <dataDir>/gpu-1.
     const probe = await execOut(
-      await engine.exec(gpu(status, 1).containerId, { cmd: ["sh", "-c", "grep ' /data ' /proc/mounts; touch /data/x 2>&1 || echo refused"], tty: false, stdin: false }),
+      await engine.exec(gpu(status, 1).containerId, { cmd: ["sh", "-c", "grep ' /data ' /proc/mounts; echo dag > /data/cache 2>&1 || echo refused"], tty: false, stdin: false }),
     );
-    expect(probe).toMatch(/ \/data \S+ ro[, ]/);
-    expect(probe).toContain("refused");
+    expect(probe).toMatch(/ \/data \S+ rw[, ]/);
+    expect(probe).not.toContain("refused");
+    expect(await readFile(join(dataDir, "gpu-1", "cache"), "utf8")).toBe("dag\n");
 
     const text = logs.join("");
     expect(text).toContain("mining started");
