@@ -137,11 +137,11 @@ export class RentalHub {
       hubIdentity: { caCertPem: ca.certPem, keyPem: identity.keyPem, clientCertPem: identity.clientCertPem },
     });
 
-    this.rentals = new RentalBook({ startTimeoutMs: 15 * 60_000, commandTimeoutMs: 60_000 }, { store: this.store, channel: this.channel, presence, heartbeats, logger: logger.child({ part: "rentals" }) });
+    this.rentals = new RentalBook(opts.rentals, { store: this.store, channel: this.channel, presence, heartbeats, logger: logger.child({ part: "rentals" }) });
     await this.rentals.start();
     this.closers.push(() => this.rentals.close());
     addRentalRoutes(router, { tokens, store: this.store, book: this.rentals });
-    addEventRoutes(router, { tokens, store: this.store, presence, heartbeats, nodeEvents: this.channel.events, book: this.rentals, logger: logger.child({ part: "events" }) });
+    addEventRoutes(router, { tokens, store: this.store, presence, heartbeats, nodeEvents: this.channel.events, isDraining: (id) => this.channel.isDraining(id), book: this.rentals, logger: logger.child({ part: "events" }) });
     addDashboardRoutes(router, { tokens });
     addOpenApiRoute(router);
 

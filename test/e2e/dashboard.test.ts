@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Wallet } from "ethers";
@@ -10,13 +11,22 @@ import { buildFakeNvml } from "../fixtures/nvml/build-fake-nvml.js";
 import { fakeGpu, fakeNvmlConfig, writeFakeNvmlConfig } from "../fixtures/nvml/fake-nvml-config.js";
 import { chromiumMissing, injectTestWallet, launchChromium, type TestBrowser, type TestWallet } from "../support/browser.js";
 import { type SshKey, sshExec, sshKeypair } from "../support/openssh.js";
-import type { Program } from "../support/program.js";
+import { DAEMON_SCRIPT, type Program } from "../support/program.js";
 import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
 import { nodeOnline, startTestHub, type TestHub } from "../support/test-hub.js";
 
 const PRICE = "123456789012345678901"; // wei per second: more than a double holds exactly
 const SCREENSHOT = "test-artifacts/dashboard.png"; // a running rental
 const SCREENSHOT_STOPPED = "test-artifacts/dashboard-stopped.png";
+
+/** `node-daemon drain|undrain` as the provider types it, against the daemon's state dir. */
+function nodeDaemon(command: "drain" | "undrain", stateDir: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [DAEMON_SCRIPT, command], { env: { PATH: "/usr/bin:/bin", HOME: process.env.HOME, NODE_DAEMON_STATE_DIR: stateDir }, timeout: 30_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`node-daemon ${command}: ${err.message}\n${stderr}`)) : resolve(stdout),
+    );
+  });
+}
 
 /** The dashboard in Debian's Chromium against a hub in this process and a real daemon with two stand-in GPUs. */
 describe("dashboard in a real browser", () => {
@@ -165,6 +175,19 @@ describe("dashboard in a real browser", () => {
     await gpuRow(1).locator(".gpu-state", { hasText: "free" }).waitFor();
 
     await page.screenshot({ path: SCREENSHOT_STOPPED, fullPage: true });
+  });
+
+  it("shows a draining node as draining and stops offering it for rent until it undrains", async () => {
+    const offered = page.locator(`#rent-node option[value="${nodeId}"]`);
+    await offered.waitFor({ state: "attached" });
+    await nodeDaemon("drain", join(dir.path, "state"));
+    await nodeBody().locator(".node-status", { hasText: "draining" }).waitFor();
+    await offered.waitFor({ state: "detached" });
+    await page.locator("#node-count", { hasText: "1 online of 1 (1 draining)" }).waitFor();
+
+    await nodeDaemon("undrain", join(dir.path, "state"));
+    await nodeBody().locator(".node-status", { hasText: "online" }).waitFor();
+    await offered.waitFor({ state: "attached" });
   });
 
   it("signs out: the session is revoked and the rentals leave the page", async () => {

@@ -5,6 +5,7 @@ import { DockerodeEngine } from "../../internal/container/dockerode-engine.js";
 import { LABELS } from "../../internal/container/labels.js";
 import { HttpError, requestJson } from "../../internal/httpclient/json-client.js";
 import type { RentalView } from "../../internal/hub/http/rental-routes.js";
+import { defaultHubOptions } from "../../internal/hub/options.js";
 import type { HubRental } from "../../internal/hub/store/rental-store.js";
 import { buildFakeNvml } from "../fixtures/nvml/build-fake-nvml.js";
 import { fakeNvmlConfig, writeFakeNvmlConfig } from "../fixtures/nvml/fake-nvml-config.js";
@@ -46,7 +47,8 @@ describe("renters' API", () => {
 
   beforeAll(async () => {
     dir = await tempDir("renter-api");
-    t = await startTestHub({ heartbeatIntervalMs: 500 });
+    // Duration-limit timers wake at least every 300 ms here, as one for a 90-day limit wakes every 24.8 days.
+    t = await startTestHub({ heartbeatIntervalMs: 500, rentals: { ...defaultHubOptions.rentals, longestTimerMs: 300 } });
     const nvml = join(dir.path, "nvml.json");
     await writeFakeNvmlConfig(nvml, fakeNvmlConfig(2));
     key = await sshKeypair(dir.path, "renter");
@@ -110,20 +112,28 @@ describe("renters' API", () => {
     await call(renterToken, "POST", `/v1/rentals/${created.id}/stop`);
   });
 
-  it("keeps a rental marked 'node_offline' (not failed) while its node is away, and back to running when it returns", async () => {
-    const created = await call<RentalView>(renterToken, "POST", "/v1/rentals", { nodeId, gpuIds: ["0"], image: "gpunode-test/busybox:latest", sshPublicKey: key.publicKey, memoryBytes: 128 * 1024 ** 2 });
-    await rentalWhere(created.id, (r) => r.status === "running");
+  it("keeps a rental marked 'node_offline' (not failed) while its node is away, and settles it by the node's report when it returns", async () => {
+    const rent = (gpu: string) => call<RentalView>(renterToken, "POST", "/v1/rentals", { nodeId, gpuIds: [gpu], image: "gpunode-test/busybox:latest", sshPublicKey: key.publicKey, memoryBytes: 128 * 1024 ** 2 });
+    const [created, ending] = [await rent("0"), await rent("1")];
+    await Promise.all([created, ending].map((r) => rentalWhere(r.id, (x) => x.status === "running")));
     await daemon.kill("SIGKILL");
     expect((await rentalWhere(created.id, (r) => r.status === "node_offline")).reason).toBe("the node stopped heartbeating");
+    await expect(call(renterToken, "GET", `/v1/rentals/${created.id}/logs`)).rejects.toMatchObject({ status: 409, code: "node_offline" });
+    // One rental's container goes while the daemon is away: the daemon's first report no longer lists it.
+    const gone = await engine.list({ labels: { [LABELS.rentalId]: ending.id } });
+    await Promise.all(gone.map((c) => engine.remove(c.id, { force: true })));
     daemon = startDaemon(args, env);
     await rentalWhere(created.id, (r) => r.status === "running");
+    const ended = await rentalWhere(ending.id, (r) => !["running", "node_offline"].includes(r.status));
+    expect(ended).toMatchObject({ status: "exited", exitCode: null, reason: expect.stringContaining("ended while the node was away") });
     await call(renterToken, "POST", `/v1/rentals/${created.id}/stop`);
   });
 
-  it("enforces the duration limit", async () => {
-    const created = await call<RentalView>(renterToken, "POST", "/v1/rentals", { nodeId, gpuIds: ["0"], image: "gpunode-test/busybox:latest", sshPublicKey: key.publicKey, memoryBytes: 128 * 1024 ** 2, maxDurationSeconds: 1 });
+  it("enforces the duration limit, not before it is reached however often its timer wakes", async () => {
+    const created = await call<RentalView>(renterToken, "POST", "/v1/rentals", { nodeId, gpuIds: ["0"], image: "gpunode-test/busybox:latest", sshPublicKey: key.publicKey, memoryBytes: 128 * 1024 ** 2, maxDurationSeconds: 2 });
     const ended = await rentalWhere(created.id, (r) => r.status === "stopped");
     expect(ended.reason).toContain("duration limit reached");
+    expect((ended.endedAt?.getTime() ?? 0) - (ended.startedAt?.getTime() ?? Infinity)).toBeGreaterThanOrEqual(2_000);
   });
 
   it("says why there is no capacity, and refuses requests without a session", async () => {

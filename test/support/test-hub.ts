@@ -1,11 +1,14 @@
+import { once } from "node:events";
 import { type BaseWallet, Wallet } from "ethers";
 import { pino } from "pino";
 import type { NodeCredentials } from "../../internal/certs/cert-dir.js";
+import { CommandDispatcher, type CommandHandlers } from "../../internal/channel/command-dispatcher.js";
+import { defaultHubLinkOptions, HubLink } from "../../internal/channel/hub-link.js";
 import { enroll } from "../../internal/enroll/enroll.js";
 import type { HttpTarget } from "../../internal/httpclient/json-client.js";
 import { defaultHubOptions, type HubOptions } from "../../internal/hub/options.js";
 import { RentalHub } from "../../internal/hub/rental-hub.js";
-import type { NodeInfo } from "../../internal/proto/gen/gpunode/v1/gpunode.js";
+import { Heartbeat, type NodeInfo, type RentalInfo } from "../../internal/proto/gen/gpunode/v1/gpunode.js";
 import { schemaForDataDir } from "./postgres.js";
 import { tempDir } from "./stack.js";
 
@@ -80,5 +83,53 @@ export function nodeOnline(t: TestHub, nodeId: string): Promise<void> {
       resolve();
     };
     t.hub.presence.on("change", on);
+  });
+}
+
+/** A node whose commands and reports the test scripts, over the daemon's own channel code (HubLink, CommandDispatcher). */
+export interface ScriptedNode {
+  link: HubLink;
+  /** What its heartbeats list: set it, then beat(). */
+  rentals: RentalInfo[];
+  /** Sends a heartbeat now, built from `rentals`. */
+  beat(): Promise<void>;
+  /** Ends its stream, as a node that crashes or loses the network. */
+  stop(): Promise<void>;
+}
+
+/** Connects a scripted node and resolves once the hub has welcomed it (its first heartbeat is on its way). */
+export async function startScriptedNode(t: TestHub, creds: NodeCredentials, handlers: CommandHandlers, rentals: RentalInfo[] = []): Promise<ScriptedNode> {
+  const dispatcher = new CommandDispatcher({ rememberIds: 100 }, { logger: quietLogger, metrics: null, handlers });
+  const node: Omit<ScriptedNode, "link" | "stop"> = {
+    rentals,
+    beat: async () => {
+      if (!(await link.heartbeatNow())) throw new Error("the scripted node is not connected");
+    },
+  };
+  const link = new HubLink(
+    { ...defaultHubLinkOptions, target: t.grpcTarget },
+    {
+      logger: quietLogger,
+      metrics: null,
+      credentials: () => creds,
+      unusable: () => undefined,
+      hello: async () => ({ nodeId: creds.nodeId, info: nodeInfo() }),
+      heartbeat: async (seq) => Heartbeat.fromPartial({ seq, nodeId: creds.nodeId, uptimeSeconds: 1, sentAtUnixMs: Date.now(), rentals: node.rentals }),
+      dispatcher,
+      onRefused: async (reason) => {
+        throw new Error(`the hub refused the scripted node: ${reason}`);
+      },
+    },
+  );
+  const abort = new AbortController();
+  const connected = once(link, "connected");
+  const running = link.run(abort.signal);
+  await connected;
+  return Object.assign(node, {
+    link,
+    stop: async () => {
+      abort.abort();
+      await running;
+    },
   });
 }

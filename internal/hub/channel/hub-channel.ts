@@ -21,7 +21,7 @@ import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import type { Presence } from "../presence.js";
 import { nodeInfoSchema } from "../registry/node-info-schema.js";
 import type { NodeRegistry } from "../registry/node-registry.js";
-import { NodeDisconnectedError, NodeSession } from "./node-session.js";
+import { NodeDisconnectedError, NodeSession, NodeTimeoutError } from "./node-session.js";
 
 export interface HubChannelOptions {
   heartbeatIntervalMs: number;
@@ -48,6 +48,8 @@ export class HubChannel {
     rentalEvent: [nodeId: string, event: RentalEvent];
     pullProgress: [nodeId: string, progress: ImagePullProgress];
     heartbeat: [nodeId: string, heartbeat: Heartbeat];
+    /** The node started or stopped draining (said in Hello or a heartbeat). */
+    draining: [nodeId: string, draining: boolean];
   }>();
   private heartbeatIntervalMs: number;
 
@@ -83,7 +85,10 @@ export class HubChannel {
     return n;
   }
 
-  /** Sends a command and waits for its result. The id is the hub's to choose; pass one to repeat a command. */
+  /**
+   * Sends a command and waits for its result. The id is the hub's to choose; pass one to repeat a command.
+   * Fails with NodeDisconnectedError when the node is (or goes) away, NodeTimeoutError when it is too slow.
+   */
   async sendCommand(nodeId: string, body: Command["body"], opts: { timeoutMs: number; id?: string; signal?: AbortSignal }): Promise<CommandResult> {
     const session = this.sessions.get(nodeId);
     if (!session?.isOpen) {
@@ -99,6 +104,7 @@ export class HubChannel {
       return result;
     } catch (err) {
       this.deps.metrics?.commandsSent.inc({ type, outcome: timeout.aborted ? "timeout" : err instanceof NodeDisconnectedError ? "disconnected" : "failed" });
+      if (timeout.aborted && !opts.signal?.aborted) throw new NodeTimeoutError(`node ${nodeId} did not answer ${type} within ${opts.timeoutMs / 1000} s`);
       throw err;
     }
   }
@@ -204,6 +210,7 @@ export class HubChannel {
     if (draining) this.draining.add(nodeId);
     else this.draining.delete(nodeId);
     this.deps.logger.info({ nodeId, draining }, draining ? "node draining: no new rentals go to it" : "node takes rentals again");
+    this.events.emit("draining", nodeId, draining);
   }
 
   private async renew(call: ServerUnaryCall<RenewCertificateRequest, RenewCertificateResponse>, callback: sendUnaryData<RenewCertificateResponse>): Promise<void> {

@@ -8,6 +8,12 @@ export class NodeDisconnectedError extends Error {
   readonly code = "node_disconnected";
 }
 
+/** The node is connected but did not answer a command in time; it may still be working on it. */
+export class NodeTimeoutError extends Error {
+  override readonly name = "NodeTimeoutError";
+  readonly code = "node_timeout";
+}
+
 /** One node's live stream: writes commands down and matches results coming up. */
 export class NodeSession {
   private readonly waiters = new CommandWaiters();

@@ -21,12 +21,19 @@ export interface GpuLive {
   error: string | null;
 }
 
+/** Online and taking no new rentals (node-daemon drain) is "draining"; offline is offline. */
+export type NodeLiveStatus = NodePresence | "draining";
+
+export function nodeStatus(presence: NodePresence, draining: boolean): NodeLiveStatus {
+  return presence === "online" && draining ? "draining" : presence;
+}
+
 /** Marketplace information about one node: anyone may see it. */
 export interface NodeLive {
   id: string;
   wallet: string;
   host: string;
-  status: NodePresence;
+  status: NodeLiveStatus;
   pricePerSecWei: string;
   lastHeartbeatAt: string | null;
   gpus: GpuLive[];
@@ -56,7 +63,7 @@ const STATES: Record<string, GpuLiveState> = {
   GPU_ACTIVITY_UNHEALTHY: "unhealthy",
 };
 
-export function nodeLiveView(node: NodeRecord, presence: Pick<Presence, "status">, hb: HeartbeatRecord | undefined): NodeLive {
+export function nodeLiveView(node: NodeRecord, presence: Pick<Presence, "status">, hb: HeartbeatRecord | undefined, draining: boolean): NodeLive {
   const parsed = hb ? heartbeatBodySchema.safeParse(hb.body) : undefined;
   const reported = parsed?.success ? parsed.data.gpus : undefined;
   const gpus: GpuLive[] = reported
@@ -92,7 +99,7 @@ export function nodeLiveView(node: NodeRecord, presence: Pick<Presence, "status"
     id: node.id,
     wallet: node.wallet,
     host: node.host,
-    status: presence.status(node.id),
+    status: nodeStatus(presence.status(node.id), draining),
     pricePerSecWei: node.pricePerSecWei,
     lastHeartbeatAt: hb ? hb.receivedAt.toISOString() : null,
     gpus,

@@ -1,8 +1,12 @@
+import type { IncomingHttpHeaders } from "node:http";
+import https from "node:https";
 import { type BaseWallet, Wallet } from "ethers";
 import { SiweMessage } from "siwe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpError, requestJson } from "../../httpclient/json-client.js";
 import { startTestHub, type TestHub } from "../../../test/support/test-hub.js";
+import { defaultHubOptions } from "../options.js";
+import { SESSION_COOKIE } from "./session-cookie.js";
 
 /** Real HTTPS against a real hub: every refusal names the check that failed. */
 describe("POST /v1/auth/verify", () => {
@@ -13,6 +17,18 @@ describe("POST /v1/auth/verify", () => {
     t = await startTestHub();
   });
   afterAll(() => t.close());
+
+  /** POST /v1/auth/verify with its headers, which requestJson does not return. */
+  const fetchVerify = (body: unknown): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = https.request(new URL("/v1/auth/verify", t.http.baseUrl), { method: "POST", ca: t.http.ca, headers: { "content-type": "application/json" } }, (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      });
+      req.on("error", reject);
+      req.end(JSON.stringify(body));
+    });
 
   const nonce = async (): Promise<string> => (await requestJson<{ nonce: string }>(t.http, "GET", "/v1/auth/nonce")).nonce;
 
@@ -49,6 +65,18 @@ describe("POST /v1/auth/verify", () => {
     const res = await requestJson<{ token: string; address: string }>(t.http, "POST", "/v1/auth/verify", { body: { message: text, signature: await wallet.signMessage(text) } });
     expect(res.address).toBe(wallet.address);
     expect(res.token.length).toBeGreaterThanOrEqual(40);
+  });
+
+  it("gives a browser the session as a cookie scripts cannot read, sent only over HTTPS and not on cross-site posts", async () => {
+    const text = await message();
+    const res = await fetchVerify({ message: text, signature: await wallet.signMessage(text) });
+    expect(res.status).toBe(200);
+    const token = (JSON.parse(res.body) as { token: string }).token;
+    const cookie = res.headers["set-cookie"] ?? [];
+    expect(cookie).toHaveLength(1);
+    const [pair, ...attributes] = (cookie[0] ?? "").split("; ");
+    expect(pair).toBe(`${SESSION_COOKIE}=${token}`);
+    expect(attributes.sort()).toEqual(["HttpOnly", `Max-Age=${Math.floor(defaultHubOptions.tokenTtlMs / 1000)}`, "Path=/", "SameSite=Lax", "Secure"]);
   });
 
   const hour = 3_600_000;

@@ -1,88 +1,18 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter, once } from "node:events";
 import http from "node:http";
-import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { SessionTokens } from "../../auth/session-tokens.js";
 import { GpuActivity, Heartbeat } from "../../proto/gen/gpunode/v1/gpunode.js";
-import { signIn } from "../../../test/support/renter.js";
+import { openSse, signIn } from "../../../test/support/renter.js";
 import { enrollNode, nodeInfo, quietLogger, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
 import { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import { Presence } from "../presence.js";
 import type { HubRental } from "../store/rental-store.js";
-import { addEventRoutes, defaultEventStreamOptions, type EventFeed, type EventRouteDeps, type EventStreamEvents } from "./events-routes.js";
+import { addEventRoutes, defaultEventStreamOptions, type EventFeed, type EventRouteDeps } from "./events-routes.js";
 import { Router } from "./router.js";
-import { SESSION_COOKIE } from "./session-cookie.js";
-
-type EventName = keyof EventStreamEvents;
-interface SseEvent {
-  event: string;
-  data: unknown;
-}
-
-/** A minimal EventSource: parses the stream into events and counts `:` comments. */
-class SseReader {
-  readonly events: SseEvent[] = [];
-  comments = 0;
-  private readonly changed = new EventEmitter();
-  private buffer = "";
-
-  constructor(readonly res: http.IncomingMessage) {
-    res.setEncoding("utf8");
-    res.on("data", (chunk: string) => {
-      this.buffer += chunk;
-      let end: number;
-      while ((end = this.buffer.indexOf("\n\n")) >= 0) {
-        const block = this.buffer.slice(0, end);
-        this.buffer = this.buffer.slice(end + 2);
-        let event = "message";
-        const data: string[] = [];
-        for (const line of block.split("\n")) {
-          if (line.startsWith(":")) this.comments++;
-          else if (line.startsWith("event: ")) event = line.slice(7);
-          else if (line.startsWith("data: ")) data.push(line.slice(6));
-        }
-        if (data.length > 0) this.events.push({ event, data: JSON.parse(data.join("\n")) });
-        this.changed.emit("change");
-      }
-    });
-  }
-
-  /** All events of one name so far. */
-  all<K extends EventName>(name: K): Array<EventStreamEvents[K]> {
-    return this.events.filter((e) => e.event === name).map((e) => e.data as EventStreamEvents[K]);
-  }
-
-  /** Resolves with the first event of that name (from the `from`-th event on) that matches. */
-  async next<K extends EventName>(name: K, match: (d: EventStreamEvents[K]) => boolean = () => true, from = 0): Promise<EventStreamEvents[K]> {
-    for (;;) {
-      const found = this.events.slice(from).find((e) => e.event === name && match(e.data as EventStreamEvents[K]));
-      if (found) return found.data as EventStreamEvents[K];
-      await once(this.changed, "change");
-    }
-  }
-
-  async until(check: () => boolean): Promise<void> {
-    while (!check()) await once(this.changed, "change");
-  }
-
-  close(): void {
-    this.res.destroy();
-  }
-}
-
-function openSse(url: string, opts: { token?: string; ca?: string } = {}): Promise<SseReader> {
-  const headers = opts.token ? { cookie: `other=1; ${SESSION_COOKIE}=${opts.token}` } : {};
-  return new Promise((resolve, reject) => {
-    const get = url.startsWith("https:") ? https.get : http.get;
-    get(url, { headers, ca: opts.ca }, (res) => {
-      if (res.statusCode !== 200 || !String(res.headers["content-type"]).startsWith("text/event-stream")) reject(new Error(`GET ${url}: ${res.statusCode}`));
-      else resolve(new SseReader(res));
-    }).on("error", reject);
-  });
-}
 
 function heartbeat(nodeId: string, seq: number, util: number): Heartbeat {
   const gpu = {
@@ -117,6 +47,8 @@ describe("GET /v1/events", () => {
   let nodeA: string;
   let nodeB: string;
   const opts = { ...defaultEventStreamOptions, coalesceMs: 300, keepAliveMs: 100 };
+  /** The nodes that say they are draining, as the hub's channel keeps them. */
+  const draining = new Set<string>();
 
   beforeAll(async () => {
     t = await startTestHub();
@@ -128,6 +60,7 @@ describe("GET /v1/events", () => {
       presence: new Presence({ intervalMs: 60_000, offlineAfterMissed: 3 }),
       heartbeats: new HeartbeatBuffer({ flushIntervalMs: 60_000 }, { store: t.hub.store, logger: quietLogger }),
       nodeEvents: new EventEmitter() as EventRouteDeps["nodeEvents"],
+      isDraining: (id) => draining.has(id),
       book: t.hub.rentals,
       logger: quietLogger,
     };
@@ -186,6 +119,24 @@ describe("GET /v1/events", () => {
     sse.close();
   });
 
+  it("shows a draining node as draining within an interval of the node saying so, and online again when it undrains", async () => {
+    report(nodeA, 1_000, 3);
+    const sse = await openSse(url);
+    expect((await sse.next("snapshot")).nodes.find((n) => n.id === nodeA)?.status).toBe("online");
+    const drain = (on: boolean): void => {
+      if (on) draining.add(nodeA);
+      else draining.delete(nodeA);
+      deps.nodeEvents.emit("draining", nodeA, on);
+    };
+    let from = sse.events.length;
+    drain(true);
+    await sse.next("nodes", (d) => d.nodes.some((n) => n.id === nodeA && n.status === "draining"), from);
+    from = sse.events.length;
+    drain(false);
+    await sse.next("nodes", (d) => d.nodes.some((n) => n.id === nodeA && n.status === "online"), from);
+    sse.close();
+  });
+
   it("shows a rental only to its renter (role renter) and to the wallet whose node runs it (role provider)", async () => {
     const token = (w: { address: string }): string => deps.tokens.issue(w.address).token;
     const tokens = { renter: token(renter), provider: token(provider), stranger: token(stranger) };
@@ -217,7 +168,12 @@ describe("GET /v1/events", () => {
 
   it("sends a keep-alive comment, and leaves no listener or timer behind when the clients go", async () => {
     await vi.waitFor(() => expect(feed.clientCount).toBe(0));
-    const listeners = () => ({ changed: t.hub.rentals.listenerCount("changed"), presence: deps.presence.listenerCount("change"), heartbeat: deps.nodeEvents.listenerCount("heartbeat") });
+    const listeners = () => ({
+      changed: t.hub.rentals.listenerCount("changed"),
+      presence: deps.presence.listenerCount("change"),
+      heartbeat: deps.nodeEvents.listenerCount("heartbeat"),
+      draining: deps.nodeEvents.listenerCount("draining"),
+    });
     const baseline = listeners();
     const clients = await Promise.all([openSse(url), openSse(url)]);
     expect(t.hub.rentals.listenerCount("changed")).toBe(baseline.changed + 1);
@@ -226,7 +182,7 @@ describe("GET /v1/events", () => {
     for (const c of clients) c.close();
     await vi.waitFor(() => expect(feed.clientCount).toBe(0));
     expect(listeners()).toEqual(baseline);
-    expect(baseline).toMatchObject({ presence: 0, heartbeat: 0 });
+    expect(baseline).toMatchObject({ presence: 0, heartbeat: 0, draining: 0 });
   });
 
   it("is served by the hub, authenticated by the session cookie", async () => {

@@ -36,6 +36,8 @@ export interface EventRouteDeps {
   presence: Presence;
   heartbeats: HeartbeatBuffer;
   nodeEvents: HubChannel["events"];
+  /** As the node last said (node-daemon drain): the live view shows it as the node's status. */
+  isDraining: (nodeId: string) => boolean;
   book: RentalBook;
   logger: Logger;
 }
@@ -149,7 +151,7 @@ export class EventFeed {
       rentals.push(...asRenter.map((r) => ({ role: "renter" as const, rental: rentalView(r, now) })));
       rentals.push(...asProvider.map((r) => ({ role: "provider" as const, rental: rentalView(r, now) })));
     }
-    return { wallet, serverTime: new Date().toISOString(), nodes: nodes.map((n) => nodeLiveView(n, presence, heartbeats.get(n.id))), rentals };
+    return { wallet, serverTime: new Date().toISOString(), nodes: nodes.map((n) => nodeLiveView(n, presence, heartbeats.get(n.id), this.deps.isDraining(n.id))), rentals };
   }
 
   private walletOf(token: string | undefined): string | null {
@@ -187,7 +189,8 @@ export class EventFeed {
     if (set?.size === 0) this.byWallet.delete(client.wallet);
   }
 
-  private readonly onHeartbeat = (nodeId: string): void => this.markDirty(nodeId);
+  /** Heartbeats and drain changes alike: the node's row is sent again at the next flush. */
+  private readonly onNodeReport = (nodeId: string): void => this.markDirty(nodeId);
   private readonly onPresence = (nodeId: string): void => {
     this.stale.add(nodeId);
     this.markDirty(nodeId);
@@ -198,7 +201,8 @@ export class EventFeed {
   };
 
   private attach(): void {
-    this.deps.nodeEvents.on("heartbeat", this.onHeartbeat);
+    this.deps.nodeEvents.on("heartbeat", this.onNodeReport);
+    this.deps.nodeEvents.on("draining", this.onNodeReport);
     this.deps.presence.on("change", this.onPresence);
     this.deps.book.on("changed", this.onRental);
     this.keepAlive = setInterval(() => this.tickKeepAlive(), this.opts.keepAliveMs);
@@ -207,7 +211,8 @@ export class EventFeed {
 
   /** The last client left: no listeners, timers or caches stay behind. */
   private detach(): void {
-    this.deps.nodeEvents.off("heartbeat", this.onHeartbeat);
+    this.deps.nodeEvents.off("heartbeat", this.onNodeReport);
+    this.deps.nodeEvents.off("draining", this.onNodeReport);
     this.deps.presence.off("change", this.onPresence);
     this.deps.book.off("changed", this.onRental);
     clearInterval(this.keepAlive);
@@ -275,7 +280,7 @@ export class EventFeed {
       if (!node) return undefined;
       if (this.clients.size > 0) this.nodeCache.set(nodeId, node);
     }
-    return nodeLiveView(node, this.deps.presence, this.deps.heartbeats.get(nodeId));
+    return nodeLiveView(node, this.deps.presence, this.deps.heartbeats.get(nodeId), this.deps.isDraining(nodeId));
   }
 
   /**

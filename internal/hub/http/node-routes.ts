@@ -1,6 +1,7 @@
 import type { SessionTokens } from "../../auth/session-tokens.js";
 import { RegisterNodeRequest, RegisterNodeResponse } from "../../proto/gen/gpunode/v1/gpunode.js";
 import type { HubChannel } from "../channel/hub-channel.js";
+import { nodeStatus } from "../dashboard/node-live-view.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import { fetchNodeStatus, type HubClientIdentity } from "../node-api-client.js";
 import type { Presence } from "../presence.js";
@@ -61,13 +62,6 @@ async function mustGetNode(deps: NodeRouteDeps, id: string): Promise<NodeRecord>
   return node;
 }
 
-export type NodeViewStatus = "online" | "offline" | "draining";
-
-function nodeStatus(id: string, deps: NodeRouteDeps): NodeViewStatus {
-  const presence = deps.presence.status(id);
-  return presence === "online" && deps.channel.isDraining(id) ? "draining" : presence;
-}
-
 function nodeView(n: NodeRecord, deps: NodeRouteDeps) {
   const hb = deps.heartbeats.get(n.id);
   return {
@@ -77,7 +71,7 @@ function nodeView(n: NodeRecord, deps: NodeRouteDeps) {
     apiPort: n.apiPort,
     pricePerSecWei: n.pricePerSecWei,
     // "draining" while online and taking no new rentals (node-daemon drain); offline is offline.
-    status: nodeStatus(n.id, deps),
+    status: nodeStatus(deps.presence.status(n.id), deps.channel.isDraining(n.id)),
     draining: deps.channel.isDraining(n.id),
     connected: deps.channel.isConnected(n.id),
     gpus: n.gpus,

@@ -1,20 +1,20 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import { type Heartbeat, type RentalEvent, type RentalInfo, RentalState } from "../../proto/gen/gpunode/v1/gpunode.js";
+import { type CommandResult, type Heartbeat, type RentalEvent, type RentalInfo, RentalState } from "../../proto/gen/gpunode/v1/gpunode.js";
 import type { HubChannel } from "../channel/hub-channel.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import { ApiError } from "../http/api-error.js";
+import type { RentalTimings } from "../options.js";
 import type { Presence } from "../presence.js";
 import type { HubStore } from "../store/hub-store.js";
-import { ACTIVE_STATUSES, type HubRental, type RentalRequest, type RentalStatus } from "../store/rental-store.js";
+import { ACTIVE_STATUSES, type HubRental, type RentalRequest } from "../store/rental-store.js";
+import { ActiveRentals } from "./active-rentals.js";
+import { askNode } from "./node-commands.js";
 import { pickNode } from "./node-picker.js";
+import { answerFailed, changes, missingPatch, nodeViewPatch, type RentalPatch, startFailed } from "./node-view.js";
 
-export interface RentalBookOptions {
-  /** How long the hub waits for a node to start a rental (image pulls included). */
-  startTimeoutMs: number;
-  commandTimeoutMs: number;
-}
+export type RentalBookOptions = RentalTimings;
 
 export interface RentalBookDeps {
   store: HubStore;
@@ -29,13 +29,24 @@ export interface CreateRental extends RentalRequest {
   nodeId: string;
 }
 
+const isActive = (r: HubRental): boolean => ACTIVE_STATUSES.includes(r.status);
+const isLive = (s: RentalState): boolean => s === RentalState.RENTAL_STATE_RUNNING || s === RentalState.RENTAL_STATE_STARTING;
+
 /**
  * The hub's record of every rental: made here, started and stopped through the node channel,
  * and kept true by what nodes report (results, events, heartbeats). Duration limits are enforced
- * here too, whatever the node does.
+ * here too, whatever the node does. A report that changes nothing writes nothing: a fleet's
+ * heartbeats are compared with the active rentals in memory, not with the store.
  */
 export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly active = new ActiveRentals();
+  /** Start and stop commands out: the node's list may not show these as the hub has them yet. */
+  private readonly starting = new Set<string>();
+  private readonly stopping = new Set<string>();
+  /** Rentals a node reports that this hub never made: looked up once, then left alone. */
+  private readonly unknown = new Set<string>();
+  private readonly queues = new Map<string, Promise<void>>();
 
   constructor(
     private readonly opts: RentalBookOptions,
@@ -44,13 +55,16 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     super();
   }
 
-  /** Re-arms duration limits of active rentals and starts listening to nodes. */
+  /** Loads the active rentals, re-arms their duration limits and starts listening to nodes. */
   async start(): Promise<void> {
-    for (const r of await this.deps.store.rentals.list({ statuses: ACTIVE_STATUSES })) this.armLimit(r);
+    for (const r of await this.deps.store.rentals.list({ statuses: ACTIVE_STATUSES })) {
+      this.active.put(r);
+      this.armLimit(r);
+    }
     const events = this.deps.channel.events;
-    events.on("rentalEvent", (nodeId, ev) => void this.guard(this.onRentalEvent(nodeId, ev)));
-    events.on("heartbeat", (nodeId, hb) => void this.guard(this.onHeartbeat(nodeId, hb)));
-    this.deps.presence.on("change", (nodeId, status) => void (status === "offline" && this.guard(this.onNodeOffline(nodeId))));
+    events.on("rentalEvent", (nodeId, ev) => void this.guard(this.serial(nodeId, () => this.onRentalEvent(ev))));
+    events.on("heartbeat", (nodeId, hb) => void this.guard(this.serial(nodeId, () => this.onHeartbeat(nodeId, hb))));
+    this.deps.presence.on("change", (nodeId, status) => void (status === "offline" && this.guard(this.serial(nodeId, () => this.onNodeOffline(nodeId)))));
   }
 
   close(): void {
@@ -81,24 +95,34 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
       expiresAt: null,
     };
     await this.deps.store.rentals.create(rental);
+    this.active.put(rental);
     this.emit("changed", rental);
     void this.guard(this.dispatchStart(rental));
     return rental;
   }
 
+  /** A node that is or goes offline is told when it reconnects; a node too slow to answer is a 504. */
   async stop(rental: HubRental, reason = "stopped by the renter"): Promise<HubRental> {
-    if (!ACTIVE_STATUSES.includes(rental.status)) return rental;
-    if (this.deps.channel.isConnected(rental.nodeId)) {
-      const res = await this.deps.channel.sendCommand(rental.nodeId, { $case: "stopRental", value: { rentalId: rental.id, timeoutSeconds: 10 } }, { timeoutMs: this.opts.commandTimeoutMs });
-      if (res.outcome?.$case === "error") throw new ApiError(502, res.outcome.value.code, `the node could not stop the rental: ${res.outcome.value.message}`);
-    } else {
-      reason = `${reason}; the node is offline and is told when it reconnects`;
+    if (!isActive(rental)) return rental;
+    this.stopping.add(rental.id);
+    try {
+      const res = await askNode(this.deps.channel, rental.nodeId, { $case: "stopRental", value: { rentalId: rental.id, timeoutSeconds: 10 } }, this.opts.commandTimeoutMs).catch((err: unknown) => {
+        if (err instanceof ApiError && err.code === "node_offline") return undefined;
+        throw err;
+      });
+      if (res?.outcome?.$case === "error") throw new ApiError(502, res.outcome.value.code, `the node could not stop the rental: ${res.outcome.value.message}`);
+      const why = res ? reason : `${reason}; the node is offline and is told when it reconnects`;
+      return await this.serial(rental.nodeId, async () => {
+        const current = this.active.get(rental.id);
+        return current ? this.settle(rental.id, { status: "stopped", reason: why, endedAt: new Date() }) : ((await this.deps.store.rentals.get(rental.id)) ?? rental);
+      });
+    } finally {
+      this.stopping.delete(rental.id);
     }
-    return this.settle(rental.id, { status: "stopped", reason, endedAt: new Date() });
   }
 
   async logs(rental: HubRental, tail: number): Promise<string> {
-    const res = await this.deps.channel.sendCommand(rental.nodeId, { $case: "getRentalLogs", value: { rentalId: rental.id, tailLines: tail } }, { timeoutMs: this.opts.commandTimeoutMs });
+    const res = await askNode(this.deps.channel, rental.nodeId, { $case: "getRentalLogs", value: { rentalId: rental.id, tailLines: tail } }, this.opts.commandTimeoutMs);
     if (res.outcome?.$case === "rentalLogs") return res.outcome.value.text;
     const err = res.outcome?.$case === "error" ? res.outcome.value : { code: "bad_answer", message: "the node answered with something else" };
     throw new ApiError(502, err.code, err.message);
@@ -116,10 +140,12 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   }
 
   private async dispatchStart(rental: HubRental): Promise<void> {
+    this.starting.add(rental.id);
     const q = rental.request;
-    let info: RentalInfo;
+    let res: CommandResult | undefined;
+    let failure: unknown;
     try {
-      const res = await this.deps.channel.sendCommand(
+      res = await this.deps.channel.sendCommand(
         rental.nodeId,
         {
           $case: "startRental",
@@ -140,101 +166,118 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
         },
         { timeoutMs: this.opts.startTimeoutMs },
       );
-      if (res.outcome?.$case !== "rental") {
-        const e = res.outcome?.$case === "error" ? res.outcome.value : { code: "bad_answer", message: "unexpected answer" };
-        await this.settle(rental.id, { status: "failed", reason: `${e.code}: ${e.message}`, endedAt: new Date() });
-        return;
-      }
-      info = res.outcome.value;
     } catch (err) {
-      await this.settle(rental.id, { status: "failed", reason: `the node did not start it: ${(err as Error).message}`, endedAt: new Date() });
-      return;
+      failure = err;
     }
-    await this.applyNodeView(rental.id, info);
+    await this.serial(rental.nodeId, async () => {
+      this.starting.delete(rental.id);
+      if (res?.outcome?.$case === "rental") return this.applyNodeView(rental.id, res.outcome.value);
+      const current = this.active.get(rental.id);
+      if (!current) return;
+      const patch = res ? answerFailed(res) : startFailed(failure, this.opts.startTimeoutMs);
+      if (changes(current, patch)) await this.settle(rental.id, patch);
+    });
   }
 
-  /** What the node says about a rental, made the hub's record. */
+  /** What the node says about a rental, made the hub's record when it differs. */
   private async applyNodeView(id: string, info: RentalInfo): Promise<void> {
-    const current = await this.deps.store.rentals.get(id);
-    if (!current || !ACTIVE_STATUSES.includes(current.status)) return;
-    const startedAt = current.startedAt ?? (info.startedAt ? new Date(info.startedAt) : new Date());
-    const ssh = info.ssh ? { host: info.ssh.host, port: info.ssh.port, user: info.ssh.user, command: info.ssh.command, hostKeyFingerprint: info.ssh.hostKeyFingerprint } : current.ssh;
-    switch (info.state) {
-      case RentalState.RENTAL_STATE_RUNNING:
-      case RentalState.RENTAL_STATE_STARTING: {
-        const expiresAt = current.request.maxDurationSeconds > 0 ? new Date(startedAt.getTime() + current.request.maxDurationSeconds * 1000) : null;
-        const updated = await this.settle(id, { status: info.state === RentalState.RENTAL_STATE_RUNNING ? "running" : "starting", gpuIndices: info.gpuIndices, ssh, startedAt, expiresAt, reason: info.reason });
-        this.armLimit(updated);
-        return;
-      }
-      case RentalState.RENTAL_STATE_EXITED:
-        await this.settle(id, { status: "exited", exitCode: info.exitCode, reason: info.reason, startedAt, endedAt: info.endedAt ? new Date(info.endedAt) : new Date() });
-        return;
-      case RentalState.RENTAL_STATE_STOPPED:
-        await this.settle(id, { status: "stopped", reason: info.reason, startedAt, endedAt: info.endedAt ? new Date(info.endedAt) : new Date() });
-        return;
-      case RentalState.RENTAL_STATE_FAILED:
-        await this.settle(id, { status: "failed", reason: info.reason, endedAt: new Date() });
-        return;
-      default:
-        return;
-    }
+    const current = this.active.get(id);
+    if (!current) return;
+    const patch = nodeViewPatch(current, info);
+    if (patch && changes(current, patch)) this.armLimit(await this.settle(id, patch));
   }
 
-  private async onRentalEvent(_nodeId: string, ev: RentalEvent): Promise<void> {
+  private async onRentalEvent(ev: RentalEvent): Promise<void> {
     if (ev.rental) await this.applyNodeView(ev.rental.rentalId, ev.rental);
   }
 
   /** A node's heartbeat lists every rental container it holds: the hub's record follows it. */
   private async onHeartbeat(nodeId: string, hb: Heartbeat): Promise<void> {
-    const ours = await this.deps.store.rentals.list({ nodeIds: [nodeId], statuses: ["running", "node_offline"] });
     const reported = new Map(hb.rentals.map((r) => [r.rentalId, r]));
-    for (const r of ours) {
+    for (const r of this.active.onNode(nodeId)) {
       const info = reported.get(r.id);
       if (info) await this.applyNodeView(r.id, info);
-      else await this.settle(r.id, { status: "exited", reason: "the node no longer runs it", endedAt: new Date() });
+      else if (!this.starting.has(r.id) && !this.stopping.has(r.id)) await this.settle(r.id, missingPatch(r));
     }
-    // Stopped here while the node was away: tell it now.
-    for (const info of hb.rentals) {
-      if (info.state !== RentalState.RENTAL_STATE_RUNNING) continue;
-      const r = await this.deps.store.rentals.get(info.rentalId);
-      if (r && !ACTIVE_STATUSES.includes(r.status) && this.deps.channel.isConnected(nodeId)) {
-        await this.deps.channel.sendCommand(nodeId, { $case: "stopRental", value: { rentalId: r.id, timeoutSeconds: 10 } }, { timeoutMs: this.opts.commandTimeoutMs });
-      }
-    }
+    for (const info of hb.rentals) if (isLive(info.state) && !this.active.get(info.rentalId)) await this.stopEnded(nodeId, info.rentalId);
+  }
+
+  /** The node runs a rental the hub has ended (stopped while the node was away, or given up on): stop it there. */
+  private async stopEnded(nodeId: string, id: string): Promise<void> {
+    if (this.stopping.has(id) || this.unknown.has(id)) return;
+    const r = await this.deps.store.rentals.get(id);
+    if (!r) return void this.unknown.add(id);
+    if (isActive(r)) return;
+    this.stopping.add(id);
+    // Not awaited: the node's later reports must not queue behind its stop.
+    void askNode(this.deps.channel, nodeId, { $case: "stopRental", value: { rentalId: id, timeoutSeconds: 10 } }, this.opts.commandTimeoutMs)
+      .catch((err: unknown) => this.deps.logger.warn({ err, rentalId: id }, "could not stop an ended rental on its node; its next heartbeat tries again"))
+      .finally(() => this.stopping.delete(id));
   }
 
   /** Offline is not failed: the rental may well be running; the node's next report settles it. */
   private async onNodeOffline(nodeId: string): Promise<void> {
-    for (const r of await this.deps.store.rentals.list({ nodeIds: [nodeId], statuses: ["running", "starting"] })) {
-      await this.settle(r.id, { status: "node_offline", reason: "the node stopped heartbeating" });
+    for (const r of this.active.onNode(nodeId)) {
+      if (r.status !== "node_offline") await this.settle(r.id, { status: "node_offline", reason: "the node stopped heartbeating" });
     }
   }
 
   private armLimit(r: HubRental): void {
-    clearTimeout(this.timers.get(r.id));
-    if (!r.expiresAt || !ACTIVE_STATUSES.includes(r.status)) return;
-    const timer = setTimeout(
-      () => {
-        this.timers.delete(r.id);
-        void this.guard(this.deps.store.rentals.get(r.id).then((cur) => cur && this.stop(cur, "duration limit reached")));
-      },
-      Math.max(0, Math.min(r.expiresAt.getTime() - Date.now(), 2 ** 31 - 1)),
-    );
-    timer.unref();
-    this.timers.set(r.id, timer);
+    if (r.expiresAt && isActive(r)) this.schedule(r.id, r.expiresAt.getTime() - Date.now());
+    else this.disarm(r.id);
   }
 
-  private async settle(id: string, patch: Partial<HubRental> & { status: RentalStatus }): Promise<HubRental> {
+  private schedule(id: string, delayMs: number): void {
+    clearTimeout(this.timers.get(id));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(id);
+        void this.guard(this.onLimit(id));
+      },
+      Math.max(0, Math.min(delayMs, this.opts.longestTimerMs)),
+    );
+    timer.unref();
+    this.timers.set(id, timer);
+  }
+
+  /** A timer waits at most longestTimerMs (setTimeout's limit is ~24.8 days): one that wakes early sleeps again. */
+  private async onLimit(id: string): Promise<void> {
+    const r = this.active.get(id);
+    if (!r?.expiresAt) return;
+    if (r.expiresAt.getTime() > Date.now()) return this.armLimit(r);
+    try {
+      await this.stop(r, "duration limit reached");
+    } catch (err) {
+      this.deps.logger.warn({ err, rentalId: id }, "could not stop a rental at its duration limit; trying again");
+      this.schedule(id, this.opts.commandTimeoutMs);
+    }
+  }
+
+  private disarm(id: string): void {
+    clearTimeout(this.timers.get(id));
+    this.timers.delete(id);
+  }
+
+  private async settle(id: string, patch: RentalPatch): Promise<HubRental> {
     await this.deps.store.rentals.update(id, patch);
     const updated = await this.deps.store.rentals.get(id);
     if (!updated) throw new Error(`rental ${id} vanished`);
-    if (!ACTIVE_STATUSES.includes(updated.status)) {
-      clearTimeout(this.timers.get(id));
-      this.timers.delete(id);
-    }
+    this.active.put(updated);
+    if (!isActive(updated)) this.disarm(id);
     this.emit("changed", updated);
     return updated;
+  }
+
+  /** One node's rentals change one at a time, in the order its reports came: a later report never races an earlier one. */
+  private serial<T>(nodeId: string, work: () => Promise<T>): Promise<T> {
+    const run = (this.queues.get(nodeId) ?? Promise.resolve()).then(work);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(nodeId, tail);
+    void tail.then(() => this.queues.get(nodeId) === tail && this.queues.delete(nodeId));
+    return run;
   }
 
   private async guard(p: Promise<unknown>): Promise<void> {

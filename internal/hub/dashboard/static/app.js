@@ -222,8 +222,10 @@ function renderAllNodes() {
 }
 
 function renderNodeCount() {
-  const online = [...state.nodes.values()].filter((n) => n.status === "online").length;
-  $("node-count").textContent = state.nodes.size ? `${online} online of ${state.nodes.size}` : "";
+  const nodes = [...state.nodes.values()];
+  const draining = nodes.filter((n) => n.status === "draining").length;
+  const online = nodes.filter((n) => n.status === "online").length + draining;
+  $("node-count").textContent = state.nodes.size ? `${online} online of ${state.nodes.size}${draining ? ` (${draining} draining)` : ""}` : "";
   $("no-nodes").hidden = state.nodes.size > 0;
 }
 
@@ -238,7 +240,7 @@ function renderNode(n) {
         el("td", { rowSpan: span, title: n.id }, el("code", {}, short(n.id, 8, 0))),
         el("td", { rowSpan: span, title: n.wallet, class: "node-wallet" }, short(n.wallet)),
         el("td", { rowSpan: span, class: "node-host" }, n.host),
-        el("td", { rowSpan: span }, el("span", { class: `badge node-status ${n.status}` }, n.status)),
+        el("td", { rowSpan: span }, el("span", { class: `badge node-status ${n.status}`, title: n.status === "draining" ? "online; takes no new rentals (node-daemon drain)" : undefined }, n.status)),
         el("td", { rowSpan: span, class: "node-heartbeat", dataset: { since: n.lastHeartbeatAt ?? "" } }, ago(n.lastHeartbeatAt)),
       );
     }
@@ -336,6 +338,7 @@ function tick() {
 function refreshRentForm() {
   const select = /** @type {HTMLSelectElement} */ ($("rent-node"));
   const chosen = select.value;
+  // Draining nodes take no new rentals: they are not offered (the hub would refuse them with node_draining).
   const online = [...state.nodes.values()].filter((n) => n.status === "online" && n.gpus.length > 0);
   const label = (n) => `${short(n.id, 8, 0)} · ${n.host} · ${n.gpus.length} GPU(s) · ${n.gpus[0]?.model ?? ""}`;
   const key = online.map((n) => `${n.id} ${label(n)}`).join("\n");
