@@ -90,6 +90,7 @@ describe("POST /v1/auth/verify", () => {
     ["a signature by another key", () => message(), "bad_signature", Wallet.createRandom()],
     ["malformed text", async () => "this is not an EIP-4361 message", "malformed"],
     ["an oversized statement", () => message({ statement: "x".repeat(8_000) }), "oversized"],
+    ["a statement far over the limit", () => message({ statement: "x".repeat(20_000) }), "oversized"],
   ];
 
   it.each(cases)("refuses %s, saying why", async (_name, make, code, signer) => {
