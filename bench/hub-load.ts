@@ -23,7 +23,7 @@ import { FlushWatcher, type HeartbeatReader, postgresReader, sqliteReader } from
 import { HubProcess } from "./hub-load/hub-process.js";
 import { ProcWindow, type CpuWindow } from "./hub-load/proc-stats.js";
 import { Renter } from "./hub-load/renter.js";
-import { dash, emptyRow, f0, f1, pair, percentile, type Row, table } from "./hub-load/report.js";
+import { dash, emptyRow, f0, f1, pair, percentile, type Row, sideBySide, table } from "./hub-load/report.js";
 import { FleetCounters, FleetDriver, SimNode, waitConnected } from "./hub-load/sim-node.js";
 
 type StoreKind = "sqlite" | "postgres";
@@ -415,6 +415,9 @@ function printReport(results: RunResult[]): void {
     if (skipped.length > 0) lines.push(`Not run: ${skipped.join("; ")}.`);
     console.log(`\n${lines.map((l) => `- ${l}`).join("\n")}`);
   }
+  const rowsOf = (store: StoreKind): Row[] => results.filter((r) => r.store === store).flatMap((r) => r.phases.map((p) => p.row));
+  const both = sideBySide(rowsOf("sqlite"), rowsOf("postgres"));
+  if (both) console.log(`\nSide by side, SQLite \u2502 PostgreSQL:\n\n${both}`);
 }
 
 await main();

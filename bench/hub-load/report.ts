@@ -63,3 +63,29 @@ export const pair = (xs: number[], digits = 0): string => (xs.length === 0 ? das
 export function emptyRow(nodes: number, phase: string): Row {
   return { nodes, phase, connected: dash, connectPerS: dash, connectMs: dash, hbSent: dash, hbHub: dash, hbLagMs: dash, offline: dash, cmdMs: dash, readMs: dash, hubCpu: dash, hubRss: dash, benchCpu: dash, pgCpu: dash, otherCpu: dash, benchLag: dash, verdict: dash };
 }
+
+/** The cells compared across stores, one "sqlite | postgres" pair each. */
+const SIDE_BY_SIDE: Array<[keyof Row, string]> = [
+  ["connected", "connected"],
+  ["hbHub", "hb/s hub"],
+  ["hbLagMs", "hb lag p50/p99 ms"],
+  ["cmdMs", "cmd p50/p99 ms"],
+  ["hubCpu", "hub CPU%"],
+  ["hubRss", "hub RSS MiB"],
+  ["verdict", "kept up?"],
+];
+
+/** One row per N and phase, each cell "SQLite | PostgreSQL", for rows that ran on both stores. */
+export function sideBySide(sqlite: Row[], postgres: Row[]): string {
+  const key = (r: Row): string => `${r.nodes}\u0000${r.phase}`;
+  const pg = new Map(postgres.map((r) => [key(r), r]));
+  const rows = sqlite.flatMap((s) => {
+    const p = pg.get(key(s));
+    return p ? [[String(s.nodes), s.phase, ...SIDE_BY_SIDE.map(([k]) => `${s[k]} \u2502 ${p[k]}`)]] : [];
+  });
+  if (rows.length === 0) return "";
+  const head = ["N", "phase", ...SIDE_BY_SIDE.map(([, h]) => `${h} (SQLite \u2502 PG)`)];
+  const widths = head.map((_, i) => Math.max(...[head, ...rows].map((c) => (c[i] ?? "").length)));
+  const line = (c: string[]): string => `| ${c.map((v, i) => v.padEnd(widths[i] ?? 0)).join(" | ")} |`;
+  return [line(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
+}
