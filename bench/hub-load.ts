@@ -24,7 +24,7 @@ import { HubProcess } from "./hub-load/hub-process.js";
 import { ProcWindow, type CpuWindow } from "./hub-load/proc-stats.js";
 import { Renter } from "./hub-load/renter.js";
 import { dash, emptyRow, f0, f1, pair, percentile, type Row, sideBySide, table } from "./hub-load/report.js";
-import { FleetCounters, FleetDriver, SimNode, waitConnected } from "./hub-load/sim-node.js";
+import { DialGate, FleetCounters, FleetDriver, SimNode, waitConnected } from "./hub-load/sim-node.js";
 
 type StoreKind = "sqlite" | "postgres";
 
@@ -217,7 +217,8 @@ async function runOne(store: StoreKind, n: number, fleet: Fleet, tmp: string, st
 
     const counters = new FleetCounters();
     const target = `127.0.0.1:${hub.grpcPort}`;
-    const nodes = fleet.nodes.slice(0, n).map((id) => new SimNode(id, { target, caCertPem: fleet.caCertPem, gpuCount: opts.gpus }, counters));
+    const redialGate = new DialGate(opts.connectConcurrency);
+    const nodes = fleet.nodes.slice(0, n).map((id) => new SimNode(id, { target, caCertPem: fleet.caCertPem, gpuCount: opts.gpus, redialGate }, counters));
     const ramp = await rampPhase("ramp", "connect ramp", n, nodes, driver, counters, hub, store);
     result.phases.push(ramp.phase);
     result.connectPerS = ramp.perS;
@@ -369,7 +370,8 @@ function printReport(results: RunResult[]): void {
       "",
       `hub-load: the hub is a child process (${HUB_MAIN}); the N simulated nodes run in this process, each with its own key, certificate, gRPC channel and bidi stream.`,
       `Phases: connect ramp (at most ${opts.connectConcurrency} nodes between dial and Welcome) | hub told nodes ${values.interval} (--heartbeat-interval) | stress: nodes heartbeat every ${values["stress-interval"]}`,
-      `(the hub's work per heartbeat does not depend on its flag) | hub restart: SIGTERM, same ports, nodes redial by themselves (daemon backoff, 10 s welcome timeout).`,
+      `(the hub's work per heartbeat does not depend on its flag) | hub restart: SIGTERM, same ports, nodes redial by themselves (the daemon's backoff and`,
+      `welcome timeouts), at most ${opts.connectConcurrency} between dial and Welcome: one process simulates the fleet, and unpaced its own TLS handshakes stall it.`,
       `Windows: ${values.duration} after ${SETTLE_MS / 1000} s settling. Heartbeats carry ${opts.gpus} GPUs.`,
       "hb/s sent / hub: between the first and the last flush of the hub seen in the window (and the one after it): heartbeats the nodes sent, and the rise of",
       "sum(last_heartbeats.seq) in the hub's own store (each heartbeat raises its node's seq by one); kept up = stored >= 90% of sent.",

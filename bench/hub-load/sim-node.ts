@@ -7,7 +7,8 @@
  */
 import { setMaxListeners } from "node:events";
 import { Metadata, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
-import { defaultHubLinkOptions } from "../../internal/channel/hub-link.js";
+import { defaultHubLinkOptions, NO_WELCOME } from "../../internal/channel/hub-link.js";
+import { ReconnectPolicy } from "../../internal/channel/reconnect-policy.js";
 import {
   GpuActivity,
   Heartbeat,
@@ -21,7 +22,6 @@ import {
   type NodeMessage,
   type RentalInfo,
 } from "../../internal/proto/gen/gpunode/v1/gpunode.js";
-import { Backoff } from "../../internal/util/backoff.js";
 import { sleep } from "../../internal/util/abort.js";
 import { simNodeClient } from "./dial.js";
 import { simGpus } from "./fleet.js";
@@ -31,6 +31,38 @@ export interface SimFleetOptions {
   target: string;
   caCertPem: string;
   gpuCount: number;
+  /** Paces redials after a lost stream (see DialGate); none: every node redials on its own schedule only. */
+  redialGate?: DialGate;
+}
+
+/**
+ * At most `limit` simulated nodes between dial and Welcome. The whole fleet shares this one process:
+ * unpaced, ten thousand TLS handshakes at once stall its event loop for tens of seconds, every
+ * node's Welcome timeout runs out on the bench's side, and the bench measures itself, not the hub.
+ */
+export class DialGate {
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  /** Resolves with the function that gives the slot back (safe to call twice). */
+  async enter(signal: AbortSignal): Promise<() => void> {
+    while (this.inFlight >= this.limit && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        this.waiting.push(resolve);
+        signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+    }
+    this.inFlight++;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.inFlight--;
+      this.waiting.shift()?.();
+    };
+  }
 }
 
 /** Counters shared by every node of the fleet; read by the bench between phases. */
@@ -150,7 +182,7 @@ export class SimNode {
   async run(signal: AbortSignal, onFirstOutcome: (ok: boolean) => void): Promise<void> {
     const dialFrom = Date.now();
     let welcomed = false;
-    const backoff = new Backoff(defaultHubLinkOptions.backoff);
+    const policy = new ReconnectPolicy(defaultHubLinkOptions);
     let first: ((ok: boolean) => void) | undefined = onFirstOutcome;
     const once = (ok: boolean): void => {
       first?.(ok);
@@ -158,26 +190,29 @@ export class SimNode {
     };
     let lostAt: number | undefined;
     while (!signal.aborted) {
-      const reason = await this.session(signal, () => {
-        backoff.reset();
+      const leave = lostAt !== undefined ? await this.opts.redialGate?.enter(signal) : undefined;
+      const reason = await this.session(signal, policy.welcomeTimeoutMs(), () => {
+        leave?.();
+        policy.welcomed();
         if (!welcomed) this.counters.connectMs.push(Date.now() - dialFrom);
         else if (lostAt !== undefined) this.counters.reconnectMs.push(Date.now() - lostAt);
         welcomed = true;
         lostAt = undefined;
         once(true);
       });
+      leave?.();
       if (reason === undefined) break;
       once(false);
       lostAt ??= Date.now();
       this.counters.noteLost(reason);
       this.counters.reconnects++;
-      await sleep(backoff.next(), signal).catch(() => undefined);
+      await sleep(policy.nextDelayMs(reason === NO_WELCOME), signal).catch(() => undefined);
     }
     once(false);
   }
 
   /** One stream; resolves with why it ended, or undefined when the signal stopped it. */
-  private session(signal: AbortSignal, onWelcome: () => void): Promise<string | undefined> {
+  private session(signal: AbortSignal, welcomeTimeoutMs: number, onWelcome: () => void): Promise<string | undefined> {
     const client: HubChannelServiceClient = simNodeClient(this.opts.target, { caCertPem: this.opts.caCertPem, keyPem: this.id.keyPem, clientCertPem: this.id.clientCertPem });
     const call: ClientDuplexStream<NodeMessage, HubMessage> = client.connect(new Metadata());
     return new Promise((resolve) => {
@@ -198,7 +233,7 @@ export class SimNode {
       };
       const onAbort = (): void => finish(undefined);
       signal.addEventListener("abort", onAbort, { once: true });
-      const welcomeTimer = setTimeout(() => finish("no welcome from the hub"), defaultHubLinkOptions.welcomeTimeoutMs);
+      const welcomeTimer = setTimeout(() => finish(NO_WELCOME), welcomeTimeoutMs);
       const send = (msg: NodeMessage): void => {
         if (!settled) call.write(msg);
       };

@@ -14,22 +14,24 @@ import {
 } from "../proto/gen/gpunode/v1/gpunode.js";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import { isAbortError, sleep } from "../util/abort.js";
-import { Backoff, type BackoffOptions } from "../util/backoff.js";
 import type { CommandDispatcher } from "./command-dispatcher.js";
 import { hubClient } from "./hub-client.js";
+import { type ReconnectOptions, ReconnectPolicy } from "./reconnect-policy.js";
 
-export interface HubLinkOptions {
+export interface HubLinkOptions extends ReconnectOptions {
   /** The hub's gRPC address, host:port. */
   target: string;
-  backoff: BackoffOptions;
-  welcomeTimeoutMs: number;
 }
 
 export const defaultHubLinkOptions: Omit<HubLinkOptions, "target"> = {
   // Capped at 3 s so that every daemon is back within 5 s of a hub restart.
   backoff: { initialMs: 250, maxMs: 3_000, factor: 2 },
   welcomeTimeoutMs: 10_000,
+  busy: { maxWelcomeTimeoutMs: 60_000, maxBackoffMs: 30_000 },
 };
+
+/** Why a stream the hub opened but never welcomed ended (the hub is busy, not gone). */
+export const NO_WELCOME = "no welcome from the hub";
 
 export interface HubLinkDeps {
   logger: Logger;
@@ -80,9 +82,9 @@ export class HubLink extends EventEmitter<LinkEvents> {
 
   /** Until the signal aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff(this.opts.backoff);
+    const policy = new ReconnectPolicy(this.opts);
     while (!signal.aborted) {
-      const outcome = await this.session(signal, () => backoff.reset());
+      const outcome = await this.session(signal, policy.welcomeTimeoutMs(), () => policy.welcomed());
       if (outcome.kind === "stopped") return;
       this.reconnects++;
       this.deps.metrics?.hubReconnects.inc();
@@ -92,12 +94,12 @@ export class HubLink extends EventEmitter<LinkEvents> {
           await this.deps.onRefused(outcome.reason, signal);
           continue;
         }
-        const delay = backoff.next();
+        const delay = policy.nextDelayMs(outcome.reason === NO_WELCOME);
         this.deps.logger.warn({ reason: outcome.reason, retryInMs: delay }, "lost the hub; reconnecting");
         await sleep(delay, signal);
       } catch (err) {
         if (isAbortError(err, signal)) return;
-        const delay = backoff.next();
+        const delay = policy.nextDelayMs(false);
         this.deps.logger.error({ err, retryInMs: delay }, "could not recover the hub connection");
         await sleep(delay, signal).catch(() => undefined);
       }
@@ -153,7 +155,7 @@ export class HubLink extends EventEmitter<LinkEvents> {
     return hubClient(this.opts.target, this.deps.credentials());
   }
 
-  private async session(signal: AbortSignal, onWelcome: () => void): Promise<Outcome> {
+  private async session(signal: AbortSignal, welcomeTimeoutMs: number, onWelcome: () => void): Promise<Outcome> {
     const log = this.deps.logger;
     const unusable = this.deps.unusable();
     if (unusable) return { kind: "refused", reason: unusable };
@@ -182,7 +184,7 @@ export class HubLink extends EventEmitter<LinkEvents> {
       const onAbort = (): void => finish({ kind: "stopped" });
       signal.addEventListener("abort", onAbort, { once: true });
       this.drop = (reason) => finish({ kind: "lost", reason });
-      const welcomeTimer = setTimeout(() => finish({ kind: "lost", reason: "no welcome from the hub" }), this.opts.welcomeTimeoutMs);
+      const welcomeTimer = setTimeout(() => finish({ kind: "lost", reason: NO_WELCOME }), welcomeTimeoutMs);
 
       const send = (msg: NodeMessage): void => {
         if (!settled) call.write(msg);
