@@ -17,6 +17,32 @@ export interface GpuSample {
   powerLimitMilliwatts: number;
 }
 
+/** What is still known of a GPU that could not be read. */
+export type GpuFacts = Pick<GpuSample, "index" | "uuid" | "name" | "pciBusId"> & Partial<Pick<GpuSample, "memoryTotalBytes" | "powerLimitMilliwatts">>;
+
+/**
+ * A GPU reported unhealthy with `error`. Live numbers are zeroed, not repeated: stale utilisation
+ * would read as a working GPU.
+ */
+export function unhealthyGpu(facts: GpuFacts, error: string): GpuSample {
+  return {
+    index: facts.index,
+    uuid: facts.uuid,
+    name: facts.name,
+    pciBusId: facts.pciBusId,
+    healthy: false,
+    error,
+    memoryTotalBytes: facts.memoryTotalBytes ?? 0,
+    memoryUsedBytes: 0,
+    memoryFreeBytes: 0,
+    utilizationGpuPercent: 0,
+    utilizationMemoryPercent: 0,
+    temperatureCelsius: 0,
+    powerDrawMilliwatts: 0,
+    powerLimitMilliwatts: facts.powerLimitMilliwatts ?? 0,
+  };
+}
+
 export interface GpuSnapshot {
   gpus: GpuSample[];
   driverVersion: string;

@@ -1,4 +1,4 @@
-import type { GpuSample, GpuSnapshot, GpuSource } from "../gpu/gpu-source.js";
+import { type GpuSample, type GpuSnapshot, type GpuSource, unhealthyGpu } from "../gpu/gpu-source.js";
 import {
   NvmlError,
   NvmlReturn,
@@ -104,22 +104,7 @@ export class NvmlGpuSource implements GpuSource {
       };
     } catch (err) {
       if (!(err instanceof NvmlError)) throw err;
-      return {
-        index,
-        uuid: facts?.uuid ?? "",
-        name: facts?.name ?? "",
-        pciBusId: facts?.pciBusId ?? "",
-        healthy: false,
-        error: err.errorString,
-        memoryTotalBytes: 0,
-        memoryUsedBytes: 0,
-        memoryFreeBytes: 0,
-        utilizationGpuPercent: 0,
-        utilizationMemoryPercent: 0,
-        temperatureCelsius: 0,
-        powerDrawMilliwatts: 0,
-        powerLimitMilliwatts: facts?.powerLimitMilliwatts ?? 0,
-      };
+      return unhealthyGpu({ index, uuid: facts?.uuid ?? "", name: facts?.name ?? "", pciBusId: facts?.pciBusId ?? "", powerLimitMilliwatts: facts?.powerLimitMilliwatts }, err.errorString);
     }
   }
 }

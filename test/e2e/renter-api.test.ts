@@ -13,7 +13,7 @@ import { type SshKey, sshExec, sshKeypair } from "../support/openssh.js";
 import type { Program } from "../support/program.js";
 import { signIn } from "../support/renter.js";
 import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
-import { nodeOnline, startTestHub, type TestHub } from "../support/test-hub.js";
+import { nodeOnline, rentalWhere as rentalOf, startTestHub, type TestHub } from "../support/test-hub.js";
 
 const PRICE = "123456789012345678901"; // wei per second: more than a double holds exactly
 
@@ -33,17 +33,7 @@ describe("renters' API", () => {
   let renterToken: string;
 
   const call = <T>(token: string, method: string, path: string, body?: unknown) => requestJson<T>(t.http, method, path, { bearer: token, body });
-  /** Resolves when the hub's record of the rental matches. */
-  const rentalWhere = (id: string, match: (r: HubRental) => boolean): Promise<HubRental> =>
-    new Promise((resolve) => {
-      const check = (r: HubRental): void => {
-        if (r.id !== id || !match(r)) return;
-        t.hub.rentals.off("changed", check);
-        resolve(r);
-      };
-      t.hub.rentals.on("changed", check);
-      void t.hub.store.rentals.get(id).then((r) => r && check(r));
-    });
+  const rentalWhere = (id: string, match: (r: HubRental) => boolean): Promise<HubRental> => rentalOf(t, id, match);
 
   beforeAll(async () => {
     dir = await tempDir("renter-api");

@@ -8,6 +8,7 @@ import { enroll } from "../../internal/enroll/enroll.js";
 import type { HttpTarget } from "../../internal/httpclient/json-client.js";
 import { defaultHubOptions, type HubOptions } from "../../internal/hub/options.js";
 import { RentalHub } from "../../internal/hub/rental-hub.js";
+import type { HubRental } from "../../internal/hub/store/rental-store.js";
 import { Heartbeat, type NodeInfo, type RentalInfo } from "../../internal/proto/gen/gpunode/v1/gpunode.js";
 import { schemaForDataDir } from "./postgres.js";
 import { tempDir } from "./stack.js";
@@ -131,5 +132,18 @@ export async function startScriptedNode(t: TestHub, creds: NodeCredentials, hand
       abort.abort();
       await running;
     },
+  });
+}
+
+/** Resolves when the hub's record of the rental matches (at once if it already does). */
+export function rentalWhere(t: TestHub, id: string, match: (r: HubRental) => boolean): Promise<HubRental> {
+  return new Promise((resolve) => {
+    const check = (r: HubRental): void => {
+      if (r.id !== id || !match(r)) return;
+      t.hub.rentals.off("changed", check);
+      resolve(r);
+    };
+    t.hub.rentals.on("changed", check);
+    void t.hub.store.rentals.get(id).then((r) => r && check(r));
   });
 }

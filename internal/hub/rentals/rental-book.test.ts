@@ -5,7 +5,7 @@ import type { CommandHandlers } from "../../channel/command-dispatcher.js";
 import { requestJson } from "../../httpclient/json-client.js";
 import { RentalInfo, RentalState, type StartRental } from "../../proto/gen/gpunode/v1/gpunode.js";
 import { openSse, signIn } from "../../../test/support/renter.js";
-import { enrollNode, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
+import { enrollNode, rentalWhere as rentalOf, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
 import { defaultHubOptions } from "../options.js";
 import type { RentalView } from "../http/rental-routes.js";
 import type { HubRental } from "../store/rental-store.js";
@@ -55,17 +55,7 @@ describe("the rental book and what nodes report", () => {
     return n;
   };
   const enroll = async () => enrollNode(t, { machineId: (++machine).toString(16).padStart(64, "0") });
-  /** Resolves when the hub's record of the rental matches. */
-  const rentalWhere = (id: string, match: (r: HubRental) => boolean): Promise<HubRental> =>
-    new Promise((resolve) => {
-      const check = (r: HubRental): void => {
-        if (r.id !== id || !match(r)) return;
-        t.hub.rentals.off("changed", check);
-        resolve(r);
-      };
-      t.hub.rentals.on("changed", check);
-      void t.hub.store.rentals.get(id).then((r) => r && check(r));
-    });
+  const rentalWhere = (id: string, match: (r: HubRental) => boolean): Promise<HubRental> => rentalOf(t, id, match);
 
   beforeAll(async () => {
     t = await startTestHub({ heartbeatIntervalMs: 60_000, rentals: { ...defaultHubOptions.rentals, commandTimeoutMs: 1_000 } });
