@@ -1,5 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { OwnerOnlyFileError, readOwnerOnlyFile } from "../util/owner-only-file.js";
 import { ConfigError } from "./settings.js";
 
 /**
@@ -8,28 +7,11 @@ import { ConfigError } from "./settings.js";
  * Messages never show the content.
  */
 export async function readSecretFile(path: string, where: string): Promise<string> {
-  let mode: number;
   try {
-    mode = (await stat(path)).mode;
+    return (await readOwnerOnlyFile(path)).trim();
   } catch (err) {
-    throw new ConfigError(`${where}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    if (!(err instanceof OwnerOnlyFileError)) throw err;
+    const p = err.problem;
+    throw new ConfigError(p.kind === "loose" ? `${where}: ${path} is readable by group or others (mode ${p.mode}); run: chmod 600 ${path}` : `${where}: cannot read ${path} (${p.code})`);
   }
-  if ((mode & 0o077) !== 0 && !inCredentialsDirectory(path)) {
-    const octal = (mode & 0o777).toString(8).padStart(4, "0");
-    throw new ConfigError(`${where}: ${path} is readable by group or others (mode ${octal}); run: chmod 600 ${path}`);
-  }
-  try {
-    return (await readFile(path, "utf8")).trim();
-  } catch (err) {
-    throw new ConfigError(`${where}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-}
-
-/**
- * systemd's LoadCredential= files are private to the unit whatever their mode bits say (newer
- * systemd grants access through an ACL and shows mode 0440), so the mode check does not apply.
- */
-function inCredentialsDirectory(path: string): boolean {
-  const dir = process.env.CREDENTIALS_DIRECTORY;
-  return dir !== undefined && dir !== "" && resolve(path).startsWith(`${resolve(dir)}/`);
 }

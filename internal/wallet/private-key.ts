@@ -1,6 +1,5 @@
-import { stat, readFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import { Wallet } from "ethers";
+import { OwnerOnlyFileError, readOwnerOnlyFile } from "../util/owner-only-file.js";
 
 export const PRIVATE_KEY_ENV = "NODE_DAEMON_PRIVATE_KEY";
 
@@ -44,19 +43,13 @@ export async function loadWallet(src: PrivateKeySources): Promise<LoadedWallet> 
 }
 
 async function readKeyFile(path: string): Promise<string> {
-  let mode: number;
   try {
-    mode = (await stat(path)).mode;
+    return await readOwnerOnlyFile(path);
   } catch (err) {
-    throw new PrivateKeyError(`cannot read private key file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+    if (!(err instanceof OwnerOnlyFileError)) throw err;
+    const p = err.problem;
+    throw new PrivateKeyError(p.kind === "loose" ? `private key file ${path} is readable by group or others (mode ${p.mode}); run: chmod 600 ${path}` : `cannot read private key file ${path}: ${p.code}`);
   }
-  if ((mode & 0o077) !== 0 && !fromSystemdCredentials(path)) {
-    const octal = (mode & 0o777).toString(8).padStart(4, "0");
-    throw new PrivateKeyError(
-      `private key file ${path} is readable by group or others (mode ${octal}); run: chmod 600 ${path}`,
-    );
-  }
-  return readFile(path, "utf8");
 }
 
 function toWallet(raw: string, where: string): Wallet {
@@ -69,13 +62,4 @@ function toWallet(raw: string, where: string): Wallet {
   } catch {
     throw new PrivateKeyError(`${where} does not hold a valid secp256k1 private key`);
   }
-}
-
-/**
- * systemd's LoadCredential= files are private to the unit whatever their mode bits say (newer
- * systemd grants access through an ACL and shows mode 0440), so the mode check does not apply.
- */
-function fromSystemdCredentials(path: string): boolean {
-  const dir = process.env.CREDENTIALS_DIRECTORY;
-  return dir !== undefined && dir !== "" && resolve(path).startsWith(`${resolve(dir)}/`);
 }
