@@ -1,12 +1,13 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { credentials, Metadata, status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
-import { Wallet } from "ethers";
+import { type BaseWallet, Wallet } from "ethers";
 import { afterEach, describe, expect, it } from "vitest";
 import { CertDir } from "../certs/cert-dir.js";
 import { requestJson } from "../httpclient/json-client.js";
 import { NodeApiServiceClient } from "../proto/gen/gpunode/v1/gpunode.js";
 import { captureLogs } from "../../test/support/log-capture.js";
+import { signIn } from "../../test/support/renter.js";
 import { tempDir, writeKeyFile } from "../../test/support/stack.js";
 import { enrollNode, nodeOnline, startTestHub, type TestHub } from "../../test/support/test-hub.js";
 import { NodeDaemon } from "./node-daemon.js";
@@ -55,15 +56,16 @@ describe("node-daemon in process against a real hub", () => {
     return { daemon, logs };
   }
 
-  const detail = (t: TestHub, id: string) => requestJson<NodeDetail>(t.http, "GET", `/v1/nodes/${id}`);
+  /** The node as its provider sees it (certificates included). */
+  const detail = async (t: TestHub, id: string, wallet: BaseWallet) => requestJson<NodeDetail>(t.http, "GET", `/v1/nodes/${id}`, { bearer: await signIn(t.http, wallet) });
 
   it("rotates its certificate over mTLS before it expires, with a new key and no new sign-in", async () => {
-    const { t, opts } = await setup({ certLifetimeMs: 3_000 });
+    const { t, opts, wallet } = await setup({ certLifetimeMs: 3_000 });
     const { daemon, logs } = await start(opts);
     const firstKey = daemon.identity.credentials.keyPem;
     await logs.waitFor((l) => l.msg.startsWith("certificate renewed"), "a renewal");
     await logs.waitForNext((l) => l.msg === "connected to the hub over mTLS", "reconnection on the new certificate");
-    const node = await detail(t, daemon.identity.nodeId);
+    const node = await detail(t, daemon.identity.nodeId, wallet);
     expect(node.certificates[0]?.reason).toBe("bootstrap");
     expect(node.certificates.slice(1).every((c) => c.reason === "renewal")).toBe(true);
     expect(node.certificates.length).toBeGreaterThanOrEqual(2);
@@ -89,7 +91,7 @@ describe("node-daemon in process against a real hub", () => {
   });
 
   it("signs in again when the hub refuses its certificate (the hub lost its node records)", async () => {
-    const { t, opts } = await setup();
+    const { t, opts, wallet } = await setup();
     const { daemon, logs } = await start(opts);
     await logs.waitFor((l) => l.msg === "connected to the hub over mTLS", "connection");
     const oldId = daemon.identity.nodeId;
@@ -106,14 +108,16 @@ describe("node-daemon in process against a real hub", () => {
     expect(daemon.identity.nodeId).toBe(newId);
     await nodeOnline(fresh, daemon.identity.nodeId);
     expect(daemon.identity.nodeId).not.toBe(oldId);
-    expect((await detail(fresh, daemon.identity.nodeId)).status).toBe("online");
+    expect((await detail(fresh, daemon.identity.nodeId, wallet)).status).toBe("online");
   });
 
   it("serves its API to the hub's identity only", async () => {
-    const { t, opts } = await setup();
+    const { t, opts, wallet } = await setup();
     const { daemon, logs } = await start(opts);
     await logs.waitFor((l) => l.msg === "connected to the hub over mTLS", "connection");
-    const live = await requestJson<{ nodeId: string; hubConnected: boolean; heartbeatsSent: number }>(t.http, "GET", `/v1/nodes/${daemon.identity.nodeId}/live`);
+    const live = await requestJson<{ nodeId: string; hubConnected: boolean; heartbeatsSent: number }>(t.http, "GET", `/v1/nodes/${daemon.identity.nodeId}/live`, {
+      bearer: await signIn(t.http, wallet),
+    });
     expect(live.nodeId).toBe(daemon.identity.nodeId);
     expect(live.hubConnected).toBe(true);
 

@@ -135,9 +135,10 @@ export class RentalHub {
       heartbeats,
       channel: this.channel,
       hubIdentity: { caCertPem: ca.certPem, keyPem: identity.keyPem, clientCertPem: identity.clientCertPem },
+      logger: logger.child({ part: "nodes" }),
     });
 
-    this.rentals = new RentalBook(opts.rentals, { store: this.store, channel: this.channel, presence, heartbeats, logger: logger.child({ part: "rentals" }) });
+    this.rentals = new RentalBook(opts.rentals, { store: this.store, channel: this.channel, presence, heartbeats, logger: logger.child({ part: "rentals" }), metrics });
     await this.rentals.start();
     this.closers.push(() => this.rentals.close());
     addRentalRoutes(router, { tokens, store: this.store, book: this.rentals });

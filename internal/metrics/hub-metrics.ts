@@ -22,6 +22,11 @@ export function createHubMetrics(register: Registry) {
       registers,
     }),
     rentals: collectedGauge({ name: "rental_hub_rentals", help: "Rentals in the hub's book, by status", labelNames: ["status"] as const, registers }),
+    foreignReportsRefused: new Counter({
+      name: "rental_hub_foreign_rental_reports_refused_total",
+      help: "Reports (events, heartbeats) in which a node spoke about a rental placed on another node; refused",
+      registers,
+    }),
     signIns: new Counter({ name: "rental_hub_sign_ins_total", help: "Wallet sign-ins (SIWE), by outcome (ok, or the refusal code)", labelNames: ["outcome"] as const, registers }),
   };
 }

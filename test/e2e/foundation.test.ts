@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Program } from "../support/program.js";
-import { daemonArgs, getJson, type HubProcess, startDaemon, startHub, tempDir, writeKeyFile } from "../support/stack.js";
+import { daemonArgs, getJson, type HubProcess, signInToHub, startDaemon, startHub, tempDir, writeKeyFile } from "../support/stack.js";
 
 interface NodeDetail {
   id: string;
@@ -26,7 +26,13 @@ describe("hub and daemon as real processes on loopback", () => {
   let nodeId: string;
   let args: string[];
 
-  const node = () => getJson<NodeDetail>(`${hub.httpUrl}/v1/nodes/${nodeId}`);
+  // The provider's view (certificates, notices); a session lasts as long as the hub process.
+  const sessions = new Map<HubProcess, string>();
+  const node = async () => {
+    const token = sessions.get(hub) ?? (await signInToHub(hub, wallet));
+    sessions.set(hub, token);
+    return getJson<NodeDetail>(`${hub.httpUrl}/v1/nodes/${nodeId}`, token);
+  };
   const track = (p: Program): Program => (programs.push(p), p);
 
   beforeAll(async () => {

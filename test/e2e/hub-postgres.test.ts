@@ -4,7 +4,7 @@ import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshPostgresSchema } from "../support/postgres.js";
 import type { Program } from "../support/program.js";
-import { daemonArgs, getJson, type HubProcess, startDaemon, startHub, tempDir, writeKeyFile } from "../support/stack.js";
+import { daemonArgs, getJson, type HubProcess, signInToHub, startDaemon, startHub, tempDir, writeKeyFile } from "../support/stack.js";
 
 /** The hub process on PostgreSQL (-database-url) instead of its embedded SQLite. */
 describe("rental-hub on PostgreSQL", () => {
@@ -31,7 +31,8 @@ describe("rental-hub on PostgreSQL", () => {
     const start = (ports: { grpcPort?: number; httpPort?: number }, database: string[]) =>
       startHub(join(dir.path, "hub"), { ...ports, args: ["--heartbeat-interval", "1s", ...database] }).then((h) => (programs.push(h.program), h));
     let hub: HubProcess = await start({}, ["--database-url-file", urlFile]);
-    const key = await writeKeyFile(dir.path, Wallet.createRandom());
+    const provider = Wallet.createRandom();
+    const key = await writeKeyFile(dir.path, provider);
     const daemon = startDaemon(daemonArgs(hub, key, join(dir.path, "certs"), ["-docker-socket", join(dir.path, "none.sock")]));
     programs.push(daemon);
     const nodeId = (await daemon.waitFor((l) => l.created === true, "registration")).nodeId as string;
@@ -40,7 +41,7 @@ describe("rental-hub on PostgreSQL", () => {
     await hub.program.kill("SIGKILL");
     hub = await start({ grpcPort: hub.grpcPort, httpPort: hub.httpPort }, ["--database-url", db.url]);
     await hub.program.waitFor((l) => l.msg === "node online" && l.nodeId === nodeId, "the node back online");
-    const node = await getJson<{ id: string; certificates: unknown[] }>(`${hub.httpUrl}/v1/nodes/${nodeId}`);
+    const node = await getJson<{ id: string; certificates: unknown[] }>(`${hub.httpUrl}/v1/nodes/${nodeId}`, await signInToHub(hub, provider));
     expect(node.id).toBe(nodeId);
     expect(node.certificates).toHaveLength(1);
     expect(programs.map((p) => p.output).join("\n")).not.toContain(":gpunode@");

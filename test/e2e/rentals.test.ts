@@ -17,6 +17,7 @@ import { EngineWatch } from "../support/engine-watch.js";
 import { runClient, type SshKey, sshExec, sshForward, sshKeypair } from "../support/openssh.js";
 import type { Program } from "../support/program.js";
 import { lockRegistry, REGISTRY, removeImage, requireRegistry } from "../support/registry.js";
+import { signIn } from "../support/renter.js";
 import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
 import { nodeOnline, startTestHub, type TestHub } from "../support/test-hub.js";
 
@@ -44,6 +45,7 @@ describe("rentals and idle mining on the real Docker engine", () => {
   let daemonEnv: NodeJS.ProcessEnv;
   let daemon: Program;
   let nodeId: string;
+  let asProvider: string;
   let key: SshKey;
   let stranger: SshKey;
   let registryPid: number;
@@ -85,7 +87,7 @@ describe("rentals and idle mining on the real Docker engine", () => {
       }, timeoutMs);
       const onBeat = (id: string): void => {
         if (id !== nodeId) return;
-        void requestJson<{ lastHeartbeat: { body: HeartbeatView } | null }>(t.http, "GET", `/v1/nodes/${nodeId}`).then((n) => {
+        void requestJson<{ lastHeartbeat: { body: HeartbeatView } | null }>(t.http, "GET", `/v1/nodes/${nodeId}`, { bearer: asProvider }).then((n) => {
           last = n.lastHeartbeat?.body;
           if (!last || !ok(last)) return;
           done();
@@ -114,7 +116,8 @@ describe("rentals and idle mining on the real Docker engine", () => {
     await writeFakeNvmlConfig(nvmlConfig, fakeNvmlConfig(4));
     key = await sshKeypair(dir.path, "renter");
     stranger = await sshKeypair(dir.path, "stranger");
-    const walletKey = await writeKeyFile(dir.path, Wallet.createRandom());
+    const provider = Wallet.createRandom();
+    const walletKey = await writeKeyFile(dir.path, provider);
     daemonArgs = [
       "-hub", t.grpcTarget, "-hub-http", t.http.baseUrl, "-hub-ca-fingerprint", t.hub.info.caFingerprint,
       "-host", "127.0.0.1", "-private-key-file", walletKey, "-cert-dir", join(dir.path, "certs"), "-state-dir", join(dir.path, "state"),
@@ -125,6 +128,8 @@ describe("rentals and idle mining on the real Docker engine", () => {
     launchDaemon();
     nodeId = (await daemon.waitFor((l) => l.created === true, "registration")).nodeId as string;
     await nodeOnline(t, nodeId);
+    // The node's rentals and miners are its provider's to read.
+    asProvider = await signIn(t.http, provider);
     await minersOn([0, 1, 2, 3]);
   });
 
@@ -337,7 +342,8 @@ describe("rentals and idle mining on the real Docker engine", () => {
 
     beforeAll(async () => {
       await removeImage(PULLED_SMALL);
-      const walletKey = await writeKeyFile(dir.path, Wallet.createRandom());
+      const provider = Wallet.createRandom();
+    const walletKey = await writeKeyFile(dir.path, provider);
       const args = daemonArgs.map((a) => a.replace(join(dir.path, "certs"), join(dir.path, "late-certs")).replace(join(dir.path, "state"), join(dir.path, "late-state")));
       const at = (flag: string) => args.indexOf(flag) + 1;
       args[at("-private-key-file")] = walletKey;

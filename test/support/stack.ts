@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BaseWallet } from "ethers";
 import { DAEMON_SCRIPT, HUB_SCRIPT, Program } from "./program.js";
+import { signIn } from "./renter.js";
 
 export interface HubProcess {
   program: Program;
@@ -65,11 +66,11 @@ export function startDaemon(args: string[], env: NodeJS.ProcessEnv = {}): Progra
   return new Program("node-daemon", DAEMON_SCRIPT, args, { NODE_DAEMON_NVML_LIBRARY: "/nonexistent/libnvidia-ml.so.1", NODE_DAEMON_METRICS_LISTEN: "", PATH: "/usr/bin:/bin", ...env });
 }
 
-export async function getJson<T>(url: string): Promise<T> {
+export async function getJson<T>(url: string, bearer?: string): Promise<T> {
   // The hub's CA is private; these read-only checks do not need to verify it.
   const { Agent, request } = await import("node:https");
   return new Promise((resolve, reject) => {
-    request(url, { agent: new Agent({ rejectUnauthorized: false }) }, (res) => {
+    request(url, { agent: new Agent({ rejectUnauthorized: false }), headers: bearer ? { authorization: `Bearer ${bearer}` } : {} }, (res) => {
       let text = "";
       res.on("data", (c: Buffer) => (text += c.toString()));
       res.on("end", () => (res.statusCode === 200 ? resolve(JSON.parse(text) as T) : reject(new Error(`${url}: ${res.statusCode} ${text}`))));
@@ -77,4 +78,10 @@ export async function getJson<T>(url: string): Promise<T> {
       .on("error", reject)
       .end();
   });
+}
+
+/** Signs a wallet in to a hub process, pinning the CA the hub serves (as a test may); returns the session token. */
+export async function signInToHub(hub: HubProcess, wallet: BaseWallet): Promise<string> {
+  const { caCertPem } = await getJson<{ caCertPem: string }>(`${hub.httpUrl}/v1/ca`);
+  return signIn({ baseUrl: hub.httpUrl, ca: caCertPem }, wallet);
 }

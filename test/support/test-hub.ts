@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { type BaseWallet, Wallet } from "ethers";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 import type { NodeCredentials } from "../../internal/certs/cert-dir.js";
 import { CommandDispatcher, type CommandHandlers } from "../../internal/channel/command-dispatcher.js";
 import { defaultHubLinkOptions, HubLink } from "../../internal/channel/hub-link.js";
@@ -27,7 +27,7 @@ export interface TestHub {
 const ON_POSTGRES = process.env.HUB_TEST_STORE === "postgres";
 
 /** A real hub in this process: real HTTPS, real gRPC over mTLS, a fresh SQLite file (or PostgreSQL schema). */
-export async function startTestHub(overrides: Partial<HubOptions> = {}): Promise<TestHub> {
+export async function startTestHub(overrides: Partial<HubOptions> = {}, logger: Logger = quietLogger): Promise<TestHub> {
   const dir = await tempDir("hub");
   const dataDir = overrides.dataDir ?? dir.path;
   const pgSchema = ON_POSTGRES ? await schemaForDataDir(dataDir) : undefined;
@@ -45,7 +45,7 @@ export async function startTestHub(overrides: Partial<HubOptions> = {}): Promise
       signInLimits: { perIp: { perMinute: 6_000, burst: 1_000 }, perAddress: { perMinute: 6_000, burst: 1_000 } },
       ...overrides,
     },
-    { logger: quietLogger },
+    { logger },
   );
   return {
     hub,
@@ -92,6 +92,8 @@ export interface ScriptedNode {
   link: HubLink;
   /** What its heartbeats list: set it, then beat(). */
   rentals: RentalInfo[];
+  /** Anything else its heartbeats carry (GPUs, miners). */
+  more: Partial<Heartbeat>;
   /** Sends a heartbeat now, built from `rentals`. */
   beat(): Promise<void>;
   /** Ends its stream, as a node that crashes or loses the network. */
@@ -99,10 +101,11 @@ export interface ScriptedNode {
 }
 
 /** Connects a scripted node and resolves once the hub has welcomed it (its first heartbeat is on its way). */
-export async function startScriptedNode(t: TestHub, creds: NodeCredentials, handlers: CommandHandlers, rentals: RentalInfo[] = []): Promise<ScriptedNode> {
+export async function startScriptedNode(t: TestHub, creds: NodeCredentials, handlers: CommandHandlers, rentals: RentalInfo[] = [], info: NodeInfo = nodeInfo()): Promise<ScriptedNode> {
   const dispatcher = new CommandDispatcher({ rememberIds: 100 }, { logger: quietLogger, metrics: null, handlers });
   const node: Omit<ScriptedNode, "link" | "stop"> = {
     rentals,
+    more: {},
     beat: async () => {
       if (!(await link.heartbeatNow())) throw new Error("the scripted node is not connected");
     },
@@ -114,8 +117,8 @@ export async function startScriptedNode(t: TestHub, creds: NodeCredentials, hand
       metrics: null,
       credentials: () => creds,
       unusable: () => undefined,
-      hello: async () => ({ nodeId: creds.nodeId, info: nodeInfo() }),
-      heartbeat: async (seq) => Heartbeat.fromPartial({ seq, nodeId: creds.nodeId, uptimeSeconds: 1, sentAtUnixMs: Date.now(), rentals: node.rentals }),
+      hello: async () => ({ nodeId: creds.nodeId, info }),
+      heartbeat: async (seq) => Heartbeat.fromPartial({ ...node.more, seq, nodeId: creds.nodeId, uptimeSeconds: 1, sentAtUnixMs: Date.now(), rentals: node.rentals }),
       dispatcher,
       onRefused: async (reason) => {
         throw new Error(`the hub refused the scripted node: ${reason}`);

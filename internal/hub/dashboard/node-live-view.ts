@@ -10,7 +10,6 @@ export interface GpuLive {
   uuid: string;
   model: string;
   state: GpuLiveState;
-  rentalId: string | null;
   utilizationPercent: number | null;
   memoryUsedBytes: number | null;
   memoryTotalBytes: number;
@@ -28,7 +27,7 @@ export function nodeStatus(presence: NodePresence, draining: boolean): NodeLiveS
   return presence === "online" && draining ? "draining" : presence;
 }
 
-/** Marketplace information about one node: anyone may see it. */
+/** Marketplace information about one node: anyone may see it, so it names no rental (one frame goes to every client). */
 export interface NodeLive {
   id: string;
   wallet: string;
@@ -45,7 +44,6 @@ const heartbeatGpuSchema = z.object({
   uuid: z.string().default(""),
   name: z.string().default(""),
   activity: z.string().default("GPU_ACTIVITY_UNSPECIFIED"),
-  rentalId: z.string().default(""),
   error: z.string().default(""),
   utilizationGpuPercent: z.number().default(0),
   memoryTotalBytes: z.number().default(0),
@@ -72,7 +70,6 @@ export function nodeLiveView(node: NodeRecord, presence: Pick<Presence, "status"
         uuid: g.uuid,
         model: g.name,
         state: STATES[g.activity] ?? "unknown",
-        rentalId: g.rentalId || null,
         utilizationPercent: g.utilizationGpuPercent,
         memoryUsedBytes: g.memoryUsedBytes,
         memoryTotalBytes: g.memoryTotalBytes,
@@ -86,7 +83,6 @@ export function nodeLiveView(node: NodeRecord, presence: Pick<Presence, "status"
         uuid: g.uuid,
         model: g.name,
         state: "unknown",
-        rentalId: null,
         utilizationPercent: null,
         memoryUsedBytes: null,
         memoryTotalBytes: g.memoryTotalBytes,

@@ -134,6 +134,27 @@ describe("POST /v1/auth/verify", () => {
     }
   });
 
+  it("spends a wallet's sign-ins only on signatures it made: forged messages naming a provider cannot lock it out", async () => {
+    const limited = await startTestHub({ signInLimits: { perIp: { perMinute: 6_000, burst: 1_000 }, perAddress: { perMinute: 1, burst: 2 } } });
+    try {
+      const url = new URL(limited.http.baseUrl);
+      const signed = async (named: BaseWallet, signer: BaseWallet) => {
+        const { nonce } = await requestJson<{ nonce: string }>(limited.http, "GET", "/v1/auth/nonce");
+        const text = new SiweMessage({ domain: url.host, address: named.address, uri: url.origin, version: "1", chainId: 1, nonce, issuedAt: new Date().toISOString() }).prepareMessage();
+        return requestJson<{ address: string }>(limited.http, "POST", "/v1/auth/verify", { body: { message: text, signature: await signer.signMessage(text) } });
+      };
+      const provider = Wallet.createRandom();
+      const attacker = Wallet.createRandom();
+      for (let i = 0; i < 5; i++) await expect(signed(provider, attacker)).rejects.toMatchObject({ status: 401, code: "bad_signature" });
+      // The provider's own budget (2 at once) is untouched by the five forgeries.
+      expect((await signed(provider, provider)).address).toBe(provider.address);
+      expect((await signed(provider, provider)).address).toBe(provider.address);
+      await expect(signed(provider, provider)).rejects.toMatchObject({ status: 429, code: "rate_limited" });
+    } finally {
+      await limited.close();
+    }
+  });
+
   it("refuses a body that is not a sign-in request before it reaches the verifier", async () => {
     await expect(requestJson(t.http, "POST", "/v1/auth/verify", { body: { message: 42 } })).rejects.toMatchObject({ status: 400, code: "invalid_request" });
   });

@@ -19,7 +19,7 @@ export interface AuthRouteDeps {
   tokens: SessionTokens;
   tokenTtlMs: number;
   metrics: HubMetrics | null;
-  /** Sign-in attempts per IP, and per wallet named in the message. */
+  /** Sign-in attempts per IP, and sign-ins per wallet that proved it signed. */
   limits: { perIp: RateLimiter; perAddress: RateLimiter };
 }
 
@@ -38,16 +38,17 @@ export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
   router.on("POST", "/v1/auth/verify", async ({ req, res }) => {
     limit(deps.limits.perIp, `ip:${clientIp(req)}`);
     const body = await readJsonBody(req, signInSchema, SIGN_IN_MAX_BODY_BYTES);
-    const claimed = /^0x[0-9a-fA-F]{40}$/m.exec(body.message)?.[0]?.toLowerCase();
-    if (claimed) limit(deps.limits.perAddress, `address:${claimed}`);
     try {
       const signedIn = await deps.verifier.verify(body.message, body.signature);
+      // Charged to the wallet only once its signature is proven: a message that merely names a
+      // wallet must not spend that wallet's sign-ins (anyone could lock a provider out).
+      limit(deps.limits.perAddress, `address:${signedIn.address.toLowerCase()}`);
       const { token, expiresAt } = deps.tokens.issue(signedIn.address);
       setSessionCookie(res, token, Math.floor(deps.tokenTtlMs / 1000));
       deps.metrics?.signIns.inc({ outcome: "ok" });
       return SignInResponse.toJSON({ token, address: signedIn.address, expiresAt: expiresAt.toISOString() });
     } catch (err) {
-      deps.metrics?.signIns.inc({ outcome: err instanceof SiweRefusal ? err.code : "error" });
+      deps.metrics?.signIns.inc({ outcome: err instanceof SiweRefusal || err instanceof ApiError ? err.code : "error" });
       if (err instanceof SiweRefusal) throw new ApiError(refusalStatus(err.code), err.code, err.message);
       throw err;
     }
@@ -57,6 +58,11 @@ export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
 function limit(limiter: RateLimiter, key: string): void {
   const wait = limiter.take(key);
   if (wait > 0) throw new ApiError(429, "rate_limited", `too many sign-in attempts; try again in ${wait} s`);
+}
+
+/** The wallet behind the request's session, or null when it has none; a token that is sent but refused is a 401. */
+export function optionalWallet(req: IncomingMessage, tokens: SessionTokens): string | null {
+  return sessionToken(req) === undefined ? null : requireWallet(req, tokens);
 }
 
 /** The wallet behind the request's session (bearer token or cookie). */

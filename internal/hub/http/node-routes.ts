@@ -1,16 +1,18 @@
+import type { Logger } from "pino";
 import type { SessionTokens } from "../../auth/session-tokens.js";
 import { RegisterNodeRequest, RegisterNodeResponse } from "../../proto/gen/gpunode/v1/gpunode.js";
 import type { HubChannel } from "../channel/hub-channel.js";
-import { nodeStatus } from "../dashboard/node-live-view.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import { fetchNodeStatus, type HubClientIdentity } from "../node-api-client.js";
 import type { Presence } from "../presence.js";
 import { registerNodeSchema } from "../registry/node-info-schema.js";
 import type { NodeRegistry } from "../registry/node-registry.js";
 import type { HubStore, NodeRecord } from "../store/hub-store.js";
-import { ApiError, notFound } from "./api-error.js";
-import { requireWallet } from "./auth-routes.js";
+import { ApiError, forbidden, notFound } from "./api-error.js";
+import { optionalWallet, requireWallet } from "./auth-routes.js";
 import { readJsonBody } from "./json-body.js";
+import { nodeViewFor } from "./node-views.js";
+import { RateLimiter } from "./rate-limit.js";
 import type { Router } from "./router.js";
 
 export interface NodeRouteDeps {
@@ -21,9 +23,15 @@ export interface NodeRouteDeps {
   heartbeats: HeartbeatBuffer;
   channel: HubChannel;
   hubIdentity: HubClientIdentity;
+  logger: Logger;
 }
 
+/** How often one wallet may make the hub dial its node's API. */
+const LIVE_PROBES = { perMinute: 12, burst: 6 };
+
 export function addNodeRoutes(router: Router, deps: NodeRouteDeps): void {
+  const probes = new RateLimiter(LIVE_PROBES);
+
   router.on("POST", "/v1/nodes/register", async ({ req }) => {
     const wallet = requireWallet(req, deps.tokens);
     const body = await readJsonBody(req, registerNodeSchema);
@@ -31,27 +39,35 @@ export function addNodeRoutes(router: Router, deps: NodeRouteDeps): void {
     return RegisterNodeResponse.toJSON(result);
   });
 
-  router.on("GET", "/v1/nodes", async () => {
+  // Anyone may browse the marketplace; a provider signed in sees its own nodes whole.
+  router.on("GET", "/v1/nodes", async ({ req }) => {
+    const viewer = optionalWallet(req, deps.tokens);
     const nodes = await deps.store.listNodes();
-    return { nodes: nodes.map((n) => nodeView(n, deps)) };
+    return { nodes: nodes.map((n) => nodeViewFor(viewer, n, deps)) };
   });
 
-  router.on("GET", "/v1/nodes/:id", async ({ params }) => {
+  router.on("GET", "/v1/nodes/:id", async ({ req, params }) => {
+    const viewer = optionalWallet(req, deps.tokens);
     const node = await mustGetNode(deps, params.id ?? "");
+    const view = nodeViewFor(viewer, node, deps);
+    if (!("certificate" in view)) return view;
     const certificates = await deps.store.listCertificates(node.id);
-    return {
-      ...nodeView(node, deps),
-      certificates: certificates.map((c) => ({ serial: c.serial, reason: c.reason, issuedAt: c.issuedAt.toISOString(), notAfter: c.notAfter.toISOString() })),
-    };
+    return { ...view, certificates: certificates.map((c) => ({ serial: c.serial, reason: c.reason, issuedAt: c.issuedAt.toISOString(), notAfter: c.notAfter.toISOString() })) };
   });
 
-  // Asks the node itself, over its own mTLS API, as the hub.
-  router.on("GET", "/v1/nodes/:id/live", async ({ params }) => {
+  // Asks the node itself, over its own mTLS API, as the hub. The hub dials an address the node
+  // chose, so only the node's provider may ask, a few times a minute, and the dial's error stays in the log.
+  router.on("GET", "/v1/nodes/:id/live", async ({ req, params }) => {
+    const wallet = requireWallet(req, deps.tokens);
     const node = await mustGetNode(deps, params.id ?? "");
+    if (wallet.toLowerCase() !== node.wallet.toLowerCase()) throw forbidden("not_node_owner", `node ${node.id} belongs to another wallet; only its provider may ask it directly`);
+    const wait = probes.take(wallet.toLowerCase());
+    if (wait > 0) throw new ApiError(429, "rate_limited", `too many direct node queries; try again in ${wait} s`);
     try {
       return await fetchNodeStatus(node, deps.hubIdentity, 5_000);
     } catch (err) {
-      throw new ApiError(502, "node_unreachable", `node API at ${node.host}:${node.apiPort} did not answer: ${(err as Error).message}`);
+      deps.logger.warn({ err, nodeId: node.id, host: node.host, apiPort: node.apiPort }, "the node's API did not answer the hub");
+      throw new ApiError(502, "node_unreachable", `node ${node.id}'s API did not answer the hub; the hub's log has the cause`);
     }
   });
 }
@@ -60,26 +76,4 @@ async function mustGetNode(deps: NodeRouteDeps, id: string): Promise<NodeRecord>
   const node = await deps.store.getNode(id);
   if (!node) throw notFound("unknown_node", `no node ${id}`);
   return node;
-}
-
-function nodeView(n: NodeRecord, deps: NodeRouteDeps) {
-  const hb = deps.heartbeats.get(n.id);
-  return {
-    id: n.id,
-    wallet: n.wallet,
-    host: n.host,
-    apiPort: n.apiPort,
-    pricePerSecWei: n.pricePerSecWei,
-    // "draining" while online and taking no new rentals (node-daemon drain); offline is offline.
-    status: nodeStatus(deps.presence.status(n.id), deps.channel.isDraining(n.id)),
-    draining: deps.channel.isDraining(n.id),
-    connected: deps.channel.isConnected(n.id),
-    gpus: n.gpus,
-    versions: n.versions,
-    notices: n.notices,
-    registeredAt: n.registeredAt.toISOString(),
-    updatedAt: n.updatedAt.toISOString(),
-    certificate: { serial: n.certSerial, notAfter: n.certNotAfter.toISOString() },
-    lastHeartbeat: hb ? { seq: hb.seq, receivedAt: hb.receivedAt.toISOString(), body: hb.body } : null,
-  };
 }

@@ -4,6 +4,7 @@ import type { NodeCredentials } from "../../certs/cert-dir.js";
 import type { CommandHandlers } from "../../channel/command-dispatcher.js";
 import { requestJson } from "../../httpclient/json-client.js";
 import { RentalInfo, RentalState, type StartRental } from "../../proto/gen/gpunode/v1/gpunode.js";
+import { captureLogs } from "../../../test/support/log-capture.js";
 import { openSse, signIn } from "../../../test/support/renter.js";
 import { enrollNode, rentalWhere as rentalOf, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
 import { defaultHubOptions } from "../options.js";
@@ -43,6 +44,7 @@ function inbox() {
 describe("the rental book and what nodes report", () => {
   const renter = Wallet.createRandom();
   let t: TestHub;
+  const logs = captureLogs("warn");
   let token: string;
   const nodes: ScriptedNode[] = [];
   let machine = 0;
@@ -58,7 +60,7 @@ describe("the rental book and what nodes report", () => {
   const rentalWhere = (id: string, match: (r: HubRental) => boolean): Promise<HubRental> => rentalOf(t, id, match);
 
   beforeAll(async () => {
-    t = await startTestHub({ heartbeatIntervalMs: 60_000, rentals: { ...defaultHubOptions.rentals, commandTimeoutMs: 1_000 } });
+    t = await startTestHub({ heartbeatIntervalMs: 60_000, rentals: { ...defaultHubOptions.rentals, commandTimeoutMs: 1_000 } }, logs.logger);
     token = await signIn(t.http, renter);
   });
   afterEach(async () => {
@@ -146,5 +148,41 @@ describe("the rental book and what nodes report", () => {
     await Promise.all([stops.received(ran.id), stops.received(pulling.id)]);
     expect(stops.seen.sort()).toEqual([ran.id, pulling.id].sort());
     expect((await call<RentalView>("GET", `/v1/rentals/${pulling.id}`)).status).toBe("stopped");
+  });
+
+  it("refuses a node's reports about a rental on another node: a second provider cannot end, re-point or re-bill a victim's rental", async () => {
+    const stopsAtVictim = inbox();
+    const victimCreds = await enroll();
+    await node(victimCreds, {
+      startRental: async (cmd: StartRental) => ({ $case: "rental", value: running(cmd.rentalId) }),
+      stopRental: async (cmd) => (stopsAtVictim.take(cmd.rentalId), { $case: "rental", value: RentalInfo.fromPartial({ rentalId: cmd.rentalId, state: RentalState.RENTAL_STATE_STOPPED }) }),
+    });
+    const victim = await rentalWhere((await rent(victimCreds.nodeId)).id, (r) => r.status === "running");
+
+    // The attacker: another wallet, another machine, a real certificate and stream of its own.
+    const attackerCreds = await enrollNode(t, { wallet: Wallet.createRandom(), machineId: "f".repeat(64) });
+    const wallets = await Promise.all([victimCreds, attackerCreds].map(async (c) => (await t.hub.store.getNode(c.nodeId))?.wallet));
+    expect(new Set(wallets).size).toBe(2);
+    const attacker = await node(attackerCreds, { startRental: async (cmd: StartRental) => ({ $case: "rental", value: running(cmd.rentalId) }) });
+    const own = await rentalWhere((await rent(attackerCreds.nodeId)).id, (r) => r.status === "running");
+
+    const forged = (state: RentalState, more: Partial<RentalInfo> = {}) => RentalInfo.fromPartial({ rentalId: victim.id, state, ...more });
+    const endedLongAgo = new Date(Date.now() - 3_600_000).toISOString();
+    attacker.link.notify({ $case: "rentalEvent", value: { rental: forged(RentalState.RENTAL_STATE_STOPPED, { reason: "stopped", endedAt: endedLongAgo }) } });
+    attacker.link.notify({
+      $case: "rentalEvent",
+      value: { rental: forged(RentalState.RENTAL_STATE_RUNNING, { ssh: { host: "203.0.113.66", port: 22, user: "root", command: "ssh root@203.0.113.66", hostKeyFingerprint: "SHA256:evil" } }) },
+    });
+    attacker.rentals = [forged(RentalState.RENTAL_STATE_EXITED, { exitCode: 1, startedAt: endedLongAgo, endedAt: endedLongAgo }), running(own.id)];
+    await attacker.beat();
+    // Its own rental's end comes after the forgeries on the same stream: once the hub has it, it has handled them all.
+    attacker.link.notify({ $case: "rentalEvent", value: { rental: RentalInfo.fromPartial({ rentalId: own.id, state: RentalState.RENTAL_STATE_EXITED, exitCode: 7 }) } });
+    expect(await rentalWhere(own.id, (r) => r.status === "exited")).toMatchObject({ exitCode: 7 });
+
+    const after = await call<RentalView>("GET", `/v1/rentals/${victim.id}`);
+    expect(after).toMatchObject({ status: "running", exitCode: null, endedAt: null, startedAt: victim.startedAt?.toISOString(), ssh: { host: "127.0.0.1", port: 2201 } });
+    expect(stopsAtVictim.seen).toEqual([]);
+    const refusal = await logs.waitFor((l) => l.msg.includes("rental on another node"), "the refusal in the hub's log");
+    expect(refusal).toMatchObject({ nodeId: attackerCreds.nodeId, rentalId: victim.id, rentalNodeId: victimCreds.nodeId });
   });
 });

@@ -3,6 +3,7 @@ import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { type CommandResult, type Heartbeat, type RentalEvent, type RentalInfo, RentalState } from "../../proto/gen/gpunode/v1/gpunode.js";
 import type { HubChannel } from "../channel/hub-channel.js";
+import type { HubMetrics } from "../../metrics/hub-metrics.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import { ApiError } from "../http/api-error.js";
 import type { RentalTimings } from "../options.js";
@@ -22,6 +23,7 @@ export interface RentalBookDeps {
   presence: Presence;
   heartbeats: HeartbeatBuffer;
   logger: Logger;
+  metrics: HubMetrics | null;
 }
 
 export interface CreateRental extends RentalRequest {
@@ -44,9 +46,11 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   /** Start and stop commands out: the node's list may not show these as the hub has them yet. */
   private readonly starting = new Set<string>();
   private readonly stopping = new Set<string>();
-  /** Rentals a node reports that this hub never made: looked up once, then left alone. */
+  /** "node/rental" pairs a node reports that the hub never placed on it: looked up once, then left alone. */
   private readonly unknown = new Set<string>();
   private readonly queues = new Map<string, Promise<void>>();
+  /** "node/rental" pairs already logged as refused. */
+  private readonly refused = new Set<string>();
 
   constructor(
     private readonly opts: RentalBookOptions,
@@ -62,7 +66,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
       this.armLimit(r);
     }
     const events = this.deps.channel.events;
-    events.on("rentalEvent", (nodeId, ev) => void this.guard(this.serial(nodeId, () => this.onRentalEvent(ev))));
+    events.on("rentalEvent", (nodeId, ev) => void this.guard(this.serial(nodeId, () => this.onRentalEvent(nodeId, ev))));
     events.on("heartbeat", (nodeId, hb) => void this.guard(this.serial(nodeId, () => this.onHeartbeat(nodeId, hb))));
     this.deps.presence.on("change", (nodeId, status) => void (status === "offline" && this.guard(this.serial(nodeId, () => this.onNodeOffline(nodeId)))));
   }
@@ -171,7 +175,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     }
     await this.serial(rental.nodeId, async () => {
       this.starting.delete(rental.id);
-      if (res?.outcome?.$case === "rental") return this.applyNodeView(rental.id, res.outcome.value);
+      if (res?.outcome?.$case === "rental") return this.applyNodeView(rental.nodeId, rental.id, res.outcome.value);
       const current = this.active.get(rental.id);
       if (!current) return;
       const patch = res ? answerFailed(res) : startFailed(failure, this.opts.startTimeoutMs);
@@ -179,16 +183,33 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     });
   }
 
-  /** What the node says about a rental, made the hub's record when it differs. */
-  private async applyNodeView(id: string, info: RentalInfo): Promise<void> {
+  /** What the node says about a rental, made the hub's record when it differs; a node speaks only for rentals placed on it. */
+  private async applyNodeView(nodeId: string, id: string, info: RentalInfo): Promise<void> {
     const current = this.active.get(id);
-    if (!current) return;
+    if (!current || !this.isOwnRental(nodeId, current)) return;
     const patch = nodeViewPatch(current, info);
     if (patch && changes(current, patch)) this.armLimit(await this.settle(id, patch));
   }
 
-  private async onRentalEvent(ev: RentalEvent): Promise<void> {
-    if (ev.rental) await this.applyNodeView(ev.rental.rentalId, ev.rental);
+  private async onRentalEvent(nodeId: string, ev: RentalEvent): Promise<void> {
+    if (ev.rental) await this.applyNodeView(nodeId, ev.rental.rentalId, ev.rental);
+  }
+
+  /**
+   * Rental ids are not secrets (renters share them, dashboards show them), so a node's word about a
+   * rental counts only when the hub placed that rental on that node. Anything else is a node
+   * speaking for another provider's renter: refused and logged, never applied.
+   */
+  private isOwnRental(nodeId: string, r: Pick<HubRental, "id" | "nodeId">): boolean {
+    if (r.nodeId === nodeId) return true;
+    this.deps.metrics?.foreignReportsRefused.inc();
+    // Once per node and rental: a hostile heartbeat repeats itself every interval.
+    const key = `${nodeId}/${r.id}`;
+    if (this.refused.has(key)) return false;
+    if (this.refused.size >= 10_000) this.refused.clear();
+    this.refused.add(key);
+    this.deps.logger.warn({ nodeId, rentalId: r.id, rentalNodeId: r.nodeId }, "refused a node's report about a rental on another node");
+    return false;
   }
 
   /** A node's heartbeat lists every rental container it holds: the hub's record follows it. */
@@ -196,17 +217,23 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     const reported = new Map(hb.rentals.map((r) => [r.rentalId, r]));
     for (const r of this.active.onNode(nodeId)) {
       const info = reported.get(r.id);
-      if (info) await this.applyNodeView(r.id, info);
+      if (info) await this.applyNodeView(nodeId, r.id, info);
       else if (!this.starting.has(r.id) && !this.stopping.has(r.id)) await this.settle(r.id, missingPatch(r));
     }
-    for (const info of hb.rentals) if (isLive(info.state) && !this.active.get(info.rentalId)) await this.stopEnded(nodeId, info.rentalId);
+    for (const info of hb.rentals) {
+      const known = this.active.get(info.rentalId);
+      if (known) this.isOwnRental(nodeId, known);
+      else if (isLive(info.state)) await this.stopEnded(nodeId, info.rentalId);
+    }
   }
 
   /** The node runs a rental the hub has ended (stopped while the node was away, or given up on): stop it there. */
   private async stopEnded(nodeId: string, id: string): Promise<void> {
-    if (this.stopping.has(id) || this.unknown.has(id)) return;
+    // Keyed by node: another node naming this id must not stop the hub from ending it on its own node.
+    const key = `${nodeId}/${id}`;
+    if (this.stopping.has(id) || this.unknown.has(key)) return;
     const r = await this.deps.store.rentals.get(id);
-    if (!r) return void this.unknown.add(id);
+    if (!r || !this.isOwnRental(nodeId, r)) return void this.unknown.add(key);
     if (isActive(r)) return;
     this.stopping.add(id);
     // Not awaited: the node's later reports must not queue behind its stop.

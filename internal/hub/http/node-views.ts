@@ -1,0 +1,86 @@
+import { z } from "zod";
+import type { HubChannel } from "../channel/hub-channel.js";
+import { nodeStatus } from "../dashboard/node-live-view.js";
+import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
+import type { Presence } from "../presence.js";
+import type { NodeRecord } from "../store/hub-store.js";
+
+export interface NodeViewSources {
+  presence: Presence;
+  heartbeats: HeartbeatBuffer;
+  channel: Pick<HubChannel, "isConnected" | "isDraining">;
+}
+
+/**
+ * What anyone may read of a node's latest heartbeat: the GPUs a renter chooses by (model, memory,
+ * load, what each does). Declared as a schema so that a field added to the heartbeat stays private
+ * until someone adds it here: rentals, miners' container ids and each GPU's rental id never are.
+ */
+const publicGpuSchema = z.object({
+  index: z.number(),
+  uuid: z.string(),
+  name: z.string(),
+  activity: z.string(),
+  healthy: z.boolean(),
+  error: z.string(),
+  utilizationGpuPercent: z.number(),
+  utilizationMemoryPercent: z.number(),
+  memoryTotalBytes: z.number(),
+  memoryUsedBytes: z.number(),
+  memoryFreeBytes: z.number(),
+  temperatureCelsius: z.number(),
+  powerDrawMilliwatts: z.number(),
+  powerLimitMilliwatts: z.number(),
+});
+const publicHeartbeatSchema = z.object({
+  seq: z.number(),
+  uptimeSeconds: z.number(),
+  sentAtUnixMs: z.number(),
+  draining: z.boolean(),
+  gpus: z.array(publicGpuSchema),
+});
+
+export type PublicHeartbeatBody = z.infer<typeof publicHeartbeatSchema>;
+
+/** The heartbeat as stored, cut down to its public part; null when it is not a heartbeat at all. */
+export function publicHeartbeatBody(body: unknown): PublicHeartbeatBody | null {
+  const parsed = publicHeartbeatSchema.safeParse(body);
+  return parsed.success ? parsed.data : null;
+}
+
+/** A node as the marketplace shows it to anyone, signed in or not. */
+export function publicNodeView(n: NodeRecord, src: NodeViewSources) {
+  const hb = src.heartbeats.get(n.id);
+  return {
+    id: n.id,
+    wallet: n.wallet,
+    host: n.host,
+    pricePerSecWei: n.pricePerSecWei,
+    // "draining" while online and taking no new rentals (node-daemon drain); offline is offline.
+    status: nodeStatus(src.presence.status(n.id), src.channel.isDraining(n.id)),
+    draining: src.channel.isDraining(n.id),
+    connected: src.channel.isConnected(n.id),
+    gpus: n.gpus,
+    versions: n.versions,
+    registeredAt: n.registeredAt.toISOString(),
+    updatedAt: n.updatedAt.toISOString(),
+    lastHeartbeat: hb ? { seq: hb.seq, receivedAt: hb.receivedAt.toISOString(), body: publicHeartbeatBody(hb.body) } : null,
+  };
+}
+
+/** A node as its own provider sees it: its API port, notices, certificate and the whole heartbeat (rentals, miners). */
+export function ownerNodeView(n: NodeRecord, src: NodeViewSources) {
+  const hb = src.heartbeats.get(n.id);
+  return {
+    ...publicNodeView(n, src),
+    apiPort: n.apiPort,
+    notices: n.notices,
+    certificate: { serial: n.certSerial, notAfter: n.certNotAfter.toISOString() },
+    lastHeartbeat: hb ? { seq: hb.seq, receivedAt: hb.receivedAt.toISOString(), body: hb.body } : null,
+  };
+}
+
+/** The owner's view for the node's own wallet, the public one for everyone else. */
+export function nodeViewFor(viewer: string | null, n: NodeRecord, src: NodeViewSources) {
+  return viewer !== null && viewer.toLowerCase() === n.wallet.toLowerCase() ? ownerNodeView(n, src) : publicNodeView(n, src);
+}
