@@ -17,6 +17,8 @@ export interface HubOptions {
   /** Serve the REST API over plain HTTP (local use only). */
   insecureHttp: boolean;
   certLifetimeMs: number;
+  /** The hub's own TLS certificate (HTTPS, gRPC); renewed in place at two thirds of it. */
+  hubCertLifetimeMs: number;
   heartbeatIntervalMs: number;
   offlineAfterMissed: number;
   heartbeatFlushMs: number;
@@ -51,6 +53,7 @@ export const defaultHubOptions: HubOptions = {
   chainId: 1,
   insecureHttp: false,
   certLifetimeMs: 7 * 24 * 3_600_000,
+  hubCertLifetimeMs: 90 * 24 * 3_600_000,
   heartbeatIntervalMs: 30_000,
   offlineAfterMissed: 3,
   heartbeatFlushMs: 5_000,

@@ -28,12 +28,13 @@ import { RentalBook } from "./rentals/rental-book.js";
 import { Router } from "./http/router.js";
 import type { HubOptions } from "./options.js";
 import { Presence } from "./presence.js";
+import { HubTls } from "./tls/hub-tls.js";
 import { NodeRegistry } from "./registry/node-registry.js";
 import type { HubStore } from "./store/hub-store.js";
 import { openHubStore } from "./store/open-store.js";
 
-/** How long the hub's own TLS identity lives; it is issued afresh at every start. */
-const HUB_IDENTITY_LIFETIME_MS = 90 * 24 * 3_600_000;
+/** A failed renewal of the hub's own certificate is tried again this often. */
+const HUB_CERT_RETRY_MS = 60_000;
 
 export interface RunningHubInfo {
   grpcPort: number;
@@ -50,6 +51,8 @@ export class RentalHub {
   private readonly closers: Closers;
   info!: RunningHubInfo;
   caCertPem!: string;
+  /** The hub's own certificates, renewed in place. */
+  tls!: HubTls;
   channel!: HubChannel;
   presence!: Presence;
   rentals!: RentalBook;
@@ -80,7 +83,8 @@ export class RentalHub {
 
     const ca = await CertificateAuthority.openOrCreate({ dir: join(opts.dataDir, "ca") });
     this.caCertPem = ca.certPem;
-    const identity = await ca.issueHubIdentity(opts.publicHosts, HUB_IDENTITY_LIFETIME_MS);
+    const hubTls = (this.tls = await HubTls.start({ hosts: opts.publicHosts, lifetimeMs: opts.hubCertLifetimeMs, retryMs: HUB_CERT_RETRY_MS }, ca, logger.child({ part: "tls" })));
+    this.closers.push(() => hubTls.close());
 
     const registry = new NodeRegistry({ certLifetimeMs: opts.certLifetimeMs }, { store: this.store, ca, logger: logger.child({ part: "registry" }) });
     const presence = (this.presence = new Presence({ intervalMs: opts.heartbeatIntervalMs, offlineAfterMissed: opts.offlineAfterMissed }));
@@ -95,13 +99,14 @@ export class RentalHub {
       { heartbeatIntervalMs: opts.heartbeatIntervalMs, hubVersion: VERSION },
       { registry, presence, heartbeats, logger: logger.child({ part: "channel" }), metrics },
     );
-    const grpc = await startHubGrpcServer(opts.grpcListen, { caCertPem: ca.certPem, keyPem: identity.keyPem, certPem: identity.serverCertPem }, this.channel.service);
+    const grpc = await startHubGrpcServer(opts.grpcListen, hubTls.grpcCredentials(), this.channel.service);
     this.closers.push(() => this.stopGrpc(grpc.server));
 
     const router = new Router(logger.child({ part: "http" }));
     const httpServer = opts.insecureHttp
       ? http.createServer(router.handle)
-      : https.createServer({ key: identity.keyPem, cert: identity.serverCertPem, ca: ca.certPem, minVersion: "TLSv1.2" }, router.handle);
+      : https.createServer({ ...hubTls.httpsOptions(), minVersion: "TLSv1.2" }, router.handle);
+    if (httpServer instanceof https.Server) hubTls.watchHttps(httpServer);
     const httpPort = await listen(httpServer, opts.httpListen.host, opts.httpListen.port);
     this.closers.push(() => closeHttp(httpServer));
 
@@ -134,7 +139,7 @@ export class RentalHub {
       presence,
       heartbeats,
       channel: this.channel,
-      hubIdentity: { caCertPem: ca.certPem, keyPem: identity.keyPem, clientCertPem: identity.clientCertPem },
+      hubIdentity: () => hubTls.clientIdentity(),
       logger: logger.child({ part: "nodes" }),
     });
 

@@ -22,7 +22,8 @@ export interface NodeRouteDeps {
   presence: Presence;
   heartbeats: HeartbeatBuffer;
   channel: HubChannel;
-  hubIdentity: HubClientIdentity;
+  /** The hub's current client identity (it renews). */
+  hubIdentity: () => HubClientIdentity;
   logger: Logger;
 }
 
@@ -64,7 +65,7 @@ export function addNodeRoutes(router: Router, deps: NodeRouteDeps): void {
     const wait = probes.take(wallet.toLowerCase());
     if (wait > 0) throw new ApiError(429, "rate_limited", `too many direct node queries; try again in ${wait} s`);
     try {
-      return await fetchNodeStatus(node, deps.hubIdentity, 5_000);
+      return await fetchNodeStatus(node, deps.hubIdentity(), 5_000);
     } catch (err) {
       deps.logger.warn({ err, nodeId: node.id, host: node.host, apiPort: node.apiPort }, "the node's API did not answer the hub");
       throw new ApiError(502, "node_unreachable", `node ${node.id}'s API did not answer the hub; the hub's log has the cause`);
