@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const ssh = new SshGateway({ hostKeyPath: join(dir, "host_key"), listenHost: "127.0.0.1", ports: { first: 42_200, last: 42_299 }, helperDir: join(dir, "helper") }, { engine, logger });
   const mining = new MiningSupervisor({ ...defaultMiningOptions, enabled: true, image: MINER, dataDir: "", nodeId, stopTimeoutSec: 5 }, { engine, allocation, deviceId: String, logger });
   const rentals = new RentalService(
-    { nodeId, host: "127.0.0.1", sshUser: "renter", defaultStopTimeoutSec: 2, defaults: defaultRentalDefaults(8 * 1024 ** 3, 2) },
+    { nodeId, host: "127.0.0.1", sshUser: "renter", defaultStopTimeoutSec: 2, defaults: defaultRentalDefaults(8 * 1024 ** 3, 2), endedRetentionMs: 3_600_000, endedInHeartbeat: 32 },
     {
       engine, allocation, mining, ssh, logger,
       puller: new ImagePuller({ stallTimeoutMs: 60_000, reportEveryMs: 1_000 }, { engine, logger, metrics: null }),

@@ -35,6 +35,8 @@ export interface DaemonOptions {
   sshListenHost: string;
   /** A pull with no progress for this long is abandoned. */
   pullStallTimeoutMs: number;
+  /** A finished batch job's container (and its logs) is removed this long after it ended. */
+  endedRetentionMs: number;
   /** Images pulled in the background at start. */
   prepull: string[];
   miningArgs: string[];
@@ -74,6 +76,7 @@ export const defaultDaemonOptions: DaemonOptions = {
   sshPorts: { first: 2200, last: 2299 },
   sshListenHost: "0.0.0.0",
   pullStallTimeoutMs: 120_000,
+  endedRetentionMs: 24 * 3_600_000,
   prepull: [],
   miningArgs: [],
   miningEnv: [],

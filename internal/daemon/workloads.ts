@@ -41,6 +41,8 @@ export interface WorkloadDeps {
 }
 
 const ENGINE_PROBE_MS = 3_000;
+/** Ended rentals a heartbeat carries at most: enough for the hub to hear every end, small beside its 4 MiB limit. */
+const ENDED_IN_HEARTBEAT = 32;
 /** Re-probing an absent engine: soon after start (dockerd starting beside us), then twice a minute. */
 const ENGINE_RETRY: BackoffOptions = { initialMs: 1_000, maxMs: 30_000, factor: 2 };
 
@@ -84,7 +86,7 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
   // One puller for rentals and -prepull: a rental asking for an image being pre-pulled joins that pull.
   const puller = new ImagePuller({ stallTimeoutMs: opts.pullStallTimeoutMs, reportEveryMs: 1_000 }, { engine, logger: logger.child({ part: "pull" }), metrics: deps.metrics });
   const rentals = new RentalService(
-    { nodeId: deps.nodeId, host: deps.host, sshUser: DEFAULT_LOGIN_USER, defaultStopTimeoutSec: 10, defaults: defaultRentalDefaults(totalmem(), availableParallelism()) },
+    { nodeId: deps.nodeId, host: deps.host, sshUser: DEFAULT_LOGIN_USER, defaultStopTimeoutSec: 10, defaults: defaultRentalDefaults(totalmem(), availableParallelism()), endedRetentionMs: opts.endedRetentionMs, endedInHeartbeat: ENDED_IN_HEARTBEAT },
     {
       engine,
       allocation,

@@ -75,7 +75,7 @@ describe("rentals that pull their image, on the real engine and a real registry"
     const first = 40_000 + Math.floor(Math.random() * 200) * 50;
     ssh = new SshGateway({ hostKeyPath: join(dir, "host_key"), listenHost: "127.0.0.1", ports: { first, last: first + 49 }, helperDir: join(dir, "helper") }, { engine, logger });
     rentals = new RentalService(
-      { nodeId, host: "127.0.0.1", sshUser: "renter", defaultStopTimeoutSec: 1, defaults: defaultRentalDefaults(8 * 1024 ** 3, 2) },
+      { nodeId, host: "127.0.0.1", sshUser: "renter", defaultStopTimeoutSec: 1, defaults: defaultRentalDefaults(8 * 1024 ** 3, 2), endedRetentionMs: 3_600_000, endedInHeartbeat: 32 },
       {
         engine, allocation, mining: NO_MINING, ssh, logger,
         puller: new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine, logger, metrics: null }),

@@ -32,6 +32,10 @@ export interface RentalServiceOptions {
   sshUser: string;
   defaultStopTimeoutSec: number;
   defaults: RentalDefaults;
+  /** An ended job's container (and so its logs) is removed this long after it ended. */
+  endedRetentionMs: number;
+  /** Ended rentals a heartbeat lists at most (the newest): live ones are always listed. */
+  endedInHeartbeat: number;
 }
 
 export interface RentalServiceDeps {
@@ -51,6 +55,8 @@ export interface RentalServiceDeps {
 }
 
 const ENDED_KEPT = 256;
+/** How often ended containers are checked against the retention period, at most. */
+const SWEEP_EVERY_MAX_MS = 60_000;
 
 /**
  * Rental containers on this node: start, stop, logs, and what happens to them on their own. The
@@ -68,8 +74,32 @@ export class RentalService {
     private readonly deps: RentalServiceDeps,
   ) {}
 
+  /** Every live rental, and the newest ended ones still kept: a heartbeat stays small however many jobs ran. */
   list(): RentalInfo[] {
-    return [...this.rentals.values()].map(rentalInfo);
+    const all = [...this.rentals.values()];
+    const ended = all
+      .filter((r) => !isLive(r))
+      .sort((a, b) => (b.endedAt?.getTime() ?? 0) - (a.endedAt?.getTime() ?? 0))
+      .slice(0, this.opts.endedInHeartbeat);
+    return [...all.filter(isLive), ...ended].map(rentalInfo);
+  }
+
+  /** Removes the containers of rentals that ended longer than the retention period ago; they are answered from memory after. */
+  async sweep(now = Date.now(), signal?: AbortSignal): Promise<void> {
+    for (const r of [...this.rentals.values()]) {
+      if (isLive(r) || r.starting || r.stopping || !r.endedAt || now - r.endedAt.getTime() < this.opts.endedRetentionMs) continue;
+      r.stopping = true;
+      try {
+        await this.deps.engine.remove(r.containerId, { force: true, signal });
+      } catch (err) {
+        r.stopping = false;
+        this.deps.logger.warn({ err, rentalId: r.id }, "could not remove an ended rental's container; trying again later");
+        continue;
+      }
+      await this.deps.secrets.remove(r.id);
+      this.forget(r);
+      this.deps.logger.info({ rentalId: r.id, endedAt: r.endedAt.toISOString() }, "removed an ended rental's container after the retention period");
+    }
   }
 
   /** True for a rental this node holds (starting, running or ended but kept): a repeated start is answered, not refused. */
@@ -173,8 +203,12 @@ export class RentalService {
     }
   }
 
-  /** Follows the engine's events until signal aborts; after losing them, re-subscribes and re-reads the engine. */
+  /** Follows the engine's events until signal aborts; after losing them, re-subscribes and re-reads the engine. Sweeps ended containers meanwhile. */
   async run(signal: AbortSignal): Promise<void> {
+    const sweepEvery = Math.min(SWEEP_EVERY_MAX_MS, Math.max(250, this.opts.endedRetentionMs / 2));
+    const sweeper = setInterval(() => void this.sweep(Date.now(), signal).catch((err: unknown) => this.deps.logger.warn({ err }, "sweeping ended rentals failed")), sweepEvery);
+    sweeper.unref();
+    signal.addEventListener("abort", () => clearInterval(sweeper), { once: true });
     const backoff = new Backoff({ initialMs: 250, maxMs: 5_000, factor: 2 });
     let first = true;
     while (!signal.aborted) {

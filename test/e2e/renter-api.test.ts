@@ -16,6 +16,7 @@ import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
 import { nodeOnline, rentalWhere as rentalOf, startTestHub, type TestHub } from "../support/test-hub.js";
 
 const PRICE = "123456789012345678901"; // wei per second: more than a double holds exactly
+const RETENTION_MS = 5_000;
 
 /** A renter's whole path through the hub's REST API, to a real node process and back. */
 describe("renters' API", () => {
@@ -48,6 +49,8 @@ describe("renters' API", () => {
       "-private-key-file", await writeKeyFile(dir.path, provider), "-cert-dir", join(dir.path, "certs"), "-state-dir", join(dir.path, "state"),
       "-api-port", "0", "-api-listen-host", "127.0.0.1", "-nvml-library", await buildFakeNvml(), "-enable-mining=false",
       "-price-per-sec", PRICE, "-ssh-ports", `${base}-${base + 19}`, "-ssh-listen-host", "127.0.0.1",
+      // Finished jobs' containers go soon after they end: a retention the tests can watch run out.
+      "-ended-retention", `${RETENTION_MS}ms`,
     ];
     env = { FAKE_NVML_CONFIG: nvml };
     daemon = startDaemon(args, env);
@@ -129,5 +132,37 @@ describe("renters' API", () => {
   it("says why there is no capacity, and refuses requests without a session", async () => {
     await expect(call(renterToken, "POST", "/v1/rentals", { gpuCount: 1, gpuModel: "B200", image: "gpunode-test/busybox:latest", sshPublicKey: key.publicKey })).rejects.toMatchObject({ status: 409, code: "no_capacity" });
     await expect(requestJson(t.http, "GET", "/v1/rentals")).rejects.toBeInstanceOf(HttpError);
+  });
+
+  it("removes a finished job's container when its renter deletes it, or by itself after the node's retention period", async () => {
+    const job = (command: string[]) => call<RentalView>(renterToken, "POST", "/v1/rentals", { nodeId, gpuCount: 1, image: "gpunode-test/busybox:latest", command, memoryBytes: 128 * 1024 ** 2 });
+    const containersOf = (id: string) => engine.list({ labels: { [LABELS.rentalId]: id } });
+    // Only once it has ended.
+    const running = await job(["sleep", "1000"]);
+    await rentalWhere(running.id, (r) => r.status === "running");
+    await expect(call(renterToken, "DELETE", `/v1/rentals/${running.id}`)).rejects.toMatchObject({ status: 409, code: "rental_active" });
+    expect(await containersOf(running.id)).toHaveLength(1);
+    await call(renterToken, "POST", `/v1/rentals/${running.id}/stop`);
+
+    const deleted = await job(["sh", "-c", "echo job-done; exit 3"]);
+    expect(await rentalWhere(deleted.id, (r) => r.status === "exited")).toMatchObject({ exitCode: 3 });
+    expect((await call<{ text: string }>(renterToken, "GET", `/v1/rentals/${deleted.id}/logs`)).text).toContain("job-done");
+    // Only by its renter.
+    await expect(call(await signIn(t.http, stranger), "DELETE", `/v1/rentals/${deleted.id}`)).rejects.toMatchObject({ status: 404, code: "unknown_rental" });
+    const bill = (await call<RentalView>(renterToken, "GET", `/v1/rentals/${deleted.id}`)).costWei;
+    expect(await call<RentalView>(renterToken, "DELETE", `/v1/rentals/${deleted.id}`)).toMatchObject({ id: deleted.id, status: "exited", exitCode: 3 });
+    expect(await containersOf(deleted.id)).toHaveLength(0);
+    await expect(call(renterToken, "GET", `/v1/rentals/${deleted.id}/logs`)).rejects.toMatchObject({ status: 410, code: "logs_removed" });
+    // The bill stays.
+    expect((await call<RentalView>(renterToken, "GET", `/v1/rentals/${deleted.id}`)).costWei).toBe(bill);
+
+    // Nobody asks for this one: the node removes it once the retention period has passed.
+    const kept = await job(["true"]);
+    const ended = await rentalWhere(kept.id, (r) => r.status === "exited");
+    expect(await containersOf(kept.id)).toHaveLength(1);
+    await daemon.waitFor((l) => l.rentalId === kept.id && l.msg === "removed an ended rental's container after the retention period", "the retention sweep");
+    expect(Date.now() - (ended.endedAt?.getTime() ?? Date.now())).toBeGreaterThanOrEqual(RETENTION_MS);
+    expect(await containersOf(kept.id)).toHaveLength(0);
+    await expect(call(renterToken, "GET", `/v1/rentals/${kept.id}/logs`)).rejects.toMatchObject({ status: 410, code: "logs_removed" });
   });
 });

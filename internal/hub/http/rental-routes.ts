@@ -73,6 +73,12 @@ export function addRentalRoutes(router: Router, deps: RentalRouteDeps): void {
     return rentalView(await deps.book.stop(rental));
   });
 
+  // An ended job's container and logs go now instead of after the node's retention period.
+  router.on("DELETE", "/v1/rentals/:id", async ({ req, params }) => {
+    const rental = await owned(deps, requireWallet(req, deps.tokens), params.id ?? "");
+    return rentalView(await deps.book.remove(rental));
+  });
+
   router.on("GET", "/v1/rentals/:id/logs", async ({ req, params, url }) => {
     const rental = await owned(deps, requireWallet(req, deps.tokens), params.id ?? "");
     const tail = Number(url.searchParams.get("tail") ?? "100");

@@ -129,7 +129,20 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     const res = await askNode(this.deps.channel, rental.nodeId, { $case: "getRentalLogs", value: { rentalId: rental.id, tailLines: tail } }, this.opts.commandTimeoutMs);
     if (res.outcome?.$case === "rentalLogs") return res.outcome.value.text;
     const err = res.outcome?.$case === "error" ? res.outcome.value : { code: "bad_answer", message: "the node answered with something else" };
+    if (err.code === "unknown_rental" && !isActive(rental)) throw logsRemoved(rental);
     throw new ApiError(502, err.code, err.message);
+  }
+
+  /**
+   * Removes an ended rental's container (and so its logs) from its node now, rather than after the
+   * node's retention period. The hub's record stays: it is the renter's bill.
+   */
+  async remove(rental: HubRental): Promise<HubRental> {
+    if (isActive(rental)) throw new ApiError(409, "rental_active", `rental ${rental.id} is ${rental.status}: stop it first, then delete it`);
+    const res = await askNode(this.deps.channel, rental.nodeId, { $case: "stopRental", value: { rentalId: rental.id, timeoutSeconds: 0 } }, this.opts.commandTimeoutMs);
+    if (res.outcome?.$case === "error") throw new ApiError(502, res.outcome.value.code, `the node could not remove the rental's container: ${res.outcome.value.message}`);
+    this.deps.logger.info({ rentalId: rental.id, nodeId: rental.nodeId }, "an ended rental's container removed at its renter's request");
+    return rental;
   }
 
   private async pick(input: CreateRental): Promise<string> {
@@ -315,6 +328,9 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     }
   }
 }
+
+const logsRemoved = (r: HubRental): ApiError =>
+  new ApiError(410, "logs_removed", `rental ${r.id} ended and its container was removed (by its renter, or after the node's retention period): its logs are gone`);
 
 function stripNode(input: CreateRental): RentalRequest {
   const { nodeId: _node, ...request } = input;
