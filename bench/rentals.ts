@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   const engine = new DockerodeEngine();
   const nodeId = `bench-${Date.now()}`;
   const key = await sshKeypair(dir, "renter");
-  const allocation = new GpuAllocation(() => [0, 1].map((index) => ({ index, uuid: `GPU-${index}`, healthy: true })));
+  const allocation = new GpuAllocation(() => [0, 1].map((index) => ({ index, uuid: `GPU-${index}`, name: "NVIDIA H100 80GB HBM3", healthy: true })));
   await prepareSftpHelper(join(dir, "helper"));
   const ssh = new SshGateway({ hostKeyPath: join(dir, "host_key"), listenHost: "127.0.0.1", ports: { first: 42_200, last: 42_299 }, helperDir: join(dir, "helper") }, { engine, logger });
   const mining = new MiningSupervisor({ ...defaultMiningOptions, enabled: true, image: MINER, dataDir: "", nodeId, stopTimeoutSec: 5 }, { engine, allocation, deviceId: String, logger });
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const abort = new AbortController();
   await mining.start(abort.signal);
   const cmd = (rentalId: string, gpu: string): StartRental => ({
-    rentalId, image: IMAGE, gpus: { count: 0, ids: [gpu] }, cpuMillis: 0, memoryBytes: 256 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [],
+    rentalId, image: IMAGE, gpus: { count: 0, ids: [gpu], model: "" }, cpuMillis: 0, memoryBytes: 256 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [],
     command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0,
   });
 

@@ -43,8 +43,8 @@ export class NodeStatus {
   ) {}
 
   /** The GPUs of the latest sample. */
-  knownGpus(): { index: number; uuid: string; healthy: boolean }[] {
-    return this.lastSnapshot.gpus.map((g) => ({ index: g.index, uuid: g.uuid, healthy: g.healthy }));
+  knownGpus(): { index: number; uuid: string; name: string; healthy: boolean }[] {
+    return this.lastSnapshot.gpus.map((g) => ({ index: g.index, uuid: g.uuid, name: g.name, healthy: g.healthy }));
   }
 
   async info(signal?: AbortSignal): Promise<NodeInfo> {

@@ -4,7 +4,14 @@ import type { GpuSelection } from "../proto/gen/gpunode/v1/gpunode.js";
 export interface KnownGpu {
   index: number;
   uuid: string;
+  /** The model as the hub sees it (the -gpu-type override included); a selection's model matches it. */
+  name: string;
   healthy: boolean;
+}
+
+/** "h100" matches "NVIDIA H100 80GB HBM3": the hub's picker compares models the same way. */
+export function modelMatches(name: string, model: string): boolean {
+  return model.trim() === "" || name.toLowerCase().includes(model.trim().toLowerCase());
 }
 
 /**
@@ -68,14 +75,15 @@ export class GpuAllocation {
       });
       if (new Set(indices.map((g) => g.index)).size !== indices.length) throw new CommandFailure("invalid_argument", "gpus: the same GPU is named twice");
       for (const g of indices) {
+        if (!modelMatches(g.name, sel.model)) throw new CommandFailure("gpu_model_mismatch", `GPU ${g.index} is a ${g.name}, not a "${sel.model}"`);
         if (!g.healthy) throw new CommandFailure("gpu_unhealthy", `GPU ${g.index} is unhealthy`);
         const holder = this.holders.get(g.index);
         if (holder) throw new CommandFailure("gpu_taken", `GPU ${g.index} is rented by ${holder}`);
       }
       return indices.map((g) => g.index).sort((a, b) => a - b);
     }
-    const free = this.free();
-    if (sel.count > free.length) throw new CommandFailure("not_enough_gpus", `asked for ${sel.count} GPUs, ${free.length} free`);
+    const free = this.free().filter((i) => modelMatches(gpus.find((g) => g.index === i)?.name ?? "", sel.model));
+    if (sel.count > free.length) throw new CommandFailure("not_enough_gpus", `asked for ${sel.count} GPUs${sel.model ? ` of model "${sel.model}"` : ""}, ${free.length} free`);
     return free.slice(0, sel.count);
   }
 }

@@ -45,7 +45,7 @@ describe("rentals that pull their image, on the real engine and a real registry"
   let rentals: RentalService;
 
   const startCmd = (rentalId: string, image: string, gpu: string): StartRental => ({
-    rentalId, image, gpus: { count: 0, ids: [gpu] }, cpuMillis: 0, memoryBytes: 256 * 1024 ** 2, shmBytes: 0, pidsLimit: 0,
+    rentalId, image, gpus: { count: 0, ids: [gpu], model: "" }, cpuMillis: 0, memoryBytes: 256 * 1024 ** 2, shmBytes: 0, pidsLimit: 0,
     env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0,
   });
   /** Resolves with the first report (already sent or yet to come) that matches. */
@@ -71,7 +71,7 @@ describe("rentals that pull their image, on the real engine and a real registry"
     unlock = await lockRegistry();
     dir = await mkdtemp(join(tmpdir(), "rental-pull-"));
     key = await sshKeypair(dir, "renter");
-    allocation = new GpuAllocation(() => [0, 1].map((index) => ({ index, uuid: `GPU-${index}`, healthy: true })));
+    allocation = new GpuAllocation(() => [0, 1].map((index) => ({ index, uuid: `GPU-${index}`, name: "NVIDIA H100 80GB HBM3", healthy: true })));
     const first = 40_000 + Math.floor(Math.random() * 200) * 50;
     ssh = new SshGateway({ hostKeyPath: join(dir, "host_key"), listenHost: "127.0.0.1", ports: { first, last: first + 49 }, helperDir: join(dir, "helper") }, { engine, logger });
     rentals = new RentalService(

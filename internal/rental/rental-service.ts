@@ -130,7 +130,7 @@ export class RentalService {
       diedWhileStarting: false,
     };
     // Taking the GPUs is synchronous: two starts cannot both get the same GPU.
-    record.gpuIndices = this.deps.allocation.claim(cmd.rentalId, cmd.gpus ?? { count: 0, ids: [] });
+    record.gpuIndices = this.deps.allocation.claim(cmd.rentalId, cmd.gpus ?? { count: 0, ids: [], model: "" });
     record.gpuUuids = record.gpuIndices.map((i) => this.deps.gpuUuid(i));
     this.rentals.set(cmd.rentalId, record);
     record.starting = this.launch(record, cmd, signal).finally(() => (record.starting = undefined));

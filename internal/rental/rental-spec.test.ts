@@ -9,7 +9,7 @@ import { KEEPALIVE_SCRIPT, rentalContainerSpec } from "./rental-spec.js";
 const GIB = 1024 ** 3;
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl renter";
 const cmd = (over: Partial<StartRental> = {}): StartRental => ({
-  rentalId: "r-1", image: "nvidia/cuda:12.6.0-base-ubuntu22.04", gpus: { count: 0, ids: ["0", "2"] }, cpuMillis: 0, memoryBytes: 0, shmBytes: 0,
+  rentalId: "r-1", image: "nvidia/cuda:12.6.0-base-ubuntu22.04", gpus: { count: 0, ids: ["0", "2"], model: "" }, cpuMillis: 0, memoryBytes: 0, shmBytes: 0,
   pidsLimit: 0, env: [{ name: "HF_HOME", value: "/data" }], command: [], sshPublicKeys: [KEY], sshPasswordHash: "", maxDurationSeconds: 3600, ...over,
 });
 const defaults = defaultRentalDefaults(64 * GIB, 16);

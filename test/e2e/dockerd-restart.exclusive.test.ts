@@ -73,7 +73,7 @@ describe("dockerd restarted under the daemon", () => {
   it("reconnects to the engine, and the rental, its SSH and mining are as before", async () => {
     const res = await t.hub.channel.sendCommand(
       nodeId,
-      { $case: "startRental", value: { rentalId: "survivor", image: "gpunode-test/busybox:latest", gpus: { count: 0, ids: ["0"] }, cpuMillis: 0, memoryBytes: 128 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0 } },
+      { $case: "startRental", value: { rentalId: "survivor", image: "gpunode-test/busybox:latest", gpus: { count: 0, ids: ["0"], model: "" }, cpuMillis: 0, memoryBytes: 128 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0 } },
       { timeoutMs: 60_000 },
     );
     if (res.outcome?.$case !== "rental") throw new Error(JSON.stringify(res.outcome));

@@ -55,7 +55,7 @@ describe("rentals and idle mining on the real Docker engine", () => {
   const command = async (body: Command["body"], timeoutMs = 60_000, node = nodeId): Promise<CommandResult> => t.hub.channel.sendCommand(node, body, { timeoutMs });
   const startBody = (rentalId: string, gpuIds: string[], extra: Partial<Extract<Command["body"], { $case: "startRental" }>["value"]> = {}): Command["body"] => ({
     $case: "startRental",
-    value: { rentalId, image: BUSYBOX, gpus: { count: 0, ids: gpuIds }, cpuMillis: 0, memoryBytes: 256 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0, ...extra },
+    value: { rentalId, image: BUSYBOX, gpus: { count: 0, ids: gpuIds, model: "" }, cpuMillis: 0, memoryBytes: 256 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0, ...extra },
   });
   const startRental = async (rentalId: string, gpuIds: string[], extra: Parameters<typeof startBody>[2] = {}) => command(startBody(rentalId, gpuIds, extra));
   const rental = (r: CommandResult): RentalInfo => {

@@ -16,9 +16,12 @@ const GIB = 1024 ** 3;
 export const createRentalSchema = z
   .object({
     nodeId: z.string().max(64).default(""),
+    // 0: a CPU-only rental (no GPUs), on any node with room.
     gpuCount: z.number().int().min(0).max(64).default(1),
     gpuIds: z.array(z.string().min(1).max(128)).max(64).default([]),
     gpuModel: z.string().max(128).default(""),
+    /** Wei per second, as a decimal string (any size): only nodes at this price or less. */
+    maxPricePerSecWei: z.string().regex(/^\d{1,78}$/, "a whole number of wei per second, as a decimal string").default(""),
     image: z.string().min(1).max(255),
     cpuMillis: z.number().int().min(0).max(1_024_000).default(0),
     memoryBytes: z.number().int().min(0).max(4096 * GIB).default(0),

@@ -1,4 +1,5 @@
 import { GpuActivity, type GpuStatus } from "../../proto/gen/gpunode/v1/gpunode.js";
+import { modelMatches } from "../../rental/gpu-allocation.js";
 import type { HeartbeatRecord, NodeRecord } from "../store/hub-store.js";
 
 /** GPUs a new rental may take: healthy and idle or mining (mining yields to rentals). */
@@ -21,15 +22,36 @@ export interface PickCandidate {
   online: boolean;
   draining: boolean;
   heartbeat: HeartbeatRecord | undefined;
+  /**
+   * GPUs the hub has already promised on this node that its last heartbeat still shows free:
+   * by index where the node has answered, by count where a start is still on its way.
+   */
+  promised: { indices: number[]; count: number };
 }
 
-/** The online, non-draining node with the fewest rentable GPUs that still fit (keeps big nodes for big asks). */
-export function pickNode(candidates: PickCandidate[], gpuCount: number, gpuModel: string): NodeRecord | undefined {
-  const model = gpuModel.trim().toLowerCase();
+export interface PickRequest {
+  gpuCount: number;
+  gpuModel: string;
+  /** Wei per second; undefined = any price. */
+  maxPricePerSecWei: bigint | undefined;
+}
+
+/** How many GPUs of the model the node could still give a new rental. */
+export function gpusLeft(c: PickCandidate, gpuModel: string): number {
+  const free = rentableGpus(c.heartbeat).filter((g) => modelMatches(g.name, gpuModel) && !c.promised.indices.includes(g.index));
+  return free.length - c.promised.count;
+}
+
+/**
+ * The cheapest online, non-draining node that fits, within the renter's price; among equal prices the
+ * one with the fewest GPUs left that still fit (keeps big nodes for big asks, CPU-only nodes for CPU-only rentals).
+ */
+export function pickNode(candidates: PickCandidate[], req: PickRequest): NodeRecord | undefined {
   const fits = candidates
     .filter((c) => c.online && !c.draining)
-    .map((c) => ({ c, free: rentableGpus(c.heartbeat).filter((g) => model === "" || g.name.toLowerCase().includes(model)).length }))
-    .filter((x) => x.free >= gpuCount)
-    .sort((a, b) => a.free - b.free);
+    .filter((c) => req.maxPricePerSecWei === undefined || BigInt(c.node.pricePerSecWei) <= req.maxPricePerSecWei)
+    .map((c) => ({ c, left: gpusLeft(c, req.gpuModel), price: BigInt(c.node.pricePerSecWei) }))
+    .filter((x) => x.left >= req.gpuCount)
+    .sort((a, b) => (a.price === b.price ? a.left - b.left : a.price < b.price ? -1 : 1));
   return fits[0]?.c.node;
 }

@@ -8,7 +8,7 @@ import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import { ApiError } from "../http/api-error.js";
 import type { RentalTimings } from "../options.js";
 import type { Presence } from "../presence.js";
-import type { HubStore } from "../store/hub-store.js";
+import type { HeartbeatRecord, HubStore } from "../store/hub-store.js";
 import { ACTIVE_STATUSES, type HubRental, type RentalRequest } from "../store/rental-store.js";
 import { ActiveRentals } from "./active-rentals.js";
 import { askNode } from "./node-commands.js";
@@ -27,8 +27,10 @@ export interface RentalBookDeps {
 }
 
 export interface CreateRental extends RentalRequest {
-  /** A node, or empty for "any node with gpuCount free GPUs of gpuModel". */
+  /** A node, or empty for "the cheapest node with gpuCount free GPUs of gpuModel". */
   nodeId: string;
+  /** The most the renter pays, in wei per second; empty = any price. */
+  maxPricePerSecWei: string;
 }
 
 const isActive = (r: HubRental): boolean => ACTIVE_STATUSES.includes(r.status);
@@ -51,6 +53,8 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   private readonly queues = new Map<string, Promise<void>>();
   /** "node/rental" pairs already logged as refused. */
   private readonly refused = new Set<string>();
+  /** GPUs picked on a node for rentals being created (before they are in `active`): concurrent picks see them. */
+  private readonly reserved = new Map<string, number>();
 
   constructor(
     private readonly opts: RentalBookOptions,
@@ -77,11 +81,24 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   }
 
   async create(renter: string, input: CreateRental): Promise<HubRental> {
-    const nodeId = input.nodeId || (await this.pick(input));
+    const gpus = input.gpuIds.length > 0 ? input.gpuIds.length : input.gpuCount;
+    // A picked node holds the rental's GPUs in `reserved` until the rental is in `active`.
+    const nodeId = input.nodeId || (await this.pick(input, gpus));
+    try {
+      return await this.place(renter, nodeId, input);
+    } finally {
+      if (!input.nodeId) this.reserve(nodeId, -gpus);
+    }
+  }
+
+  private async place(renter: string, nodeId: string, input: CreateRental): Promise<HubRental> {
     const node = await this.deps.store.getNode(nodeId);
     if (!node) throw new ApiError(404, "unknown_node", `no node ${nodeId}`);
     if (!this.deps.channel.isConnected(nodeId)) throw new ApiError(409, "node_offline", `node ${nodeId} is offline`);
     if (this.deps.channel.isDraining(nodeId)) throw new ApiError(409, "node_draining", `node ${nodeId} is draining: it takes no new rentals; pick another node or leave nodeId empty`);
+    if (input.maxPricePerSecWei && BigInt(node.pricePerSecWei) > BigInt(input.maxPricePerSecWei)) {
+      throw new ApiError(409, "price_above_max", `node ${nodeId} asks ${node.pricePerSecWei} wei/s, more than your maximum of ${input.maxPricePerSecWei}`);
+    }
     const rental: HubRental = {
       id: randomUUID(),
       renter,
@@ -145,15 +162,42 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     return rental;
   }
 
-  private async pick(input: CreateRental): Promise<string> {
+  private async pick(input: CreateRental, gpuCount: number): Promise<string> {
     const nodes = await this.deps.store.listNodes();
     const node = pickNode(
-      nodes.map((n) => ({ node: n, online: this.deps.channel.isConnected(n.id), draining: this.deps.channel.isDraining(n.id), heartbeat: this.deps.heartbeats.get(n.id) })),
-      Math.max(1, input.gpuCount),
-      input.gpuModel,
+      nodes.map((n) => {
+        const heartbeat = this.deps.heartbeats.get(n.id);
+        return { node: n, online: this.deps.channel.isConnected(n.id), draining: this.deps.channel.isDraining(n.id), heartbeat, promised: this.promised(n.id, heartbeat) };
+      }),
+      { gpuCount, gpuModel: input.gpuModel, maxPricePerSecWei: input.maxPricePerSecWei ? BigInt(input.maxPricePerSecWei) : undefined },
     );
-    if (!node) throw new ApiError(409, "no_capacity", `no online, non-draining node has ${Math.max(1, input.gpuCount)} free GPU(s)${input.gpuModel ? ` of model "${input.gpuModel}"` : ""}`);
+    if (!node) {
+      const what = gpuCount === 0 ? "room for a CPU-only rental" : `${gpuCount} free GPU(s)${input.gpuModel ? ` of model "${input.gpuModel}"` : ""}`;
+      const price = input.maxPricePerSecWei ? ` at ${input.maxPricePerSecWei} wei/s or less` : "";
+      throw new ApiError(409, "no_capacity", `no online, non-draining node has ${what}${price}`);
+    }
+    // In the same tick as the choice: a concurrent pick must already see these GPUs taken.
+    this.reserve(node.id, gpuCount);
     return node.id;
+  }
+
+  /** What this hub has given out on the node that the node's last heartbeat may not show yet. */
+  private promised(nodeId: string, heartbeat: HeartbeatRecord | undefined): { indices: number[]; count: number } {
+    const seenAt = heartbeat?.receivedAt.getTime() ?? 0;
+    const indices: number[] = [];
+    let count = this.reserved.get(nodeId) ?? 0;
+    for (const r of this.active.onNode(nodeId)) {
+      if (r.gpuIndices.length > 0) indices.push(...r.gpuIndices);
+      // Started after the heartbeat, or not started yet: the heartbeat cannot know its GPUs.
+      else if (r.status === "starting" || r.createdAt.getTime() > seenAt) count += r.request.gpuIds.length || r.request.gpuCount;
+    }
+    return { indices, count };
+  }
+
+  private reserve(nodeId: string, gpus: number): void {
+    const left = (this.reserved.get(nodeId) ?? 0) + gpus;
+    if (left > 0) this.reserved.set(nodeId, left);
+    else this.reserved.delete(nodeId);
   }
 
   private async dispatchStart(rental: HubRental): Promise<void> {
@@ -169,7 +213,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
           value: {
             rentalId: rental.id,
             image: q.image,
-            gpus: { count: q.gpuIds.length > 0 ? 0 : q.gpuCount, ids: q.gpuIds },
+            gpus: { count: q.gpuIds.length > 0 ? 0 : q.gpuCount, ids: q.gpuIds, model: q.gpuModel },
             cpuMillis: q.cpuMillis,
             memoryBytes: q.memoryBytes,
             shmBytes: 0,
@@ -333,6 +377,6 @@ const logsRemoved = (r: HubRental): ApiError =>
   new ApiError(410, "logs_removed", `rental ${r.id} ended and its container was removed (by its renter, or after the node's retention period): its logs are gone`);
 
 function stripNode(input: CreateRental): RentalRequest {
-  const { nodeId: _node, ...request } = input;
+  const { nodeId: _node, maxPricePerSecWei: _price, ...request } = input;
   return request;
 }

@@ -349,10 +349,15 @@ export interface StartRental {
   maxDurationSeconds: number;
 }
 
-/** Either a count ("any 2 free GPUs") or exact GPUs by index ("0") or UUID ("GPU-..."). */
+/**
+ * Either a count ("any 2 free GPUs") or exact GPUs by index ("0") or UUID ("GPU-...").
+ * A count of 0 with no ids is a CPU-only rental.
+ */
 export interface GpuSelection {
   count: number;
   ids: string[];
+  /** Only GPUs whose model name contains this, case-insensitive ("h100"); empty = any model. */
+  model: string;
 }
 
 export interface EnvVar {
@@ -3097,7 +3102,7 @@ export const StartRental: MessageFns<StartRental> = {
 };
 
 function createBaseGpuSelection(): GpuSelection {
-  return { count: 0, ids: [] };
+  return { count: 0, ids: [], model: "" };
 }
 
 export const GpuSelection: MessageFns<GpuSelection> = {
@@ -3107,6 +3112,9 @@ export const GpuSelection: MessageFns<GpuSelection> = {
     }
     for (const v of message.ids) {
       writer.uint32(18).string(v!);
+    }
+    if (message.model !== "") {
+      writer.uint32(26).string(message.model);
     }
     return writer;
   },
@@ -3140,6 +3148,14 @@ export const GpuSelection: MessageFns<GpuSelection> = {
             message.ids.push(reader.string());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3156,6 +3172,7 @@ export const GpuSelection: MessageFns<GpuSelection> = {
     return {
       count: isSet(object.count) ? globalThis.Number(object.count) : 0,
       ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => globalThis.String(e)) : [],
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
     };
   },
 
@@ -3167,6 +3184,9 @@ export const GpuSelection: MessageFns<GpuSelection> = {
     if (message.ids?.length) {
       obj.ids = message.ids;
     }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
     return obj;
   },
 
@@ -3177,6 +3197,7 @@ export const GpuSelection: MessageFns<GpuSelection> = {
     const message = createBaseGpuSelection();
     message.count = object.count ?? 0;
     message.ids = object.ids?.map((e) => e) || [];
+    message.model = object.model ?? "";
     return message;
   },
 };
