@@ -32,8 +32,8 @@ export interface HubOptions {
 }
 
 export interface RentalTimings {
-  /** How long the hub waits for a node to start a rental (image pulls included). */
-  startTimeoutMs: number;
+  /** How long the hub waits for word of a start (the node's answer, or image pull progress) before failing it. */
+  startSilenceMs: number;
   /** How long it waits for a node's answer to a stop or logs request. */
   commandTimeoutMs: number;
   /** The longest single wait of a duration-limit timer (setTimeout's own limit); a longer limit re-arms it. */
@@ -62,5 +62,5 @@ export const defaultHubOptions: HubOptions = {
   tokenTtlMs: 12 * 3_600_000,
   signInLimits: { perIp: { perMinute: 60, burst: 30 }, perAddress: { perMinute: 10, burst: 5 } },
   metricsListen: { host: "127.0.0.1", port: 9465 },
-  rentals: { startTimeoutMs: 15 * 60_000, commandTimeoutMs: 60_000, longestTimerMs: 2 ** 31 - 1 },
+  rentals: { startSilenceMs: 15 * 60_000, commandTimeoutMs: 60_000, longestTimerMs: 2 ** 31 - 1 },
 };

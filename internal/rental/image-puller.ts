@@ -11,9 +11,19 @@ export interface ImagePullerOptions {
   reportEveryMs: number;
 }
 
-/** Pulls images once however many rentals wait for them, reporting progress as it comes. */
+interface Pull {
+  done: Promise<void>;
+  waiters: number;
+  abort: AbortController;
+}
+
+/**
+ * Pulls images once however many rentals wait for them, reporting progress as it comes. A waiter
+ * whose signal aborts (a rental stopped while pulling) leaves at once; the pull itself is abandoned
+ * when nobody waits for it any more.
+ */
 export class ImagePuller {
-  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly inFlight = new Map<string, Pull>();
   private readonly progressListeners = new Map<string, Set<(p: PullProgress) => void>>();
 
   constructor(
@@ -24,18 +34,27 @@ export class ImagePuller {
   /** Resolves when the image is present. onProgress hears this pull's progress, throttled. */
   async ensure(image: string, onProgress: (p: PullProgress) => void, signal?: AbortSignal): Promise<void> {
     if (await this.deps.engine.imageExists(image, signal)) return;
-    let pull = this.inFlight.get(image);
+    signal?.throwIfAborted();
+    const pull = this.inFlight.get(image) ?? this.begin(image);
     const listeners = this.listeners(image);
     listeners.add(onProgress);
-    if (!pull) {
-      pull = this.pull(image).finally(() => this.inFlight.delete(image));
-      this.inFlight.set(image, pull);
-    }
+    pull.waiters++;
     try {
-      await pull;
+      await (signal ? untilAborted(pull.done, signal) : pull.done);
     } finally {
       listeners.delete(onProgress);
+      if (--pull.waiters === 0 && signal?.aborted) pull.abort.abort(new CommandFailure("cancelled", `nobody waits for image ${image} any more`));
     }
+  }
+
+  private begin(image: string): Pull {
+    const abort = new AbortController();
+    const done = this.pull(image, abort.signal).finally(() => this.inFlight.delete(image));
+    // Abandoned pulls reject with nobody listening: that is expected, not an unhandled rejection.
+    done.catch(() => undefined);
+    const pull = { done, waiters: 0, abort };
+    this.inFlight.set(image, pull);
+    return pull;
   }
 
   private listeners(image: string): Set<(p: PullProgress) => void> {
@@ -44,13 +63,14 @@ export class ImagePuller {
     return set;
   }
 
-  private async pull(image: string): Promise<void> {
+  private async pull(image: string, signal: AbortSignal): Promise<void> {
     const log = this.deps.logger.child({ image });
     const started = Date.now();
     let lastReport = 0;
     log.info("pulling image");
     try {
       await this.deps.engine.pullImage(image, {
+        signal,
         stallTimeoutMs: this.opts.stallTimeoutMs,
         onProgress: (p) => {
           const now = Date.now();
@@ -63,6 +83,10 @@ export class ImagePuller {
       log.info({ seconds: (Date.now() - started) / 1000 }, "image pulled");
       this.deps.metrics?.imagePullSeconds.observe({ outcome: "ok" }, (Date.now() - started) / 1000);
     } catch (err) {
+      if (signal.aborted) {
+        log.info("image pull abandoned: no rental waits for it");
+        throw signal.reason;
+      }
       const code = err instanceof ContainerError ? err.code : "pull_failed";
       const why = err instanceof Error ? err.message : String(err);
       log.warn({ code, reason: why }, "image pull failed");
@@ -73,4 +97,14 @@ export class ImagePuller {
       this.progressListeners.delete(image);
     }
   }
+}
+
+/** The promise, or the signal's reason as soon as it aborts (the promise goes on for others). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

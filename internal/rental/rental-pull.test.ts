@@ -151,4 +151,28 @@ describe("rentals that pull their image, on the real engine and a real registry"
     await rentals.stop({ rentalId: "local-b", timeoutSeconds: 1 }, abort.signal);
     expect(allocation.free()).toEqual([0, 1]);
   });
+
+  it("stops a rental while its image is still pulling: the stop answers at once, the pull is abandoned, nothing is left", async () => {
+    const pid = registryPid!;
+    await removeImage(BIG);
+    try {
+      const starting = rentals.start(startCmd("cancel-a", BIG, "0"), abort.signal);
+      await reportMatching((r): r is Report => isPullProgress("cancel-a")(r) && r.value.status === "Downloading" && r.value.currentBytes > 0);
+      // The registry stops answering: without the stop, only the stall timeout would end this start.
+      process.kill(pid, "SIGSTOP");
+      const askedAt = Date.now();
+      const stopped = await rentals.stop({ rentalId: "cancel-a", timeoutSeconds: 1 }, abort.signal, "stopped by the renter");
+      expect(Date.now() - askedAt).toBeLessThan(STALL_TIMEOUT_MS);
+      expect(stopped).toMatchObject({ state: RentalState.RENTAL_STATE_STOPPED, reason: "stopped by the renter while it was starting" });
+      // The start itself answers with the same end, not an error.
+      expect(await starting).toMatchObject({ state: RentalState.RENTAL_STATE_STOPPED });
+      const event = await reportMatching(isRentalEvent("cancel-a"));
+      expect(event.value.rental?.state).toBe(RentalState.RENTAL_STATE_STOPPED);
+      expect(allocation.free()).toEqual([0, 1]);
+      expect(await engine.list({ labels: { [LABELS.nodeId]: nodeId, [LABELS.rentalId]: "cancel-a" } })).toEqual([]);
+      expect(await engine.imageExists(BIG)).toBe(false);
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+  });
 });

@@ -22,6 +22,8 @@ export interface RentalRecord {
   /** The container died before start() had finished. */
   diedWhileStarting: boolean;
   starting?: Promise<RentalInfo>;
+  /** Aborts the start under way (a stop while the image pulls); its reason is why. */
+  cancelStart?: AbortController;
   durationTimer?: NodeJS.Timeout;
 }
 

@@ -133,13 +133,19 @@ export class RentalService {
     record.gpuIndices = this.deps.allocation.claim(cmd.rentalId, cmd.gpus ?? { count: 0, ids: [], model: "" });
     record.gpuUuids = record.gpuIndices.map((i) => this.deps.gpuUuid(i));
     this.rentals.set(cmd.rentalId, record);
-    record.starting = this.launch(record, cmd, signal).finally(() => (record.starting = undefined));
+    const cancel = (record.cancelStart = new AbortController());
+    record.starting = this.launch(record, cmd, AbortSignal.any([signal, cancel.signal])).finally(() => {
+      record.starting = undefined;
+      record.cancelStart = undefined;
+    });
     return record.starting;
   }
 
   async stop(cmd: StopRental, signal: AbortSignal, reason = "stopped by the hub"): Promise<RentalInfo> {
     const record = this.rentals.get(cmd.rentalId);
     if (!record) return this.ended.get(cmd.rentalId) ?? { ...emptyInfo(cmd.rentalId), state: RentalState.RENTAL_STATE_STOPPED, reason: "no such rental on this node (already stopped?)" };
+    // A rental still starting (its image pulling) is cancelled there and then, not after the pull.
+    record.cancelStart?.abort(new StartCancelled(`${reason} while it was starting`));
     if (record.starting) await record.starting.catch(() => undefined);
     if (!this.rentals.has(cmd.rentalId)) return this.ended.get(cmd.rentalId) ?? rentalInfo(record);
     const log = this.deps.logger.child({ rentalId: record.id });
@@ -270,16 +276,20 @@ export class RentalService {
       if (record.batch && (record.diedWhileStarting || !state.running)) await this.onExit(record);
       return rentalInfo(record);
     } catch (err) {
+      const cancelled = record.cancelStart?.signal.reason instanceof StartCancelled ? (record.cancelStart.signal.reason as StartCancelled) : undefined;
       const failure = asFailure(err);
-      log.warn({ code: failure.code, reason: failure.message }, "rental failed to start");
+      if (cancelled) log.info({ reason: cancelled.message }, "rental stopped while starting");
+      else log.warn({ code: failure.code, reason: failure.message }, "rental failed to start");
       if (created) await deps.engine.remove(record.containerId, { force: true }).catch(() => undefined);
-      record.state = RentalState.RENTAL_STATE_FAILED;
-      record.reason = failure.message;
+      record.state = cancelled ? RentalState.RENTAL_STATE_STOPPED : RentalState.RENTAL_STATE_FAILED;
+      record.reason = cancelled?.message ?? failure.message;
       record.endedAt = new Date();
       await this.release(record);
       await deps.secrets.remove(record.id);
       this.forget(record);
       deps.report({ $case: "rentalEvent", value: { rental: rentalInfo(record) } });
+      // A cancelled start is an answer, not an error: the rental was stopped as asked.
+      if (cancelled) return rentalInfo(record);
       throw failure;
     }
   }
@@ -399,6 +409,11 @@ export class RentalService {
     }, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
     record.durationTimer.unref();
   }
+}
+
+/** Why a start was abandoned: its rental was stopped before it ran. */
+class StartCancelled extends Error {
+  override readonly name = "StartCancelled";
 }
 
 function exitReason(code: number, oom: boolean): string {

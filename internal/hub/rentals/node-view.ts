@@ -1,5 +1,5 @@
 import { type CommandResult, type RentalInfo, RentalState } from "../../proto/gen/gpunode/v1/gpunode.js";
-import { NodeDisconnectedError, NodeTimeoutError } from "../channel/node-session.js";
+import { NodeDisconnectedError } from "../channel/node-session.js";
 import type { HubRental, RentalStatus } from "../store/rental-store.js";
 
 // What nodes say about rentals, as changes to the hub's record; the book writes one only when it changes something.
@@ -49,9 +49,8 @@ export function answerFailed(res: CommandResult): RentalPatch {
 }
 
 /** A node that went away mid-start may still start it: its next report settles the rental, not this. */
-export function startFailed(err: unknown, timeoutMs: number): RentalPatch {
+export function startFailed(err: unknown): RentalPatch {
   if (err instanceof NodeDisconnectedError) return { status: "node_offline", reason: "the node disconnected before it confirmed the start; its next report settles it" };
-  if (err instanceof NodeTimeoutError) return { status: "failed", reason: `the node did not start it within ${Math.round(timeoutMs / 1000)} s`, endedAt: new Date() };
   return { status: "failed", reason: `the node did not start it: ${(err as Error).message}`, endedAt: new Date() };
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import { type CommandResult, type Heartbeat, type RentalEvent, type RentalInfo, RentalState } from "../../proto/gen/gpunode/v1/gpunode.js";
+import { type CommandResult, type Heartbeat, type ImagePullProgress, type RentalEvent, type RentalInfo, RentalState } from "../../proto/gen/gpunode/v1/gpunode.js";
 import type { HubChannel } from "../channel/hub-channel.js";
 import type { HubMetrics } from "../../metrics/hub-metrics.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
@@ -11,6 +11,7 @@ import type { Presence } from "../presence.js";
 import type { HeartbeatRecord, HubStore } from "../store/hub-store.js";
 import { ACTIVE_STATUSES, type HubRental, type RentalRequest } from "../store/rental-store.js";
 import { ActiveRentals } from "./active-rentals.js";
+import { SilenceWatch } from "./silence-watch.js";
 import { askNode } from "./node-commands.js";
 import { pickNode } from "./node-picker.js";
 import { answerFailed, changes, missingPatch, nodeViewPatch, type RentalPatch, startFailed } from "./node-view.js";
@@ -205,6 +206,11 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     const q = rental.request;
     let res: CommandResult | undefined;
     let failure: unknown;
+    // A large pull may take hours and is fine while it moves: the hub gives up only after
+    // startSilenceMs without the answer or any pull progress (the node fails a stalled pull itself).
+    const silence = new SilenceWatch(this.opts.startSilenceMs, `the node reported no progress starting it for ${Math.round(this.opts.startSilenceMs / 1000)} s`);
+    const onProgress = (nodeId: string, p: ImagePullProgress): void => void (nodeId === rental.nodeId && p.rentalId === rental.id && silence.heard());
+    this.deps.channel.events.on("pullProgress", onProgress);
     try {
       res = await this.deps.channel.sendCommand(
         rental.nodeId,
@@ -225,17 +231,21 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
             maxDurationSeconds: q.maxDurationSeconds,
           },
         },
-        { timeoutMs: this.opts.startTimeoutMs },
+        { timeoutMs: START_LONGEST_MS, signal: silence.signal },
       );
     } catch (err) {
-      failure = err;
+      failure = silence.signal.aborted ? silence.signal.reason : err;
+    } finally {
+      this.deps.channel.events.off("pullProgress", onProgress);
+      silence.close();
     }
     await this.serial(rental.nodeId, async () => {
       this.starting.delete(rental.id);
       if (res?.outcome?.$case === "rental") return this.applyNodeView(rental.nodeId, rental.id, res.outcome.value);
       const current = this.active.get(rental.id);
-      if (!current) return;
-      const patch = res ? answerFailed(res) : startFailed(failure, this.opts.startTimeoutMs);
+      // A renter's stop is under way: its answer settles the rental, not this start's failure.
+      if (!current || this.stopping.has(rental.id)) return;
+      const patch = res ? answerFailed(res) : startFailed(failure);
       if (changes(current, patch)) await this.settle(rental.id, patch);
     });
   }
@@ -372,6 +382,9 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     }
   }
 }
+
+/** However long a start keeps making progress, the hub stops waiting for its answer after this. */
+const START_LONGEST_MS = 24 * 3_600_000;
 
 const logsRemoved = (r: HubRental): ApiError =>
   new ApiError(410, "logs_removed", `rental ${r.id} ended and its container was removed (by its renter, or after the node's retention period): its logs are gone`);
