@@ -10,6 +10,7 @@ import {
   type HubChannelServiceClient,
   type HubMessage,
   type NodeMessage,
+  type RentalEvent,
   type Welcome,
 } from "../proto/gen/gpunode/v1/gpunode.js";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
@@ -48,6 +49,8 @@ export interface HubLinkDeps {
 
 /** Results kept for the next stream; beyond this the hub has long given up on the oldest. */
 const MAX_UNDELIVERED = 256;
+/** Rentals whose latest event waits for the next stream, at most (the oldest go first). */
+const MAX_UNSENT_EVENTS = 256;
 
 type Outcome = { kind: "lost"; reason: string } | { kind: "refused"; reason: string } | { kind: "stopped" };
 
@@ -65,6 +68,8 @@ export class HubLink extends EventEmitter<LinkEvents> {
   private write?: (msg: NodeMessage) => void;
   private beatNow?: () => Promise<void>;
   private readonly undelivered: CommandResult[] = [];
+  /** Rental events made while disconnected, the latest per rental, oldest first. */
+  private readonly unsentEvents = new Map<string, RentalEvent>();
   connected = false;
   reconnects = 0;
   lastHeartbeatAt?: Date;
@@ -106,9 +111,18 @@ export class HubLink extends EventEmitter<LinkEvents> {
     }
   }
 
-  /** Sends a report on the current stream; dropped while disconnected (the next heartbeat carries the state). */
+  /**
+   * Sends a report on the current stream. While disconnected, a rental's latest event is kept and
+   * sent after the next Welcome (how and when it ended reaches the hub even if it leaves the
+   * heartbeat meanwhile); pull progress is dropped.
+   */
   notify(body: NonNullable<NodeMessage["body"]>): void {
-    this.write?.({ body });
+    if (this.write) return this.write({ body });
+    if (body.$case !== "rentalEvent" || !body.value.rental) return;
+    const id = body.value.rental.rentalId;
+    this.unsentEvents.delete(id);
+    this.unsentEvents.set(id, body.value);
+    if (this.unsentEvents.size > MAX_UNSENT_EVENTS) this.unsentEvents.delete(this.unsentEvents.keys().next().value as string);
   }
 
   /**
@@ -221,6 +235,8 @@ export class HubLink extends EventEmitter<LinkEvents> {
           this.beatNow = beat;
           // Results of commands that outlived the stream they came on.
           for (const result of this.undelivered.splice(0)) send({ body: { $case: "commandResult", value: result } });
+          for (const event of this.unsentEvents.values()) send({ body: { $case: "rentalEvent", value: event } });
+          this.unsentEvents.clear();
           onWelcome();
           this.emit("connected", body.value);
           void beat(); // at once on connect, then every interval

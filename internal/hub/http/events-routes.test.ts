@@ -27,7 +27,7 @@ function rental(renter: string, nodeId: string): HubRental {
   return {
     id: randomUUID(), renter, nodeId, status: "starting",
     request: { image: "busybox", gpuCount: 1, gpuIds: [], gpuModel: "", cpuMillis: 0, memoryBytes: 0, sshPublicKeys: [], command: ["true"], maxDurationSeconds: 0 },
-    gpuIndices: [], ssh: null, pricePerSecWei: "1000", reason: "", exitCode: null, createdAt: new Date(), startedAt: null, endedAt: null, expiresAt: null,
+    gpuIndices: [], ssh: null, pricePerSecWei: "1000", reason: "", exitCode: null, createdAt: new Date(), startedAt: null, endedAt: null, expiresAt: null, offlineSince: null,
   };
 }
 

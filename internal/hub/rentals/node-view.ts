@@ -6,30 +6,42 @@ import type { HubRental, RentalStatus } from "../store/rental-store.js";
 
 export type RentalPatch = Partial<Omit<HubRental, "id" | "renter" | "nodeId" | "request" | "createdAt">> & { status: RentalStatus };
 
-/** What the node says about a rental, as a change to the hub's record; undefined when it says nothing usable. */
-export function nodeViewPatch(current: HubRental, info: RentalInfo): RentalPatch | undefined {
+/**
+ * What the node says about a rental, as a change to the hub's record; undefined when it says nothing
+ * usable. The node's clock is not trusted: a start is no earlier than the hub made the rental and an
+ * end no earlier than its start, and neither is later than now, when the hub hears of it.
+ */
+export function nodeViewPatch(current: HubRental, info: RentalInfo, now = new Date()): RentalPatch | undefined {
   const ssh = info.ssh ? { host: info.ssh.host, port: info.ssh.port, user: info.ssh.user, command: info.ssh.command, hostKeyFingerprint: info.ssh.hostKeyFingerprint } : current.ssh;
-  const nodeStart = info.startedAt ? new Date(info.startedAt) : new Date();
-  const endedAt = info.endedAt ? new Date(info.endedAt) : new Date();
+  const startedAt = current.startedAt ?? clamp(info.startedAt ? new Date(info.startedAt) : now, current.createdAt, now);
+  const endedAt = clamp(info.endedAt ? new Date(info.endedAt) : now, startedAt, now);
   switch (info.state) {
     case RentalState.RENTAL_STATE_RUNNING: {
-      const startedAt = current.startedAt ?? nodeStart;
       const limit = current.request.maxDurationSeconds;
       const expiresAt = limit > 0 ? new Date(startedAt.getTime() + limit * 1000) : null;
-      return { status: "running", gpuIndices: info.gpuIndices, ssh, startedAt, expiresAt, reason: info.reason };
+      // Running now is the proof that it ran while the node was away: billing goes on through it.
+      return { status: "running", gpuIndices: info.gpuIndices, ssh, startedAt, expiresAt, reason: info.reason, offlineSince: null };
     }
     case RentalState.RENTAL_STATE_STARTING:
       // Not billed yet (no startedAt), and never back from running to starting.
-      return current.status === "running" ? undefined : { status: "starting", gpuIndices: info.gpuIndices, ssh, reason: info.reason };
+      return current.status === "running" ? undefined : { status: "starting", gpuIndices: info.gpuIndices, ssh, reason: info.reason, offlineSince: null };
     case RentalState.RENTAL_STATE_EXITED:
-      return { status: "exited", exitCode: info.exitCode, reason: info.reason, startedAt: current.startedAt ?? nodeStart, endedAt };
-    case RentalState.RENTAL_STATE_STOPPED:
-      return { status: "stopped", reason: info.reason, startedAt: current.startedAt ?? nodeStart, endedAt };
+      return { status: "exited", exitCode: info.exitCode, reason: info.reason, startedAt, endedAt, offlineSince: null };
+    case RentalState.RENTAL_STATE_STOPPED: {
+      // Stopped before it ever ran (a stop during the image pull): never billed.
+      const ran = current.startedAt !== null || info.startedAt !== "";
+      return { status: "stopped", reason: info.reason, startedAt: ran ? startedAt : null, endedAt: ran ? endedAt : now, offlineSince: null };
+    }
     case RentalState.RENTAL_STATE_FAILED:
-      return { status: "failed", reason: info.reason, endedAt: new Date() };
+      return { status: "failed", reason: info.reason, endedAt: now, offlineSince: null };
     default:
       return undefined;
   }
+}
+
+function clamp(d: Date, earliest: Date, latest: Date): Date {
+  const t = Math.min(Math.max(d.getTime(), earliest.getTime()), latest.getTime());
+  return new Date(Number.isNaN(t) ? latest.getTime() : t);
 }
 
 /** True when applying the patch would change the record. */
@@ -54,9 +66,18 @@ export function startFailed(err: unknown): RentalPatch {
   return { status: "failed", reason: `the node did not start it: ${(err as Error).message}`, endedAt: new Date() };
 }
 
-/** A rental the node's report leaves out: it ended there, and the node no longer knows how. */
-export function missingPatch(r: HubRental): RentalPatch {
-  const endedAt = new Date();
-  if (!r.startedAt) return { status: "failed", reason: r.status === "node_offline" ? "the node restarted before the rental started" : "the node no longer has it; it never started", endedAt };
-  return { status: "exited", reason: r.status === "node_offline" ? "it ended while the node was away; the node no longer has it (exit code unknown)" : "the node no longer runs it (exit code unknown)", endedAt };
+/**
+ * A rental the node's report leaves out: it ended there, and the node no longer knows how. One that
+ * ended while the node was away is billed until the node was last seen, not until it came back.
+ */
+export function missingPatch(r: HubRental, now = new Date()): RentalPatch {
+  const endedAt = r.status === "node_offline" && r.offlineSince ? r.offlineSince : now;
+  if (!r.startedAt) return { status: "failed", reason: r.status === "node_offline" ? "the node restarted before the rental started" : "the node no longer has it; it never started", endedAt, offlineSince: null };
+  const end = endedAt < r.startedAt ? r.startedAt : endedAt;
+  return {
+    status: "exited",
+    reason: r.status === "node_offline" ? "it ended while the node was away; the node no longer has it (exit code unknown): billed until the node was last seen" : "the node no longer runs it (exit code unknown)",
+    endedAt: end,
+    offlineSince: null,
+  };
 }

@@ -115,6 +115,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
       startedAt: null,
       endedAt: null,
       expiresAt: null,
+      offlineSince: null,
     };
     await this.deps.store.rentals.create(rental);
     this.active.put(rental);
@@ -136,7 +137,9 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
       const why = res ? reason : `${reason}; the node is offline and is told when it reconnects`;
       return await this.serial(rental.nodeId, async () => {
         const current = this.active.get(rental.id);
-        return current ? this.settle(rental.id, { status: "stopped", reason: why, endedAt: new Date() }) : ((await this.deps.store.rentals.get(rental.id)) ?? rental);
+        // Stopped while its node is away: billed until the node was last seen, as nothing says it ran on.
+        const endedAt = current?.status === "node_offline" && current.offlineSince ? current.offlineSince : new Date();
+        return current ? this.settle(rental.id, { status: "stopped", reason: why, endedAt, offlineSince: null }) : ((await this.deps.store.rentals.get(rental.id)) ?? rental);
       });
     } finally {
       this.stopping.delete(rental.id);
@@ -309,10 +312,11 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
       .finally(() => this.stopping.delete(id));
   }
 
-  /** Offline is not failed: the rental may well be running; the node's next report settles it. */
+  /** Offline is not failed: the rental may well be running; the node's next report settles it. Billing pauses at the node's last heartbeat. */
   private async onNodeOffline(nodeId: string): Promise<void> {
+    const lastSeen = this.deps.heartbeats.get(nodeId)?.receivedAt ?? new Date();
     for (const r of this.active.onNode(nodeId)) {
-      if (r.status !== "node_offline") await this.settle(r.id, { status: "node_offline", reason: "the node stopped heartbeating" });
+      if (r.status !== "node_offline") await this.settle(r.id, { status: "node_offline", reason: "the node stopped heartbeating", offlineSince: r.startedAt && lastSeen < r.startedAt ? r.startedAt : lastSeen });
     }
   }
 

@@ -1,9 +1,12 @@
 import type { HubRental } from "../store/rental-store.js";
 
-/** Whole seconds the rental has run (or ran), counted from the node's start to its end or now. */
+/**
+ * Whole seconds the rental has run (or ran), from its start to its end or now. While its node is
+ * away the count stops where the node was last seen, until the node says the rental ran on.
+ */
 export function secondsUsed(r: HubRental, now: Date): number {
   if (!r.startedAt) return 0;
-  const end = r.endedAt ?? now;
+  const end = r.endedAt ?? r.offlineSince ?? now;
   return Math.max(0, Math.ceil((end.getTime() - r.startedAt.getTime()) / 1000));
 }
 

@@ -68,6 +68,12 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex("rentals_node").on("rentals").column("node_id").execute();
     },
   },
+  "0004_rental_offline_since": {
+    // When the rental's node was last seen before it went away: billing pauses there until the node proves the rental ran on.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("rentals").addColumn("offline_since", "text").execute();
+    },
+  },
 };
 
 class StaticProvider implements MigrationProvider {

@@ -42,6 +42,8 @@ export interface HubRental {
   startedAt: Date | null;
   endedAt: Date | null;
   expiresAt: Date | null;
+  /** While its node is away: when the node was last seen. Billing pauses there until the node says the rental ran on. */
+  offlineSince: Date | null;
 }
 
 export interface RentalFilter {
@@ -78,6 +80,7 @@ export class KyselyRentalStore implements RentalStore {
     if (patch.startedAt !== undefined) set.started_at = iso(patch.startedAt);
     if (patch.endedAt !== undefined) set.ended_at = iso(patch.endedAt);
     if (patch.expiresAt !== undefined) set.expires_at = iso(patch.expiresAt);
+    if (patch.offlineSince !== undefined) set.offline_since = iso(patch.offlineSince);
     if (Object.keys(set).length === 0) return;
     await this.db.updateTable("rentals").set(set).where("id", "=", id).execute();
   }
@@ -126,6 +129,7 @@ function toRow(r: HubRental): RentalsTable {
     started_at: iso(r.startedAt),
     ended_at: iso(r.endedAt),
     expires_at: iso(r.expiresAt),
+    offline_since: iso(r.offlineSince),
   };
 }
 
@@ -145,5 +149,6 @@ function fromRow(row: RentalsTable): HubRental {
     startedAt: date(row.started_at),
     endedAt: date(row.ended_at),
     expiresAt: date(row.expires_at),
+    offlineSince: date(row.offline_since),
   };
 }

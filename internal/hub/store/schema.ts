@@ -48,6 +48,7 @@ export interface RentalsTable {
   started_at: string | null;
   ended_at: string | null;
   expires_at: string | null;
+  offline_since: string | null;
 }
 
 export interface Database {
