@@ -5,7 +5,9 @@ import { type BaseWallet, Wallet } from "ethers";
 import { afterEach, describe, expect, it } from "vitest";
 import { CertDir } from "../certs/cert-dir.js";
 import { requestJson } from "../httpclient/json-client.js";
-import { NodeApiServiceClient } from "../proto/gen/gpunode/v1/gpunode.js";
+import { DockerodeEngine } from "../container/dockerode-engine.js";
+import { LABELS } from "../container/labels.js";
+import { NodeApiServiceClient, type RentalInfo, RentalState, StartRental } from "../proto/gen/gpunode/v1/gpunode.js";
 import { captureLogs } from "../../test/support/log-capture.js";
 import { signIn } from "../../test/support/renter.js";
 import { tempDir, writeKeyFile } from "../../test/support/stack.js";
@@ -109,6 +111,43 @@ describe("node-daemon in process against a real hub", () => {
     await nodeOnline(fresh, daemon.identity.nodeId);
     expect(daemon.identity.nodeId).not.toBe(oldId);
     expect((await detail(fresh, daemon.identity.nodeId, wallet)).status).toBe("online");
+  });
+
+  it("keeps its running rentals when a fresh sign-in gives it a new node id, and adopts them after a restart", async () => {
+    const { t, opts } = await setup();
+    const withDocker: DaemonOptions = { ...opts, dockerSocket: undefined, enableMining: false, sshPorts: { first: 46_200, last: 46_209 } };
+    const engine = new DockerodeEngine();
+    const first = await start(withDocker);
+    await first.logs.waitFor((l) => l.msg === "connected to the hub over mTLS", "connection");
+    const oldId = first.daemon.identity.nodeId;
+    const started = await t.hub.channel.sendCommand(
+      oldId,
+      { $case: "startRental", value: StartRental.fromPartial({ rentalId: "survivor", image: "gpunode-test/busybox:latest", gpus: { count: 0, ids: [], model: "" }, command: ["sleep", "1000"], memoryBytes: 64 * 1024 ** 2 }) },
+      { timeoutMs: 30_000 },
+    );
+    expect(started.outcome).toMatchObject({ $case: "rental", value: { state: RentalState.RENTAL_STATE_RUNNING } });
+    cleanups.push(async () => {
+      for (const c of await engine.list({ labels: { [LABELS.rentalId]: "survivor" } })) await engine.remove(c.id, { force: true });
+    });
+
+    // The hub loses its records: the daemon signs in again as a new node.
+    const registered = first.logs.waitForNext((l) => l.msg.startsWith("node registered:"), "fresh registration");
+    await t.hub.close();
+    await rm(join(t.dataDir, "hub.db"), { force: true });
+    const fresh = await startTestHub({ dataDir: t.dataDir, grpcListen: { host: "127.0.0.1", port: t.hub.info.grpcPort }, httpListen: { host: "127.0.0.1", port: t.hub.info.httpPort } });
+    cleanups.push(() => fresh.hub.close());
+    const newId = (await registered).nodeId as string;
+    expect(newId).not.toBe(oldId);
+
+    // Restarted under its new id, it still holds the rental: adopted and reported, not orphaned.
+    await first.daemon.close();
+    const reported = new Promise<RentalInfo | undefined>((resolve) =>
+      fresh.hub.channel.events.on("heartbeat", (id, hb) => id === newId && hb.rentals.length > 0 && resolve(hb.rentals.find((r) => r.rentalId === "survivor"))),
+    );
+    const second = await start(withDocker);
+    expect(second.daemon.identity.nodeId).toBe(newId);
+    expect(await reported).toMatchObject({ state: RentalState.RENTAL_STATE_RUNNING, adopted: true });
+    expect(await engine.list({ labels: { [LABELS.rentalId]: "survivor" } })).toEqual([expect.objectContaining({ running: true })]);
   });
 
   it("serves its API to the hub's identity only", async () => {

@@ -25,6 +25,7 @@ import { ALL_GPUS_FREE } from "./gpu-activity.js";
 import { NodeIdentity } from "./node-identity.js";
 import { NodeStatus } from "./node-status.js";
 import { controlSocketPath, DEFAULT_HUB_HTTP_PORT, type DaemonOptions } from "./options.js";
+import { workloadOwner } from "./workload-owner.js";
 import { startWorkloads, type Workloads } from "./workloads.js";
 
 export class DaemonConfigError extends Error {
@@ -122,9 +123,11 @@ export class NodeDaemon {
     logger.info({ nodeId: this.identity.nodeId, notAfter: this.identity.current.notAfter }, `node ${this.identity.nodeId}; certificate valid until ${this.identity.current.notAfter.toISOString()}`);
 
     await status.info(signal); // the GPU inventory rentals and mining allocate from
+    const owner = await workloadOwner(opts.stateDir, this.identity.nodeId);
+    if (owner !== this.identity.nodeId) logger.info({ labelledAs: owner }, `rentals and miners stay labelled as node ${owner}, this machine's first node id`);
     this.workloads = await startWorkloads(
       opts,
-      { nodeId: this.identity.nodeId, host, gpus: () => status.knownGpus(), report: (body) => this.link?.notify(body), logger: logger.child({ part: "workloads" }), metrics, signal },
+      { nodeId: owner, host, gpus: () => status.knownGpus(), report: (body) => this.link?.notify(body), logger: logger.child({ part: "workloads" }), metrics, signal },
       notices,
     );
     if (this.workloads) this.closers.push(() => this.workloads?.close());
