@@ -85,6 +85,17 @@ export class SessionTokens {
     this.sessions.delete(digest(token));
   }
 
+  /** Ends every session of the address (a banned wallet); returns how many there were. */
+  revokeAddress(address: string): number {
+    let n = 0;
+    for (const [key, session] of this.sessions) {
+      if (session.address.toLowerCase() !== address.toLowerCase()) continue;
+      this.sessions.delete(key);
+      n++;
+    }
+    return n;
+  }
+
   /** Number of tokens remembered (for metrics and tests). */
   get size(): number {
     return this.sessions.size;

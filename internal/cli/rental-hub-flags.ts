@@ -36,6 +36,9 @@ export const rentalHubFlags = {
   certLifetime: parsed({ value: "duration", help: "node certificate lifetime", default: d.certLifetimeMs, defaultText: "`168h`", parse: duration }),
   heartbeatInterval: parsed({ value: "duration", help: `how often nodes heartbeat; ${d.offlineAfterMissed} missed = offline`, default: d.heartbeatIntervalMs, defaultText: `\`${ms(d.heartbeatIntervalMs)}\``, parse: duration }),
   metricsListen: parsed({ value: "host:port", help: "Prometheus /metrics over plain HTTP; empty turns it off", default: d.metricsListen, defaultText: "`127.0.0.1:9465`", parse: optionalHostPort }),
+  signInsPerIp: parsed({ value: "n", help: "sign-in attempts (nonce + verify) a client address may make per minute (half of them at once)", default: d.signInLimits.perIp.perMinute, parse: intIn(2, 1_000_000), numbers: true }),
+  signInsPerWallet: parsed({ value: "n", help: "sign-ins a wallet may make per minute once its signature is proven (half of them at once)", default: d.signInLimits.perAddress.perMinute, parse: intIn(2, 1_000_000), numbers: true }),
+  accessRefresh: parsed({ value: "duration", help: "how often bans and revoked certificates (rental-hub ban, revoke-cert) are read again: how soon they take effect", default: d.accessRefreshMs, defaultText: `\`${ms(d.accessRefreshMs)}\``, parse: duration }),
   ...logFlagTable,
 };
 
@@ -77,10 +80,14 @@ export async function toRentalHubArgs(r: Resolved<typeof rentalHubFlags>): Promi
       certLifetimeMs: v.certLifetime,
       heartbeatIntervalMs: v.heartbeatInterval,
       metricsListen: v.metricsListen,
+      accessRefreshMs: v.accessRefresh,
+      signInLimits: { perIp: perMinute(v.signInsPerIp), perAddress: perMinute(v.signInsPerWallet) },
     },
     log: logFlags(v),
   };
 }
+
+const perMinute = (n: number) => ({ perMinute: n, burst: Math.floor(n / 2) });
 
 /** -database-url, or the URL in -database-url-file (never both: which one was meant is not ours to guess). */
 async function databaseUrl(r: Resolved<typeof rentalHubFlags>): Promise<string | undefined> {

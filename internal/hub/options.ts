@@ -29,6 +29,8 @@ export interface HubOptions {
   /** Prometheus /metrics (plain HTTP); absent = no metrics. */
   metricsListen?: HostPort;
   rentals: RentalTimings;
+  /** How soon a ban or revocation written by `rental-hub ban|revoke-cert` takes effect in a running hub. */
+  accessRefreshMs: number;
 }
 
 export interface RentalTimings {
@@ -62,5 +64,6 @@ export const defaultHubOptions: HubOptions = {
   tokenTtlMs: 12 * 3_600_000,
   signInLimits: { perIp: { perMinute: 60, burst: 30 }, perAddress: { perMinute: 10, burst: 5 } },
   metricsListen: { host: "127.0.0.1", port: 9465 },
+  accessRefreshMs: 5_000,
   rentals: { startSilenceMs: 15 * 60_000, commandTimeoutMs: 60_000, longestTimerMs: 2 ** 31 - 1 },
 };

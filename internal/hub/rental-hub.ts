@@ -29,6 +29,7 @@ import { Router } from "./http/router.js";
 import type { HubOptions } from "./options.js";
 import { Presence } from "./presence.js";
 import { HubTls } from "./tls/hub-tls.js";
+import { AccessControl } from "./access/access-control.js";
 import { NodeRegistry } from "./registry/node-registry.js";
 import type { HubStore } from "./store/hub-store.js";
 import { openHubStore } from "./store/open-store.js";
@@ -53,6 +54,8 @@ export class RentalHub {
   caCertPem!: string;
   /** The hub's own certificates, renewed in place. */
   tls!: HubTls;
+  /** The operator's bans and revocations, as in force. */
+  access!: AccessControl;
   channel!: HubChannel;
   presence!: Presence;
   rentals!: RentalBook;
@@ -86,7 +89,10 @@ export class RentalHub {
     const hubTls = (this.tls = await HubTls.start({ hosts: opts.publicHosts, lifetimeMs: opts.hubCertLifetimeMs, retryMs: HUB_CERT_RETRY_MS }, ca, logger.child({ part: "tls" })));
     this.closers.push(() => hubTls.close());
 
-    const registry = new NodeRegistry({ certLifetimeMs: opts.certLifetimeMs }, { store: this.store, ca, logger: logger.child({ part: "registry" }) });
+    const access = (this.access = new AccessControl({ refreshMs: opts.accessRefreshMs }, { store: this.store.access, logger: logger.child({ part: "access" }) }));
+    await access.start();
+    this.closers.push(() => access.close());
+    const registry = new NodeRegistry({ certLifetimeMs: opts.certLifetimeMs }, { store: this.store, ca, access, logger: logger.child({ part: "registry" }) });
     const presence = (this.presence = new Presence({ intervalMs: opts.heartbeatIntervalMs, offlineAfterMissed: opts.offlineAfterMissed }));
     presence.on("change", (nodeId, status) => logger.info({ nodeId, status }, `node ${status}`));
     this.closers.push(() => presence.close());
@@ -97,7 +103,7 @@ export class RentalHub {
     const metrics = opts.metricsListen ? createHubMetrics(processRegistry()) : null;
     this.channel = new HubChannel(
       { heartbeatIntervalMs: opts.heartbeatIntervalMs, hubVersion: VERSION },
-      { registry, presence, heartbeats, logger: logger.child({ part: "channel" }), metrics },
+      { registry, access, presence, heartbeats, logger: logger.child({ part: "channel" }), metrics },
     );
     const grpc = await startHubGrpcServer(opts.grpcListen, hubTls.grpcCredentials(), this.channel.service);
     this.closers.push(() => this.stopGrpc(grpc.server));
@@ -131,7 +137,13 @@ export class RentalHub {
       tokenTtlMs: opts.tokenTtlMs,
       metrics,
       limits: { perIp: new RateLimiter(opts.signInLimits.perIp), perAddress: new RateLimiter(opts.signInLimits.perAddress) },
+      access,
     });
+    // A banned wallet's renter sessions end with the ban.
+    const endBannedSessions = (): void => {
+      for (const wallet of access.bannedWallets()) if (tokens.revokeAddress(wallet) > 0) logger.info({ wallet }, "ended the sessions of a banned wallet");
+    };
+    access.on("changed", endBannedSessions);
     addNodeRoutes(router, {
       tokens,
       registry,

@@ -21,6 +21,7 @@ import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import type { Presence } from "../presence.js";
 import { nodeInfoSchema } from "../registry/node-info-schema.js";
 import type { NodeRegistry } from "../registry/node-registry.js";
+import type { AccessControl } from "../access/access-control.js";
 import { NodeDisconnectedError, NodeSession, NodeTimeoutError } from "./node-session.js";
 
 export interface HubChannelOptions {
@@ -30,6 +31,7 @@ export interface HubChannelOptions {
 
 export interface HubChannelDeps {
   registry: NodeRegistry;
+  access: AccessControl;
   presence: Presence;
   heartbeats: HeartbeatBuffer;
   logger: Logger;
@@ -58,6 +60,7 @@ export class HubChannel {
     private readonly deps: HubChannelDeps,
   ) {
     this.heartbeatIntervalMs = opts.heartbeatIntervalMs;
+    deps.access.on("changed", () => this.enforceAccess());
   }
 
   readonly service: HubChannelServiceServer = {
@@ -133,8 +136,14 @@ export class HubChannel {
       return refuse(call, GrpcStatus.UNAVAILABLE, "hub store unavailable; try again");
     }
     if (!node) return refuse(call, GrpcStatus.UNAUTHENTICATED, `node ${nodeId} is not registered with this hub; sign in again`);
+    const serial = peerSerial(call);
+    const denied = this.deps.access.nodeRefusal(nodeId, node.wallet, serial);
+    if (denied) {
+      log.warn({ nodeId, code: denied.code }, "refused a node's stream");
+      return refuse(call, refusalStatus(denied.code), `${denied.code}: ${denied.message}`);
+    }
 
-    const session = new NodeSession(nodeId, call, log.child({ nodeId }));
+    const session = new NodeSession(nodeId, { wallet: node.wallet, serial }, call, log.child({ nodeId }));
     // Messages are handled one after another: a heartbeat must not overtake the hello before it.
     let queue = Promise.resolve();
     let greeted = false;
@@ -213,9 +222,22 @@ export class HubChannel {
     this.events.emit("draining", nodeId, draining);
   }
 
+  /** Cuts the streams that a new ban or revocation shuts out. */
+  private enforceAccess(): void {
+    for (const session of this.sessions.values()) {
+      const denied = this.deps.access.nodeRefusal(session.nodeId, session.peer.wallet, session.peer.serial);
+      if (!denied) continue;
+      session.logger.warn({ code: denied.code }, "closing a node's stream: the operator shut it out");
+      session.refuse(refusalStatus(denied.code), `${denied.code}: ${denied.message}`);
+    }
+  }
+
   private async renew(call: ServerUnaryCall<RenewCertificateRequest, RenewCertificateResponse>, callback: sendUnaryData<RenewCertificateResponse>): Promise<void> {
     const nodeId = nodeIdOfPeer(call.getAuthContext()?.sslPeerCertificate);
     if (!nodeId) return callback({ code: GrpcStatus.UNAUTHENTICATED, details: "client certificate carries no node identity" });
+    const node = await this.deps.registry.getNode(nodeId).catch(() => undefined);
+    const denied = node && this.deps.access.nodeRefusal(nodeId, node.wallet, peerSerial(call));
+    if (denied) return callback({ code: refusalStatus(denied.code), details: `${denied.code}: ${denied.message}` });
     try {
       const bundle = await this.deps.registry.renew(nodeId, call.request.csrPem);
       callback(null, { bundle });
@@ -228,6 +250,16 @@ export class HubChannel {
       callback({ code: GrpcStatus.INTERNAL, details: "renewal failed; see the hub's log" });
     }
   }
+}
+
+/** A revoked certificate is a reason to sign in again (UNAUTHENTICATED); a ban is not (PERMISSION_DENIED). */
+function refusalStatus(code: "node_banned" | "wallet_banned" | "certificate_revoked"): GrpcStatus {
+  return code === "certificate_revoked" ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.PERMISSION_DENIED;
+}
+
+/** The serial of the client certificate, lowercase hex as the hub records it. */
+function peerSerial(call: { getAuthContext(): { sslPeerCertificate?: { serialNumber?: string } } | undefined }): string {
+  return (call.getAuthContext()?.sslPeerCertificate?.serialNumber ?? "").toLowerCase();
 }
 
 function refuse(call: StreamCall, code: GrpcStatus, details: string): void {

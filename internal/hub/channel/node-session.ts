@@ -21,6 +21,8 @@ export class NodeSession {
 
   constructor(
     readonly nodeId: string,
+    /** The node's wallet and the serial of the certificate it presented: what bans and revocations are checked against. */
+    readonly peer: { wallet: string; serial: string },
     private readonly call: ServerDuplexStream<NodeMessage, HubMessage>,
     readonly logger: Logger,
   ) {}
@@ -42,6 +44,13 @@ export class NodeSession {
 
   settle(result: CommandResult): void {
     if (!this.waiters.settle(result)) this.logger.warn({ commandId: result.commandId }, "result for a command nobody waits for");
+  }
+
+  /** Ends the stream with a status the node acts on (a ban, a revoked certificate). */
+  refuse(code: number, details: string): void {
+    if (this.closed) return;
+    this.close(details);
+    this.call.emit("error", { code, details });
   }
 
   /** Ends the stream; pending commands fail with NodeDisconnectedError. */

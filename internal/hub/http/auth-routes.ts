@@ -6,6 +6,7 @@ import { TokenRefusal, type SessionTokens } from "../../auth/session-tokens.js";
 import type { SiwePolicy, SiweVerifier } from "../../auth/siwe-verifier.js";
 import type { HubMetrics } from "../../metrics/hub-metrics.js";
 import { NonceResponse, SignInResponse } from "../../proto/gen/gpunode/v1/gpunode.js";
+import type { AccessControl } from "../access/access-control.js";
 import { ApiError, unauthorized } from "./api-error.js";
 import { readJsonBody } from "./json-body.js";
 import type { RateLimiter } from "./rate-limit.js";
@@ -21,6 +22,7 @@ export interface AuthRouteDeps {
   metrics: HubMetrics | null;
   /** Sign-in attempts per IP, and sign-ins per wallet that proved it signed. */
   limits: { perIp: RateLimiter; perAddress: RateLimiter };
+  access: AccessControl;
 }
 
 // No length limit on the message here: the verifier refuses an oversized one with its own reason
@@ -43,6 +45,8 @@ export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
       // Charged to the wallet only once its signature is proven: a message that merely names a
       // wallet must not spend that wallet's sign-ins (anyone could lock a provider out).
       limit(deps.limits.perAddress, `address:${signedIn.address.toLowerCase()}`);
+      const ban = deps.access.walletBan(signedIn.address);
+      if (ban) throw new ApiError(403, "wallet_banned", `wallet ${signedIn.address} is banned by the hub's operator: ${ban.reason || "no reason given"}`);
       const { token, expiresAt } = deps.tokens.issue(signedIn.address);
       setSessionCookie(res, token, Math.floor(deps.tokenTtlMs / 1000));
       deps.metrics?.signIns.inc({ outcome: "ok" });

@@ -5,6 +5,7 @@ import { CertificateError } from "../../certs/errors.js";
 import type { CertificateBundle, NodeInfo, RegisterNodeRequest, RegisterNodeResponse } from "../../proto/gen/gpunode/v1/gpunode.js";
 import { badRequest, forbidden, notFound } from "../http/api-error.js";
 import type { HubStore, NodeDescription, NodeRecord } from "../store/hub-store.js";
+import type { AccessControl } from "../access/access-control.js";
 
 export interface NodeRegistryOptions {
   certLifetimeMs: number;
@@ -13,6 +14,7 @@ export interface NodeRegistryOptions {
 export interface NodeRegistryDeps {
   store: HubStore;
   ca: CertificateAuthority;
+  access: AccessControl;
   logger: Logger;
 }
 
@@ -29,6 +31,8 @@ export class NodeRegistry {
     if (!info) throw badRequest("invalid_request", "info: required");
     const existing = await this.findExisting(wallet, req);
     const nodeId = existing?.id ?? randomUUID();
+    const denied = this.deps.access.nodeRefusal(nodeId, wallet);
+    if (denied) throw forbidden(denied.code, denied.message);
     const bundle = await this.sign(nodeId, wallet, req.csrPem, info.host, "bootstrap", async (now, serial, notAfter) => {
       await this.deps.store.upsertNode({
         id: nodeId,

@@ -1,3 +1,4 @@
+import type { AccessStore } from "./access-store.js";
 import type { RentalStore } from "./rental-store.js";
 
 /** The hub's records, independent of the database engine behind them. */
@@ -59,5 +60,6 @@ export interface HubStore {
   saveHeartbeats(batch: HeartbeatRecord[]): Promise<void>;
   lastHeartbeats(): Promise<HeartbeatRecord[]>;
   readonly rentals: RentalStore;
+  readonly access: AccessStore;
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import { type AccessStore, KyselyAccessStore } from "./access-store.js";
 import { KyselyRentalStore, type RentalStore } from "./rental-store.js";
 import type { Database } from "./schema.js";
 import type { HeartbeatRecord, HubStore, IssuedCertificate, NodeDescription, NodeRecord } from "./hub-store.js";
@@ -6,9 +7,11 @@ import type { HeartbeatRecord, HubStore, IssuedCertificate, NodeDescription, Nod
 /** The HubStore over any Kysely dialect; engines differ only in how the Kysely is built. */
 export class KyselyHubStore implements HubStore {
   readonly rentals: RentalStore;
+  readonly access: AccessStore;
 
   constructor(private readonly db: Kysely<Database>) {
     this.rentals = new KyselyRentalStore(db);
+    this.access = new KyselyAccessStore(db);
   }
 
   async upsertNode(node: NodeRecord): Promise<void> {

@@ -74,6 +74,24 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable("rentals").addColumn("offline_since", "text").execute();
     },
   },
+  "0005_bans_revocations": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("bans")
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("subject", "text", (c) => c.notNull())
+        .addColumn("reason", "text", (c) => c.notNull())
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("bans_pk", ["kind", "subject"])
+        .execute();
+      await db.schema
+        .createTable("revocations")
+        .addColumn("serial", "text", (c) => c.primaryKey().references("certificates.serial"))
+        .addColumn("reason", "text", (c) => c.notNull())
+        .addColumn("revoked_at", "text", (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 class StaticProvider implements MigrationProvider {

@@ -51,9 +51,24 @@ export interface RentalsTable {
   offline_since: string | null;
 }
 
+export interface BansTable {
+  kind: string;
+  subject: string;
+  reason: string;
+  created_at: string;
+}
+
+export interface RevocationsTable {
+  serial: string;
+  reason: string;
+  revoked_at: string;
+}
+
 export interface Database {
   rentals: RentalsTable;
   nodes: NodesTable;
   certificates: CertificatesTable;
   last_heartbeats: HeartbeatsTable;
+  bans: BansTable;
+  revocations: RevocationsTable;
 }
