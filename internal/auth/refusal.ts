@@ -1,3 +1,4 @@
+import { AppError } from "../errors/app-error.js";
 /** Why a sign-in was refused; stable, so callers branch on it instead of on messages. */
 export type SiweRefusalCode =
   | "oversized"
@@ -15,7 +16,7 @@ export type SiweRefusalCode =
   | "bad_signature";
 
 /** A refused sign-in. The message names the failed check and never carries the signature. */
-export class SiweRefusal extends Error {
+export class SiweRefusal extends AppError {
   override readonly name = "SiweRefusal";
 
   constructor(

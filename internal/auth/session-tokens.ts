@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
+import { AppError } from "../errors/app-error.js";
 
 export type TokenRefusalCode = "token_missing" | "token_unknown" | "token_expired";
 
 /** A refused bearer token; the message never contains the token. */
-export class TokenRefusal extends Error {
+export class TokenRefusal extends AppError {
   override readonly name = "TokenRefusal";
 
   constructor(

@@ -1,5 +1,6 @@
 import type { Signer } from "ethers";
 import { SiweMessage } from "siwe";
+import { AppError } from "../errors/app-error.js";
 
 export interface SignInRequest {
   signer: Signer;
@@ -19,7 +20,7 @@ export const MAX_SIGN_IN_LIFETIME_MS = 5 * 60_000;
 
 export type SignInRequestErrorCode = "expiry_too_long" | "expiry_invalid" | "message_invalid";
 
-export class SignInRequestError extends Error {
+export class SignInRequestError extends AppError {
   override readonly name = "SignInRequestError";
 
   constructor(

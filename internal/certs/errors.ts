@@ -1,3 +1,4 @@
+import { AppError } from "../errors/app-error.js";
 export type CertificateErrorCode =
   | "invalid_key"
   | "unsupported_key"
@@ -18,7 +19,8 @@ export type CertificateErrorCode =
  * Callers branch on `code`, never on the message. Messages name files and fields but never
  * include key bytes: they end up in logs and in replies to nodes.
  */
-export class CertificateError extends Error {
+export class CertificateError extends AppError {
+  override readonly shownToUser = true;
   override readonly name = "CertificateError";
   constructor(
     readonly code: CertificateErrorCode,

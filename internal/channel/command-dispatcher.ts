@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import type { Command, CommandResult } from "../proto/gen/gpunode/v1/gpunode.js";
+import { AppError } from "../errors/app-error.js";
 
 type Body = NonNullable<Command["body"]>;
 type Outcome = NonNullable<CommandResult["outcome"]>;
@@ -11,7 +12,7 @@ type ValueOf<C> = Extract<Body, { $case: C }>["value"];
 export type CommandHandlers = { [C in CaseOf<Body>]?: (value: ValueOf<C>, signal: AbortSignal) => Promise<Outcome> };
 
 /** A refusal a handler wants the hub to see with its own code (invalid_argument, unknown_gpu, ...). */
-export class CommandFailure extends Error {
+export class CommandFailure extends AppError {
   override readonly name = "CommandFailure";
   constructor(
     readonly code: string,

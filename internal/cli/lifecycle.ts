@@ -1,18 +1,24 @@
+import { InvalidArgumentError } from "commander";
 import type { Logger } from "pino";
+import { userMessage } from "../errors/app-error.js";
 
-/** Errors whose message is the whole story for the user: printed without a stack trace. */
-const EXPLAINED = new Set(["PrivateKeyError", "DaemonConfigError", "EnrollError", "HubTrustError", "CertificateError", "SchemaError", "InvalidArgumentError", "DatabaseUrlError", "DatabaseConnectionError", "ConfigError", "MetricsServerError", "ControlSocketError"]);
+/** The message when it is the whole story for the user (printed without a stack), else undefined. */
+function explained(err: unknown): string | undefined {
+  // commander's own: a flag value its parser refused.
+  if (err instanceof InvalidArgumentError) return err.message;
+  return userMessage(err);
+}
 
 /** Exits 2 after naming the setting that cannot be used (before any logger exists: its level is a setting too). */
 export function exitOnConfigError(program: string, err: unknown): never {
-  if (err instanceof Error && EXPLAINED.has(err.name)) process.stderr.write(`${program}: ${err.message}\n`);
-  else process.stderr.write(`${program}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`${program}: ${explained(err) ?? (err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`);
   process.exit(2);
 }
 
 /** Exits 1 after saying why the program could not start. */
 export function exitOnStartFailure(err: unknown, logger: Logger): never {
-  if (err instanceof Error && EXPLAINED.has(err.name)) logger.fatal(`cannot start: ${err.message}`);
+  const message = explained(err);
+  if (message !== undefined) logger.fatal(`cannot start: ${message}`);
   else logger.fatal({ err }, "cannot start");
   logger.flush?.();
   process.exit(1);

@@ -1,9 +1,12 @@
 import { readFile, stat } from "node:fs/promises";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { envName, type FlagTable, type FlagValues, flagName } from "./flag-table.js";
+import { AppError } from "../errors/app-error.js";
 
 /** A setting that cannot be used, named with where it came from. Printed without a stack. */
-export class ConfigError extends Error {
+export class ConfigError extends AppError {
+  readonly code = "config";
+  override readonly shownToUser = true;
   override readonly name = "ConfigError";
 }
 

@@ -1,3 +1,4 @@
+import { AppError } from "../errors/app-error.js";
 export type ContainerErrorCode =
   /** The spec asks for something we never allow (a writable host bind, the engine socket, …). */
   | "invalid_spec"
@@ -19,7 +20,7 @@ export type ContainerErrorCode =
   | "engine_error";
 
 /** Callers branch on `code`; `message` carries the engine's own words for logs. */
-export class ContainerError extends Error {
+export class ContainerError extends AppError {
   override readonly name = "ContainerError";
 
   constructor(

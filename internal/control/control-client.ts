@@ -1,9 +1,10 @@
 import { createConnection } from "node:net";
 import { ControlRequest, ControlResponse } from "../proto/gen/gpunode/v1/gpunode.js";
+import { AppError } from "../errors/app-error.js";
 
 export type ControlClientErrorCode = "no_daemon" | "denied" | "timeout" | "bad_answer";
 
-export class ControlClientError extends Error {
+export class ControlClientError extends AppError {
   override readonly name = "ControlClientError";
   constructor(
     readonly code: ControlClientErrorCode,

@@ -3,6 +3,7 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { ControlRequest, ControlResponse, type DrainResult, type GetStatusResponse } from "../proto/gen/gpunode/v1/gpunode.js";
+import { AppError } from "../errors/app-error.js";
 
 /** What `node-daemon status|drain|undrain` can ask of the running daemon. */
 export interface ControlHandlers {
@@ -10,7 +11,9 @@ export interface ControlHandlers {
   setDraining(draining: boolean): Promise<DrainResult>;
 }
 
-export class ControlSocketError extends Error {
+export class ControlSocketError extends AppError {
+  readonly code = "control_socket";
+  override readonly shownToUser = true;
   override readonly name = "ControlSocketError";
 }
 

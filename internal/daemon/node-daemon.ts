@@ -27,8 +27,11 @@ import { NodeStatus } from "./node-status.js";
 import { controlSocketPath, DEFAULT_HUB_HTTP_PORT, type DaemonOptions } from "./options.js";
 import { workloadOwner } from "./workload-owner.js";
 import { startWorkloads, type Workloads } from "./workloads.js";
+import { AppError } from "../errors/app-error.js";
 
-export class DaemonConfigError extends Error {
+export class DaemonConfigError extends AppError {
+  readonly code = "daemon_config";
+  override readonly shownToUser = true;
   override readonly name = "DaemonConfigError";
 }
 

@@ -6,8 +6,10 @@ import { createCsr } from "../certs/csr.js";
 import { generateP256Key } from "../certs/keys.js";
 import { HttpError, requestJson, type HttpTarget } from "../httpclient/json-client.js";
 import { NodeInfo, NonceResponse, RegisterNodeResponse, SignInResponse } from "../proto/gen/gpunode/v1/gpunode.js";
+import { AppError } from "../errors/app-error.js";
 
-export class EnrollError extends Error {
+export class EnrollError extends AppError {
+  override readonly shownToUser = true;
   override readonly name = "EnrollError";
   constructor(
     readonly code: string,

@@ -2,8 +2,11 @@ import type { Logger } from "pino";
 import type { CertDir } from "../certs/cert-dir.js";
 import { certificateFingerprint, normalizeFingerprint } from "../certs/fingerprint.js";
 import { requestJson } from "../httpclient/json-client.js";
+import { AppError } from "../errors/app-error.js";
 
-export class HubTrustError extends Error {
+export class HubTrustError extends AppError {
+  readonly code = "hub_trust";
+  override readonly shownToUser = true;
   override readonly name = "HubTrustError";
 }
 

@@ -1,5 +1,6 @@
 import http from "node:http";
 import https from "node:https";
+import { AppError } from "../errors/app-error.js";
 
 export interface HttpTarget {
   /** e.g. https://hub.example:8080 */
@@ -18,7 +19,7 @@ export interface RequestOptions {
 }
 
 /** A non-2xx answer; `code` is the server's stable error code when it sent one. */
-export class HttpError extends Error {
+export class HttpError extends AppError {
   override readonly name = "HttpError";
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message);

@@ -2,8 +2,11 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { collectDefaultMetrics, type Registry, Registry as RegistryClass } from "prom-client";
 import { formatHostPort, type HostPort } from "../grpc/host-port.js";
+import { AppError } from "../errors/app-error.js";
 
-export class MetricsServerError extends Error {
+export class MetricsServerError extends AppError {
+  readonly code = "metrics_listen";
+  override readonly shownToUser = true;
   override readonly name = "MetricsServerError";
 }
 

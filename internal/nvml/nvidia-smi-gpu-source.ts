@@ -1,5 +1,6 @@
 import { execFile, type ExecFileException } from "node:child_process";
 import type { GpuSample, GpuSnapshot, GpuSource } from "../gpu/gpu-source.js";
+import { AppError } from "../errors/app-error.js";
 
 /** The fields asked of nvidia-smi, in the order of its CSV columns. */
 export const NVIDIA_SMI_QUERY_FIELDS = [
@@ -34,7 +35,7 @@ export interface NvidiaSmiGpuSourceOptions {
 
 export type NvidiaSmiErrorCode = "not-found" | "failed" | "timeout" | "unparsable";
 
-export class NvidiaSmiError extends Error {
+export class NvidiaSmiError extends AppError {
   constructor(
     readonly code: NvidiaSmiErrorCode,
     message: string,

@@ -15,6 +15,7 @@
  * thread; the queries are microseconds each and run synchronously.
  */
 import koffi, { type KoffiFunc, type LibraryHandle, type TypeObject } from "koffi";
+import { AppError } from "../errors/app-error.js";
 
 export const NVML_LIBRARY_ENV = "NODE_DAEMON_NVML_LIBRARY";
 export const DEFAULT_NVML_LIBRARY = "libnvidia-ml.so.1";
@@ -48,7 +49,7 @@ export function resolveNvmlLibraryPath(opts: NvmlLibraryOptions = {}): string {
 }
 
 /** An NVML call returned something other than NVML_SUCCESS. */
-export class NvmlError extends Error {
+export class NvmlError extends AppError {
   constructor(
     readonly fn: string,
     readonly code: number,

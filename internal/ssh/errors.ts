@@ -1,3 +1,4 @@
+import { AppError } from "../errors/app-error.js";
 export type SshGatewayErrorCode =
   /** A port range that is not "first-last" within 1-65535. */
   | "invalid_port_range"
@@ -13,7 +14,7 @@ export type SshGatewayErrorCode =
   | "closed";
 
 /** Callers branch on `code`; messages are for operators and never carry a password. */
-export class SshGatewayError extends Error {
+export class SshGatewayError extends AppError {
   override readonly name = "SshGatewayError";
 
   constructor(

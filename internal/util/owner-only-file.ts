@@ -1,10 +1,13 @@
 import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
+import { AppError } from "../errors/app-error.js";
 
 /** Why a secret's file was not read: callers word it for the setting it belongs to. */
 export type OwnerOnlyProblem = { kind: "unreadable"; code: string } | { kind: "loose"; mode: string };
 
-export class OwnerOnlyFileError extends Error {
+export class OwnerOnlyFileError extends AppError {
+  readonly code = "owner_only_file";
+  override readonly shownToUser = true;
   override readonly name = "OwnerOnlyFileError";
   constructor(readonly problem: OwnerOnlyProblem) {
     super(problem.kind === "loose" ? `readable by group or others (mode ${problem.mode})` : `cannot be read (${problem.code})`);

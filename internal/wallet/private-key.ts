@@ -1,9 +1,12 @@
 import { Wallet } from "ethers";
 import { OwnerOnlyFileError, readOwnerOnlyFile } from "../util/owner-only-file.js";
+import { AppError } from "../errors/app-error.js";
 
 export const PRIVATE_KEY_ENV = "NODE_DAEMON_PRIVATE_KEY";
 
-export class PrivateKeyError extends Error {
+export class PrivateKeyError extends AppError {
+  readonly code = "private_key";
+  override readonly shownToUser = true;
   override readonly name = "PrivateKeyError";
 }
 

@@ -2,14 +2,15 @@ import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { Command, CommandResult, HubMessage, NodeMessage } from "../../proto/gen/gpunode/v1/gpunode.js";
 import { CommandWaiters } from "./command-waiters.js";
+import { AppError } from "../../errors/app-error.js";
 
-export class NodeDisconnectedError extends Error {
+export class NodeDisconnectedError extends AppError {
   override readonly name = "NodeDisconnectedError";
   readonly code = "node_disconnected";
 }
 
 /** The node is connected but did not answer a command in time; it may still be working on it. */
-export class NodeTimeoutError extends Error {
+export class NodeTimeoutError extends AppError {
   override readonly name = "NodeTimeoutError";
   readonly code = "node_timeout";
 }

@@ -1,5 +1,6 @@
+import { AppError } from "../../errors/app-error.js";
 /** An error the REST API shows as-is: a stable code, an HTTP status and a message meant for the caller. */
-export class ApiError extends Error {
+export class ApiError extends AppError {
   override readonly name = "ApiError";
   constructor(
     readonly status: number,

@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
+import { AppError } from "../../errors/app-error.js";
 
 /** Every schema change, in order. Names sort; never edit one that has shipped. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -100,7 +101,9 @@ class StaticProvider implements MigrationProvider {
   }
 }
 
-export class SchemaError extends Error {
+export class SchemaError extends AppError {
+  readonly code = "schema";
+  override readonly shownToUser = true;
   override readonly name = "SchemaError";
 }
 

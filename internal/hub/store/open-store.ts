@@ -2,6 +2,7 @@ import type { HubStore } from "./hub-store.js";
 import { redactDatabaseUrl } from "./database-url.js";
 import { openPostgresStore, type PostgresStoreOptions } from "./postgres.js";
 import { openSqliteStore } from "./sqlite.js";
+import { AppError } from "../../errors/app-error.js";
 
 export interface OpenHubStoreOptions {
   /** `postgres://` or `postgresql://` selects PostgreSQL; absent (or empty) selects the SQLite file. */
@@ -15,7 +16,9 @@ export interface OpenHubStoreOptions {
 export type StoreSelection = { engine: "sqlite"; file: string } | { engine: "postgres"; url: string };
 
 /** A database URL the hub cannot use; the message shows the URL with its password redacted. */
-export class DatabaseUrlError extends Error {
+export class DatabaseUrlError extends AppError {
+  readonly code = "database_url";
+  override readonly shownToUser = true;
   override readonly name = "DatabaseUrlError";
 }
 

@@ -4,6 +4,7 @@ import type { Database } from "./schema.js";
 import { KyselyHubStore } from "./kysely-store.js";
 import { migrateToLatest, SchemaError } from "./migrations.js";
 import { redactDatabaseUrl } from "./database-url.js";
+import { AppError } from "../../errors/app-error.js";
 
 export interface PostgresStoreOptions {
   /** Pool size; node-postgres' default is 10. */
@@ -20,7 +21,9 @@ export interface PostgresStoreOptions {
 export const DEFAULT_POSTGRES_CONNECT_TIMEOUT_MS = 10_000;
 
 /** Raised when the server cannot be reached or refuses the login; its message never holds the password. */
-export class DatabaseConnectionError extends Error {
+export class DatabaseConnectionError extends AppError {
+  readonly code = "database_connection";
+  override readonly shownToUser = true;
   override readonly name = "DatabaseConnectionError";
 }
 
