@@ -161,7 +161,14 @@ export class NodeDaemon {
       },
     );
     this.link.on("connected", (w) => logger.info({ hubVersion: w.hubVersion, heartbeatIntervalMs: w.heartbeatIntervalMs }, "connected to the hub over mTLS"));
-    this.link.on("heartbeat", (seq) => logger.info({ seq }, `heartbeat #${seq} sent`));
+    // The first heartbeat of a connection at info (the link works); the rest, every interval, at debug.
+    let firstOnStream = true;
+    this.link.on("connected", () => (firstOnStream = true));
+    this.link.on("heartbeat", (seq) => {
+      if (firstOnStream) logger.info({ seq }, `heartbeat #${seq} sent (the next ones are logged at debug)`);
+      else logger.debug({ seq }, `heartbeat #${seq} sent`);
+      firstOnStream = false;
+    });
     this.running.push(this.link.run(signal));
 
     const rotation = new CertificateRotation(defaultRotationOptions, {

@@ -26,6 +26,23 @@ export function createLogger(opts: LoggerOptions): Logger {
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
   };
   const wantPretty = opts.pretty ?? process.stdout.isTTY === true;
-  if (!wantPretty) return pino(base);
-  return pino(base, pretty({ colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname", sync: true }));
+  if (wantPretty) return pino(base, pretty({ colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname", sync: true }));
+  // Under systemd, stdout is the journal: level names in the JSON and a syslog priority in front
+  // of each line (sd-daemon(3)), so `journalctl -p warning` shows warnings and worse.
+  if (process.env.JOURNAL_STREAM) return pino({ ...base, formatters: { level: (label) => ({ level: label }) } }, journalDestination());
+  return pino(base);
+}
+
+/** sd-daemon(3) priorities for pino's levels. */
+const SYSLOG_PRIORITY: Record<string, number> = { fatal: 2, error: 3, warn: 4, info: 6, debug: 7, trace: 7 };
+
+/** The `<N>` prefix journald reads as the line's priority; the level is the JSON's first field. */
+export function journalPrefix(line: string): string {
+  const label = /^\{"level":"(\w+)"/.exec(line)?.[1] ?? "info";
+  return `<${SYSLOG_PRIORITY[label] ?? 6}>`;
+}
+
+function journalDestination(): { write(line: string): void } {
+  const out = pino.destination({ dest: 1, sync: true });
+  return { write: (line) => void out.write(journalPrefix(line) + line) };
 }

@@ -63,7 +63,8 @@ export function daemonArgs(hub: HubProcess, keyFile: string, certDir: string, ex
 export function startDaemon(args: string[], env: NodeJS.ProcessEnv = {}): Program {
   // An empty library path keeps a GPU machine's real NVML out of these tests: they are about the channel.
   // Metrics are off unless a test asks (parallel daemons would fight over 9464).
-  return new Program("node-daemon", DAEMON_SCRIPT, args, { NODE_DAEMON_NVML_LIBRARY: "/nonexistent/libnvidia-ml.so.1", NODE_DAEMON_METRICS_LISTEN: "", PATH: "/usr/bin:/bin", ...env });
+  // Debug: tests wait for every "heartbeat #n sent" line, which a daemon logs at info only once per connection.
+  return new Program("node-daemon", DAEMON_SCRIPT, args, { NODE_DAEMON_NVML_LIBRARY: "/nonexistent/libnvidia-ml.so.1", NODE_DAEMON_METRICS_LISTEN: "", NODE_DAEMON_LOG_LEVEL: "debug", PATH: "/usr/bin:/bin", ...env });
 }
 
 export async function getJson<T>(url: string, bearer?: string): Promise<T> {

@@ -7,7 +7,7 @@ import type { SiwePolicy, SiweVerifier } from "../../auth/siwe-verifier.js";
 import type { HubMetrics } from "../../metrics/hub-metrics.js";
 import { NonceResponse, SignInResponse } from "../../proto/gen/gpunode/v1/gpunode.js";
 import type { AccessControl } from "../access/access-control.js";
-import { ApiError, unauthorized } from "./api-error.js";
+import { ApiError, rateLimited, unauthorized } from "./api-error.js";
 import { readJsonBody } from "./json-body.js";
 import type { RateLimiter } from "./rate-limit.js";
 import { clientIp, sessionToken, setSessionCookie } from "./session-cookie.js";
@@ -61,7 +61,7 @@ export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
 
 function limit(limiter: RateLimiter, key: string): void {
   const wait = limiter.take(key);
-  if (wait > 0) throw new ApiError(429, "rate_limited", `too many sign-in attempts; try again in ${wait} s`);
+  if (wait > 0) throw rateLimited("too many sign-in attempts", wait);
 }
 
 /** The wallet behind the request's session, or null when it has none; a token that is sent but refused is a 401. */

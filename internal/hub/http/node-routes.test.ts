@@ -1,4 +1,6 @@
 import { once } from "node:events";
+import type { IncomingHttpHeaders } from "node:http";
+import https from "node:https";
 import { createServer } from "node:net";
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,6 +9,21 @@ import { GpuActivity, MinerState, RentalInfo, RentalState } from "../../proto/ge
 import { captureLogs } from "../../../test/support/log-capture.js";
 import { signIn } from "../../../test/support/renter.js";
 import { enrollNode, nodeInfo, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
+
+let t: TestHub;
+
+/** A GET whose status, headers and body come back as they are. */
+function rawGet(path: string, bearer: string): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(new URL(path, t.http.baseUrl), { ca: t.http.ca, headers: { authorization: `Bearer ${bearer}` } }, (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      })
+      .on("error", reject);
+  });
+}
 
 /** A loopback port with nothing listening on it. */
 async function closedPort(): Promise<number> {
@@ -25,8 +42,7 @@ async function closedPort(): Promise<number> {
 describe("the node API's views, for anonymous callers, other wallets and the node's provider", () => {
   const provider = Wallet.createRandom();
   const stranger = Wallet.createRandom();
-  const logs = captureLogs("warn");
-  let t: TestHub;
+  const logs = captureLogs("info");
   let node: ScriptedNode;
   let nodeId: string;
   let apiPort: number;
@@ -103,6 +119,19 @@ describe("the node API's views, for anonymous callers, other wallets and the nod
 
     // Six at once, then one every five seconds; the first call above was one of the six.
     for (let i = 0; i < 5; i++) await expect(live(asProvider)).rejects.toMatchObject({ status: 502 });
-    await expect(live(asProvider)).rejects.toMatchObject({ status: 429, code: "rate_limited" });
+    const limited = await rawGet(`/v1/nodes/${nodeId}/live`, asProvider);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(limited.body)).toMatchObject({ error: { code: "rate_limited", message: expect.stringMatching(/try again in \d+ s/) } });
+  });
+
+  it("answers a path it cannot decode with 400, and logs every request with its status and time", async () => {
+    for (const path of ["/v1/nodes/%ff", "/v1/rentals/%c0%af"]) {
+      const res = await rawGet(path, asProvider);
+      expect(res.status, path).toBe(400);
+      expect(JSON.parse(res.body)).toMatchObject({ error: { code: "bad_path" } });
+    }
+    const line = await logs.waitFor((l) => l.msg === "request" && l.path === "/v1/nodes/%ff", "the request's log line");
+    expect(line).toMatchObject({ level: 30, method: "GET", status: 400, ms: expect.any(Number) });
   });
 });

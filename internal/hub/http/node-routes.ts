@@ -8,7 +8,7 @@ import type { Presence } from "../presence.js";
 import { registerNodeSchema } from "../registry/node-info-schema.js";
 import type { NodeRegistry } from "../registry/node-registry.js";
 import type { HubStore, NodeRecord } from "../store/hub-store.js";
-import { ApiError, forbidden, notFound } from "./api-error.js";
+import { ApiError, forbidden, notFound, rateLimited } from "./api-error.js";
 import { optionalWallet, requireWallet } from "./auth-routes.js";
 import { readJsonBody } from "./json-body.js";
 import { nodeViewFor } from "./node-views.js";
@@ -63,7 +63,7 @@ export function addNodeRoutes(router: Router, deps: NodeRouteDeps): void {
     const node = await mustGetNode(deps, params.id ?? "");
     if (wallet.toLowerCase() !== node.wallet.toLowerCase()) throw forbidden("not_node_owner", `node ${node.id} belongs to another wallet; only its provider may ask it directly`);
     const wait = probes.take(wallet.toLowerCase());
-    if (wait > 0) throw new ApiError(429, "rate_limited", `too many direct node queries; try again in ${wait} s`);
+    if (wait > 0) throw rateLimited("too many direct node queries", wait);
     try {
       return await fetchNodeStatus(node, deps.hubIdentity(), 5_000);
     } catch (err) {

@@ -37,6 +37,9 @@ export class Router {
 
   readonly handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://hub.invalid");
+    const started = performance.now();
+    // One line per request, when it is done: the path without its query (which may carry anything).
+    res.once("close", () => this.logger.info({ method: req.method, path: url.pathname, status: res.statusCode, ms: Math.round(performance.now() - started) }, "request"));
     res.setHeader("cache-control", "no-store");
     try {
       const matches = this.routes.filter((r) => r.pattern.test(url.pathname));
@@ -44,7 +47,7 @@ export class Router {
       const route = matches.find((r) => r.method === req.method);
       if (!route) throw new ApiError(405, "method_not_allowed", `${req.method} is not allowed on ${url.pathname}`);
       const m = route.pattern.exec(url.pathname);
-      const params = Object.fromEntries(route.keys.map((k, i) => [k, decodeURIComponent(m?.[i + 1] ?? "")]));
+      const params = Object.fromEntries(route.keys.map((k, i) => [k, decodePathSegment(m?.[i + 1] ?? "")]));
       const body = await route.handler({ req, res, params, url });
       if (body !== undefined && !res.headersSent) sendJson(res, 200, body);
     } catch (err) {
@@ -53,6 +56,7 @@ export class Router {
         return;
       }
       if (err instanceof ApiError) {
+        for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
         sendJson(res, err.status, { error: { code: err.code, message: err.message } });
         return;
       }
@@ -60,6 +64,15 @@ export class Router {
       sendJson(res, 500, { error: { code: "internal", message: "internal error; see the hub's log" } });
     }
   };
+}
+
+/** A path parameter as text; a malformed percent-encoding is the caller's mistake (400), not ours. */
+function decodePathSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ApiError(400, "bad_path", `the path segment ${JSON.stringify(raw.slice(0, 64))} is not valid percent-encoded UTF-8`);
+  }
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
