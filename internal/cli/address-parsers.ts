@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { InvalidArgumentError } from "commander";
 import { normalizeFingerprint } from "../certs/fingerprint.js";
 import { sanHosts } from "../certs/issue.js";
@@ -93,4 +94,16 @@ export function postgresUrl(v: string): string {
     throw new InvalidArgumentError(`${redactDatabaseUrl(v.trim())} is not a postgres:// or postgresql:// URL`);
   }
   return v.trim();
+}
+
+/** An IP address or a CIDR ("10.0.0.0/8", "2001:db8::/32"): a network the hub trusts as a proxy. */
+export function cidr(v: string): string {
+  const t = v.trim();
+  const [addr = "", bits, extra] = t.split("/");
+  const family = isIP(addr);
+  const max = family === 6 ? 128 : 32;
+  if (family === 0 || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
+    throw new InvalidArgumentError("expected an IP address or a CIDR, e.g. 10.0.0.0/8, 127.0.0.1 or fd00::/8");
+  }
+  return t;
 }

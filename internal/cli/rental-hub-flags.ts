@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { defaultHubOptions, type HubOptions } from "../hub/options.js";
-import { hostName, optional, postgresUrl, siweDomain } from "./address-parsers.js";
+import { cidr, hostName, optional, postgresUrl, siweDomain } from "./address-parsers.js";
 import { addFlagTable, bool, type FlagValues, list, parsed, text } from "./flag-table.js";
 import { type LogFlags, logFlags, logFlagTable } from "./log-flags.js";
 import { readSecretFile } from "./secret-file.js";
@@ -36,6 +36,14 @@ export const rentalHubFlags = {
   certLifetime: parsed({ value: "duration", help: "node certificate lifetime", default: d.certLifetimeMs, defaultText: "`168h`", parse: duration }),
   heartbeatInterval: parsed({ value: "duration", help: `how often nodes heartbeat; ${d.offlineAfterMissed} missed = offline`, default: d.heartbeatIntervalMs, defaultText: `\`${ms(d.heartbeatIntervalMs)}\``, parse: duration }),
   metricsListen: parsed({ value: "host:port", help: "Prometheus /metrics over plain HTTP; empty turns it off", default: d.metricsListen, defaultText: "`127.0.0.1:9465`", parse: optionalHostPort }),
+  trustedProxy: list({
+    value: "cidrs",
+    help: "comma-separated reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client: per-IP limits then count the client, not the proxy",
+    default: d.trustedProxies,
+    defaultText: "none",
+    split: commaList,
+    each: cidr,
+  }),
   signInsPerIp: parsed({ value: "n", help: "sign-in attempts (nonce + verify) a client address may make per minute (half of them at once)", default: d.signInLimits.perIp.perMinute, parse: intIn(2, 1_000_000), numbers: true }),
   signInsPerWallet: parsed({ value: "n", help: "sign-ins a wallet may make per minute once its signature is proven (half of them at once)", default: d.signInLimits.perAddress.perMinute, parse: intIn(2, 1_000_000), numbers: true }),
   accessRefresh: parsed({ value: "duration", help: "how often bans and revoked certificates (rental-hub ban, revoke-cert) are read again: how soon they take effect", default: d.accessRefreshMs, defaultText: `\`${ms(d.accessRefreshMs)}\``, parse: duration }),
@@ -81,6 +89,7 @@ export async function toRentalHubArgs(r: Resolved<typeof rentalHubFlags>): Promi
       heartbeatIntervalMs: v.heartbeatInterval,
       metricsListen: v.metricsListen,
       accessRefreshMs: v.accessRefresh,
+      trustedProxies: v.trustedProxy,
       signInLimits: { perIp: perMinute(v.signInsPerIp), perAddress: perMinute(v.signInsPerWallet) },
     },
     log: logFlags(v),

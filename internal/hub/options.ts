@@ -24,6 +24,8 @@ export interface HubOptions {
   heartbeatFlushMs: number;
   nonceTtlMs: number;
   tokenTtlMs: number;
+  /** Reverse proxies (CIDRs) whose X-Forwarded-For names the client, for per-IP limits. */
+  trustedProxies: string[];
   /** Sign-in attempts (nonce + verify) per client IP and per wallet. */
   signInLimits: { perIp: RateLimit; perAddress: RateLimit };
   /** Prometheus /metrics (plain HTTP); absent = no metrics. */
@@ -65,5 +67,6 @@ export const defaultHubOptions: HubOptions = {
   signInLimits: { perIp: { perMinute: 60, burst: 30 }, perAddress: { perMinute: 10, burst: 5 } },
   metricsListen: { host: "127.0.0.1", port: 9465 },
   accessRefreshMs: 5_000,
+  trustedProxies: [],
   rentals: { startSilenceMs: 15 * 60_000, commandTimeoutMs: 60_000, longestTimerMs: 2 ** 31 - 1 },
 };

@@ -23,6 +23,7 @@ import { addEventRoutes } from "./http/events-routes.js";
 import { addOpenApiRoute } from "./http/openapi-routes.js";
 import { addNodeRoutes } from "./http/node-routes.js";
 import { RateLimiter } from "./http/rate-limit.js";
+import { ClientAddress } from "./http/client-address.js";
 import { addRentalRoutes } from "./http/rental-routes.js";
 import { RentalBook } from "./rentals/rental-book.js";
 import { Router } from "./http/router.js";
@@ -138,6 +139,7 @@ export class RentalHub {
       metrics,
       limits: { perIp: new RateLimiter(opts.signInLimits.perIp), perAddress: new RateLimiter(opts.signInLimits.perAddress) },
       access,
+      clientAddress: new ClientAddress(opts.trustedProxies),
     });
     // A banned wallet's renter sessions end with the ban.
     const endBannedSessions = (): void => {

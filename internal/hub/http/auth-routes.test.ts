@@ -155,6 +155,30 @@ describe("POST /v1/auth/verify", () => {
     }
   });
 
+  it("counts per-IP limits against the client behind a trusted proxy, and ignores X-Forwarded-For from anyone else", async () => {
+    const limits = { perIp: { perMinute: 1, burst: 2 }, perAddress: { perMinute: 6_000, burst: 1_000 } };
+    const nonceFrom = (h: TestHub, forwardedFor: string) =>
+      new Promise<number>((resolve, reject) => {
+        https
+          .get(new URL("/v1/auth/nonce", h.http.baseUrl), { ca: h.http.ca, headers: { "x-forwarded-for": forwardedFor } }, (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          })
+          .on("error", reject);
+      });
+    const behindProxy = await startTestHub({ signInLimits: limits, trustedProxies: ["127.0.0.0/8"] });
+    const direct = await startTestHub({ signInLimits: limits });
+    try {
+      // Two clients behind the proxy: each has its own budget of two.
+      expect([await nonceFrom(behindProxy, "203.0.113.1"), await nonceFrom(behindProxy, "203.0.113.1"), await nonceFrom(behindProxy, "203.0.113.1")]).toEqual([200, 200, 429]);
+      expect(await nonceFrom(behindProxy, "198.51.100.7, 203.0.113.9")).toBe(200);
+      // A client that claims another address, with no trusted proxy in between, is still itself.
+      expect([await nonceFrom(direct, "203.0.113.1"), await nonceFrom(direct, "203.0.113.2"), await nonceFrom(direct, "203.0.113.3")]).toEqual([200, 200, 429]);
+    } finally {
+      await Promise.all([behindProxy.close(), direct.close()]);
+    }
+  });
+
   it("refuses a body that is not a sign-in request before it reaches the verifier", async () => {
     await expect(requestJson(t.http, "POST", "/v1/auth/verify", { body: { message: 42 } })).rejects.toMatchObject({ status: 400, code: "invalid_request" });
   });

@@ -10,7 +10,8 @@ import type { AccessControl } from "../access/access-control.js";
 import { ApiError, rateLimited, unauthorized } from "./api-error.js";
 import { readJsonBody } from "./json-body.js";
 import type { RateLimiter } from "./rate-limit.js";
-import { clientIp, sessionToken, setSessionCookie } from "./session-cookie.js";
+import type { ClientAddress } from "./client-address.js";
+import { sessionToken, setSessionCookie } from "./session-cookie.js";
 import type { Router } from "./router.js";
 
 export interface AuthRouteDeps {
@@ -23,6 +24,8 @@ export interface AuthRouteDeps {
   /** Sign-in attempts per IP, and sign-ins per wallet that proved it signed. */
   limits: { perIp: RateLimiter; perAddress: RateLimiter };
   access: AccessControl;
+  /** Which address a request counts against (the client's, behind a trusted proxy). */
+  clientAddress: ClientAddress;
 }
 
 // No length limit on the message here: the verifier refuses an oversized one with its own reason
@@ -32,13 +35,13 @@ const SIGN_IN_MAX_BODY_BYTES = 32_768;
 
 export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
   router.on("GET", "/v1/auth/nonce", async ({ req }) => {
-    limit(deps.limits.perIp, `ip:${clientIp(req)}`);
+    limit(deps.limits.perIp, `ip:${deps.clientAddress.of(req)}`);
     const { nonce, expiresAt } = deps.nonces.issue();
     return NonceResponse.toJSON({ nonce, expiresAt: expiresAt.toISOString(), domain: deps.policy.domain, uri: deps.policy.uriOrigin, chainId: deps.policy.chainId });
   });
 
   router.on("POST", "/v1/auth/verify", async ({ req, res }) => {
-    limit(deps.limits.perIp, `ip:${clientIp(req)}`);
+    limit(deps.limits.perIp, `ip:${deps.clientAddress.of(req)}`);
     const body = await readJsonBody(req, signInSchema, SIGN_IN_MAX_BODY_BYTES);
     try {
       const signedIn = await deps.verifier.verify(body.message, body.signature);

@@ -22,6 +22,3 @@ export function sessionToken(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-export function clientIp(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? "unknown";
-}
