@@ -1,5 +1,6 @@
 import { existsSync, statSync } from "node:fs";
-import { readFile, readdir } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join, posix, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -153,7 +154,13 @@ describe("container deploy files", () => {
         for (const src of sources) {
           const rel = posix.relative(build.workdir, src);
           const produced = rel === "node_modules" || rel === "dist" || rel.startsWith("dist/");
-          expect(inBuild.has(src) || produced, `${file}: COPY --from=build ${src}`).toBe(true);
+          const copiedIn = [...inBuild].some((d) => src === d || src.startsWith(`${d}/`));
+          expect(copiedIn || produced, `${file}: COPY --from=build ${src}`).toBe(true);
+          if (!produced && rel !== "package.json") {
+            // Besides dist/ and node_modules, only files read at run time: never the TypeScript sources.
+            expect(["cmd", "internal"], `${file}: COPY --from=build ${src} copies a whole source tree`).not.toContain(rel.replace(/\/$/, ""));
+            expect(rel, file).not.toMatch(/\.ts$/);
+          }
           if (rel.startsWith("dist/")) {
             // tsc's outDir mirrors the sources (rootDir "."): dist/X exists when X is compiled.
             const source = rel.slice("dist/".length);
@@ -197,7 +204,8 @@ describe("container deploy files", () => {
     }
     for (const asset of assets) {
       expect(existsSync(join(REPO, asset)), `packageFile names ${asset}, which is not in the repository`).toBe(true);
-      for (const [image, file] of Object.entries(DOCKERFILES) as [Image, string][]) {
+      // The hub reads these; the daemon image needs none of them.
+      for (const [image, file] of (Object.entries(DOCKERFILES) as [Image, string][]).filter(([image]) => image === "hub" || !asset.startsWith("internal/hub/"))) {
         const runtime = stages[image][1];
         const copiedTo = (runtime?.instructions ?? [])
           .filter((i) => i.op === "COPY")
@@ -261,12 +269,36 @@ describe("container deploy files", () => {
       expect(obj(obj(hub.depends_on, "hub.depends_on").postgres, "depends_on.postgres").condition).toBe("service_healthy");
     });
 
-    it("gives the hub its database URL from the environment, the password from .env, and no literal secret", () => {
+    it("hands the database password and URL over as secret files, never in an environment or on a command line", async () => {
       const hub = obj(services.hub, "hub");
-      const url = String(obj(hub.environment, "hub.environment").HUB_DATABASE_URL);
-      expect(url).toMatch(/^postgres:\/\/[^:]+:\$\{POSTGRES_PASSWORD[^}]*\}@postgres:5432\/\w+$/);
-      expect(String(obj(obj(services.postgres, "postgres").environment, "postgres.environment").POSTGRES_PASSWORD)).toMatch(/^\$\{POSTGRES_PASSWORD:\?/);
-      expect(JSON.stringify(hub.command ?? "")).not.toContain("database-url");
+      const pg = obj(services.postgres, "postgres");
+      expect(hub.secrets).toEqual(["database_url"]);
+      expect((hub.command as string[]).join(" ")).toContain("-database-url-file /run/secrets/database_url");
+      expect(pg.secrets).toEqual(["postgres_password"]);
+      expect(obj(pg.environment, "postgres.environment").POSTGRES_PASSWORD_FILE).toBe("/run/secrets/postgres_password");
+      const text = JSON.stringify(compose);
+      expect(text).not.toMatch(/DATABASE_URL"|POSTGRES_PASSWORD"|postgres:\/\//);
+      expect((await readFile(join(REPO, ".gitignore"), "utf8")).split("\n")).toContain("deploy/secrets/");
+    });
+
+    it("make-secrets.sh writes the secrets compose names: 0600 files, the URL carrying the password", async () => {
+      const dir = await mkdtemp(join(tmpdir(), "make-secrets-"));
+      try {
+        await copyFile(join(DEPLOY, "make-secrets.sh"), join(dir, "make-secrets.sh"));
+        expect((await run("bash", [join(dir, "make-secrets.sh")])).code).toBe(0);
+        for (const [name, def] of Object.entries(obj(compose.secrets, "secrets"))) {
+          const file = join(dir, String(obj(def, name).file));
+          expect(statSync(file).mode & 0o777, file).toBe(0o600);
+        }
+        const password = (await readFile(join(dir, "secrets", "postgres-password"), "utf8")).trim();
+        expect(password).toMatch(/^[0-9a-f]{48}$/);
+        expect((await readFile(join(dir, "secrets", "database-url"), "utf8")).trim()).toBe(`postgres://rental_hub:${password}@postgres:5432/rental_hub`);
+        // Run again: the secrets stay as they are.
+        await run("bash", [join(dir, "make-secrets.sh")]);
+        expect((await readFile(join(dir, "secrets", "postgres-password"), "utf8")).trim()).toBe(password);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     it("publishes 8443 and 8080 and keeps the hub's data dir (its CA) on a volume", async () => {
@@ -294,11 +326,10 @@ describe("container deploy files", () => {
           if (source.startsWith(".") || source.startsWith("/")) named.push(resolve(composeDir, source));
         }
       }
-      for (const kind of ["secrets", "configs"]) {
-        for (const [name, def] of Object.entries(compose[kind] === undefined ? {} : obj(compose[kind], kind))) {
-          const file = obj(def, name).file;
-          if (typeof file === "string") named.push(resolve(composeDir, file));
-        }
+      // Secret files are the operator's to make (make-secrets.sh, tested above); configs ship with the repository.
+      for (const [name, def] of Object.entries(compose.configs === undefined ? {} : obj(compose.configs, "configs"))) {
+        const file = obj(def, name).file;
+        if (typeof file === "string") named.push(resolve(composeDir, file));
       }
       expect(named.length).toBeGreaterThan(0);
       for (const p of named) expect(existsSync(p), `compose.yaml names ${p}`).toBe(true);
