@@ -17,12 +17,13 @@ import { nodeOnline, startTestHub, type TestHub } from "../support/test-hub.js";
 const run = promisify(execFile);
 
 /** Stops dockerd as an operator (or a package upgrade) would, and waits until it is gone. */
-async function restartDockerd(): Promise<void> {
+async function stopDockerd(): Promise<void> {
   const pid = (await readFile("/var/run/docker.pid", "utf8")).trim();
   await run("kill", ["-TERM", pid]);
   await run("tail", [`--pid=${pid}`, "-f", "/dev/null"], { timeout: 60_000 }); // returns when it exits
-  await run("bash", ["test/setup/docker-engine.sh"], { timeout: 120_000 });
 }
+
+const startDockerd = () => run("bash", ["test/setup/docker-engine.sh"], { timeout: 120_000 });
 
 /** Waits for a condition of the engine by re-checking it at every daemon log line (the daemon logs what it does). */
 async function until<T>(daemon: Program, check: () => Promise<T | undefined | false>, what: string): Promise<T> {
@@ -70,7 +71,7 @@ describe("dockerd restarted under the daemon", () => {
     await dir?.remove();
   });
 
-  it("reconnects to the engine, and the rental, its SSH and mining are as before", async () => {
+  it("stays online while Docker is stopped, refusing new rentals; then the rental, its SSH and mining are as before", async () => {
     const res = await t.hub.channel.sendCommand(
       nodeId,
       { $case: "startRental", value: { rentalId: "survivor", image: "gpunode-test/busybox:latest", gpus: { count: 0, ids: ["0"], model: "" }, cpuMillis: 0, memoryBytes: 128 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0 } },
@@ -82,8 +83,19 @@ describe("dockerd restarted under the daemon", () => {
     await until(daemon, async () => (await minerGpus()).join() === "1", "a miner on GPU 1");
 
     const lost = daemon.waitForNext((l) => l.msg === "lost the Docker engine's events; reconnecting", "the daemon noticing the engine went away", 60_000);
-    await restartDockerd();
-    await lost;
+    await stopDockerd();
+    try {
+      await lost;
+      // With Docker stopped the daemon goes on heartbeating: past three intervals the hub still has it online...
+      const beats = daemon.lines.filter((l) => typeof l.seq === "number").length;
+      await daemon.waitForNext((l) => typeof l.seq === "number" && daemon.lines.filter((x) => typeof x.seq === "number").length >= beats + 4, "four heartbeats with Docker stopped");
+      expect(t.hub.presence.status(nodeId)).toBe("online");
+      // ...and refuses new rentals with the reason, instead of failing them half-way.
+      const refused = await t.hub.channel.sendCommand(nodeId, { $case: "startRental", value: { rentalId: "during-outage", image: "gpunode-test/busybox:latest", gpus: { count: 0, ids: ["1"], model: "" }, cpuMillis: 0, memoryBytes: 0, shmBytes: 0, pidsLimit: 0, env: [], command: ["true"], sshPublicKeys: [], sshPasswordHash: "", maxDurationSeconds: 0 } }, { timeoutMs: 10_000 });
+      expect(refused.outcome).toMatchObject({ $case: "error", value: { code: "rentals_unavailable", message: expect.stringContaining("Docker engine is not answering") } });
+    } finally {
+      await startDockerd();
+    }
 
     const rental = await until(daemon, async () => (await engine.list({ labels: workloadFilter(nodeId, "rental") })).find((c) => c.running), "the rental running again");
     expect(rental.labels[LABELS.rentalId]).toBe("survivor");
