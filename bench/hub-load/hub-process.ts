@@ -70,6 +70,8 @@ export class HubProcess {
       "--data-dir", opts.dataDir,
       "--heartbeat-interval", `${opts.heartbeatIntervalMs}ms`,
       "--log-format", "json",
+      // Every simulated client shares one loopback address: no per-address cap here.
+      "--max-connections-per-ip", "0",
       ...(opts.databaseUrl ? ["--database-url", opts.databaseUrl] : []),
     ];
     const env = { ...process.env };

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import type { HostPort } from "../grpc/host-port.js";
+import { type ConnectionLimits, defaultConnectionLimits } from "./http/connection-limits.js";
 
 export interface HubOptions {
   dataDir: string;
@@ -24,6 +25,8 @@ export interface HubOptions {
   heartbeatFlushMs: number;
   nonceTtlMs: number;
   tokenTtlMs: number;
+  /** Slow and idle HTTP connections, and how many one address may hold. */
+  connectionLimits: ConnectionLimits;
   /** Reverse proxies (CIDRs) whose X-Forwarded-For names the client, for per-IP limits. */
   trustedProxies: string[];
   /** Sign-in attempts (nonce + verify) per client IP and per wallet. */
@@ -68,5 +71,6 @@ export const defaultHubOptions: HubOptions = {
   metricsListen: { host: "127.0.0.1", port: 9465 },
   accessRefreshMs: 5_000,
   trustedProxies: [],
+  connectionLimits: defaultConnectionLimits,
   rentals: { startSilenceMs: 15 * 60_000, commandTimeoutMs: 60_000, longestTimerMs: 2 ** 31 - 1 },
 };

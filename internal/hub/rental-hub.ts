@@ -24,6 +24,7 @@ import { addOpenApiRoute } from "./http/openapi-routes.js";
 import { addNodeRoutes } from "./http/node-routes.js";
 import { RateLimiter } from "./http/rate-limit.js";
 import { ClientAddress } from "./http/client-address.js";
+import { capConnectionsPerAddress, timeoutOptions } from "./http/connection-limits.js";
 import { addRentalRoutes } from "./http/rental-routes.js";
 import { RentalBook } from "./rentals/rental-book.js";
 import { Router } from "./http/router.js";
@@ -111,8 +112,9 @@ export class RentalHub {
 
     const router = new Router(logger.child({ part: "http" }));
     const httpServer = opts.insecureHttp
-      ? http.createServer(router.handle)
-      : https.createServer({ ...hubTls.httpsOptions(), minVersion: "TLSv1.2" }, router.handle);
+      ? http.createServer(timeoutOptions(opts.connectionLimits), router.handle)
+      : https.createServer({ ...timeoutOptions(opts.connectionLimits), ...hubTls.httpsOptions(), minVersion: "TLSv1.2" }, router.handle);
+    capConnectionsPerAddress(httpServer, opts.connectionLimits.perAddress);
     if (httpServer instanceof https.Server) hubTls.watchHttps(httpServer);
     const httpPort = await listen(httpServer, opts.httpListen.host, opts.httpListen.port);
     this.closers.push(() => closeHttp(httpServer));

@@ -6,8 +6,11 @@ const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 
 /** Reads a JSON body of at most maxBytes and validates it; nothing invalid gets past this point. */
 export async function readJsonBody<T>(req: IncomingMessage, schema: z.ZodType<T>, maxBytes = DEFAULT_MAX_BODY_BYTES): Promise<T> {
-  const type = req.headers["content-type"] ?? "";
-  if (!type.startsWith("application/json")) throw badRequest("unsupported_media_type", "send the body as application/json");
+  // The media type without its parameters, compared case-insensitively: APPLICATION/JSON is JSON, application/jsonp is not.
+  const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+  if (type !== "application/json") {
+    throw new ApiError(415, "unsupported_media_type", `the body must be application/json${type ? `, not ${type.slice(0, 100)}` : " (no Content-Type was sent)"}`, { "accept-post": "application/json" });
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
