@@ -27,13 +27,13 @@ export interface LoadedWallet {
  * it): a typo in a key is still a key.
  */
 export async function loadWallet(src: PrivateKeySources): Promise<LoadedWallet> {
-  if (src.file) return { wallet: toWallet(await readKeyFile(src.file), `file ${src.file}`), source: "file", warnings: [] };
+  if (src.file) return { wallet: walletFromHex(await readKeyFile(src.file), `file ${src.file}`), source: "file", warnings: [] };
   const key = src.key;
-  if (key?.from === "env") return { wallet: toWallet(key.value, `$${PRIVATE_KEY_ENV}`), source: "env", warnings: [] };
-  if (key?.from === "file") return { wallet: toWallet(key.value, "private-key in the config file"), source: "file", warnings: [] };
+  if (key?.from === "env") return { wallet: walletFromHex(key.value, `$${PRIVATE_KEY_ENV}`), source: "env", warnings: [] };
+  if (key?.from === "file") return { wallet: walletFromHex(key.value, "private-key in the config file"), source: "file", warnings: [] };
   if (key) {
     return {
-      wallet: toWallet(key.value, "-private-key"),
+      wallet: walletFromHex(key.value, "-private-key"),
       source: "flag",
       warnings: [
         `-private-key puts the key on the command line, where any local user can read it with ps; use -private-key-file (mode 0600) or $${PRIVATE_KEY_ENV}`,
@@ -55,7 +55,8 @@ async function readKeyFile(path: string): Promise<string> {
   }
 }
 
-function toWallet(raw: string, where: string): Wallet {
+/** A wallet from a hex key; errors name `where` and never echo the key. */
+export function walletFromHex(raw: string, where: string): Wallet {
   const hex = raw.trim().replace(/^0x/i, "");
   if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
     throw new PrivateKeyError(`${where} does not hold a private key: expected 64 hex digits, optionally prefixed with 0x`);

@@ -28,6 +28,11 @@ export const createRentalSchema = z
     sshPublicKey: z.string().max(16_384).optional(),
     sshPublicKeys: z.array(z.string().max(16_384)).max(16).default([]),
     command: z.array(z.string().max(65_536)).max(256).default([]),
+    /** Environment of the rental's process; the node sets NVIDIA_VISIBLE_DEVICES itself. */
+    env: z
+      .array(z.object({ name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "a variable name").refine((n) => n !== "NVIDIA_VISIBLE_DEVICES", "set by the node from the rental's GPUs"), value: z.string().max(32_768) }).strict())
+      .max(64)
+      .default([]),
     maxDurationSeconds: z.number().int().min(0).max(90 * 86_400).default(0),
   })
   .strict()

@@ -227,7 +227,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
             memoryBytes: q.memoryBytes,
             shmBytes: 0,
             pidsLimit: 0,
-            env: [],
+            env: q.env ?? [],
             command: q.command,
             sshPublicKeys: q.sshPublicKeys,
             sshPasswordHash: "",

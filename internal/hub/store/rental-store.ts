@@ -16,6 +16,8 @@ export interface RentalRequest {
   memoryBytes: number;
   sshPublicKeys: string[];
   command: string[];
+  /** Absent in rentals made before the hub took environments. */
+  env?: Array<{ name: string; value: string }>;
   maxDurationSeconds: number;
 }
 
