@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lockRegistry, REGISTRY, removeImage, requireRegistry } from "../../test/support/registry.js";
 import { CommandFailure } from "../channel/command-dispatcher.js";
 import { DockerodeEngine } from "../container/dockerode-engine.js";
-import type { PullOptions, PullProgress } from "../container/engine.js";
+import type { PullOptions } from "../container/engine.js";
+import type { PullTotals } from "./pull-totals.js";
 import { ImagePuller } from "./image-puller.js";
 
 const SMALL = `${REGISTRY}/gpunode-test/busybox:latest`;
@@ -45,17 +46,24 @@ describe("ImagePuller against a real registry", () => {
   it("pulls an image the engine lacks, and the caller hears the pull's progress", async () => {
     await removeImage(SMALL);
     const puller = new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine, logger, metrics: null });
-    const heard: PullProgress[] = [];
+    const heard: PullTotals[] = [];
     await puller.ensure(SMALL, (p) => heard.push(p));
     expect(await engine.imageExists(SMALL)).toBe(true);
     expect(heard.map((p) => p.status)).toEqual(expect.arrayContaining(["Downloading", "Pull complete"]));
+    // Totals over the image's layers, rising to all of it.
+    const last = heard.at(-1)!;
+    expect(last.totalBytes).toBeGreaterThan(0);
+    expect(last).toMatchObject({ currentBytes: last.totalBytes, layersDone: last.layersTotal });
+    expect(last.layersTotal).toBeGreaterThanOrEqual(1);
+    const bytes = heard.map((p) => p.currentBytes);
+    expect(bytes).toEqual([...bytes].sort((a, b) => a - b));
   });
 
   it("pulls once for two callers waiting for the same image, and not at all once it is there", async () => {
     await removeImage(SMALL);
     const counting = new CountingEngine();
     const puller = new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine: counting, logger, metrics: null });
-    const heard: PullProgress[] = [];
+    const heard: PullTotals[] = [];
     await Promise.all([puller.ensure(SMALL, (p) => heard.push(p)), puller.ensure(SMALL, () => {})]);
     expect(counting.pulls).toBe(1);
     expect(heard.length).toBeGreaterThan(0);

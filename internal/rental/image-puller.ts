@@ -1,8 +1,9 @@
 import { CommandFailure } from "../channel/command-dispatcher.js";
-import type { ContainerEngine, PullProgress } from "../container/engine.js";
+import type { ContainerEngine } from "../container/engine.js";
 import { ContainerError } from "../container/errors.js";
 import type { Logger } from "../log/logger.js";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
+import { PullTotaller, type PullTotals } from "./pull-totals.js";
 
 export interface ImagePullerOptions {
   /** Give up when the registry sends nothing for this long (a slow pull that progresses goes on). */
@@ -24,15 +25,15 @@ interface Pull {
  */
 export class ImagePuller {
   private readonly inFlight = new Map<string, Pull>();
-  private readonly progressListeners = new Map<string, Set<(p: PullProgress) => void>>();
+  private readonly progressListeners = new Map<string, Set<(p: PullTotals) => void>>();
 
   constructor(
     private readonly opts: ImagePullerOptions,
     private readonly deps: { engine: ContainerEngine; logger: Logger; metrics: DaemonMetrics | null },
   ) {}
 
-  /** Resolves when the image is present. onProgress hears this pull's progress, throttled. */
-  async ensure(image: string, onProgress: (p: PullProgress) => void, signal?: AbortSignal): Promise<void> {
+  /** Resolves when the image is present. onProgress hears the pull's totals over all layers, throttled. */
+  async ensure(image: string, onProgress: (p: PullTotals) => void, signal?: AbortSignal): Promise<void> {
     if (await this.deps.engine.imageExists(image, signal)) return;
     signal?.throwIfAborted();
     const pull = this.inFlight.get(image) ?? this.begin(image);
@@ -57,7 +58,7 @@ export class ImagePuller {
     return pull;
   }
 
-  private listeners(image: string): Set<(p: PullProgress) => void> {
+  private listeners(image: string): Set<(p: PullTotals) => void> {
     let set = this.progressListeners.get(image);
     if (!set) this.progressListeners.set(image, (set = new Set()));
     return set;
@@ -69,17 +70,22 @@ export class ImagePuller {
     let lastReport = 0;
     log.info("pulling image");
     try {
+      const totals = new PullTotaller();
       await this.deps.engine.pullImage(image, {
         signal,
         stallTimeoutMs: this.opts.stallTimeoutMs,
         onProgress: (p) => {
+          totals.add(p);
           const now = Date.now();
           if (now - lastReport < this.opts.reportEveryMs) return;
           lastReport = now;
-          log.info({ status: p.status, currentBytes: p.currentBytes, totalBytes: p.totalBytes }, "pull progress");
-          for (const l of this.listeners(image)) l(p);
+          const t = totals.totals;
+          log.debug({ ...t }, "pull progress");
+          for (const l of this.listeners(image)) l(t);
         },
       });
+      // The last word: all of it, whatever the throttle let through before.
+      for (const l of this.listeners(image)) l({ ...totals.totals, status: "Pull complete" });
       log.info({ seconds: (Date.now() - started) / 1000 }, "image pulled");
       this.deps.metrics?.imagePullSeconds.observe({ outcome: "ok" }, (Date.now() - started) / 1000);
     } catch (err) {

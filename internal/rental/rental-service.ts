@@ -248,7 +248,7 @@ export class RentalService {
     let created = false;
     try {
       const limits = rentalLimits(cmd, record.gpuIndices.length, opts.defaults);
-      await deps.puller.ensure(cmd.image, (p) => deps.report({ $case: "pullProgress", value: { rentalId: record.id, image: cmd.image, status: p.status, currentBytes: p.currentBytes ?? 0, totalBytes: p.totalBytes ?? 0 } }), signal);
+      await deps.puller.ensure(cmd.image, (p) => deps.report({ $case: "pullProgress", value: { rentalId: record.id, image: cmd.image, ...p } }), signal);
       await deps.mining.pause(record.gpuIndices, signal);
       if (cmd.sshPasswordHash) await deps.secrets.save(record.id, cmd.sshPasswordHash);
       const access = { rentalId: record.id, containerId: record.containerId, authorizedKeys: cmd.sshPublicKeys, user: opts.sshUser, ...(cmd.sshPasswordHash ? { passwordHash: cmd.sshPasswordHash } : {}) };

@@ -4,6 +4,7 @@ import { action } from "./action.js";
 import { CliError, usageError } from "./cli-error.js";
 import { HubApi, type RentalView } from "./hub-api.js";
 import { ether, type Output, table } from "./output.js";
+import { PullBar } from "./pull-bar.js";
 import { followRental } from "./rental-events.js";
 import { SessionStore } from "./session-store.js";
 import { publicKey } from "./ssh-key.js";
@@ -191,13 +192,23 @@ async function untilSettled(out: Output, api: HubApi, s: Parameters<typeof follo
     follow.abort();
   };
   process.on("SIGINT", onSigint);
+  const bar = process.stderr.isTTY && !out.json ? new PullBar(created.image) : undefined;
+  let pulledSaid = false;
   try {
     let last = created.status;
     return await followRental(
       s,
       created.id,
       (r) => {
-        if (r.status !== last && !out.json) out.err(`${r.status}${r.reason ? `: ${r.reason}` : ""}`);
+        if (r.pull && bar) bar.update(r.pull);
+        else if (r.pull && !pulledSaid && !out.json) {
+          pulledSaid = true;
+          out.err(`pulling ${r.image} (${r.pull.layersTotal} layers so far)`);
+        }
+        if (r.status !== last && !out.json) {
+          bar?.stop();
+          out.err(`${r.status}${r.reason ? `: ${r.reason}` : ""}`);
+        }
         last = r.status;
       },
       (r) => r.status !== "starting",
@@ -209,6 +220,7 @@ async function untilSettled(out: Output, api: HubApi, s: Parameters<typeof follo
     if (stop) return api.call<RentalView>("POST", `/v1/rentals/${encodeURIComponent(created.id)}/stop`);
     throw new CliError("interrupted", `stopped following; rental ${created.id} goes on (gpu-rent show ${created.id})`);
   } finally {
+    bar?.stop();
     process.off("SIGINT", onSigint);
     signal.removeEventListener("abort", onAbort);
   }

@@ -7,13 +7,17 @@ import { DockerodeEngine } from "../../internal/container/dockerode-engine.js";
 import { LABELS } from "../../internal/container/labels.js";
 import { buildFakeNvml } from "../fixtures/nvml/build-fake-nvml.js";
 import { fakeNvmlConfig, writeFakeNvmlConfig } from "../fixtures/nvml/fake-nvml-config.js";
+import { requestJson } from "../../internal/httpclient/json-client.js";
 import { type SshKey, sshKeypair } from "../support/openssh.js";
+import { lockRegistry, REGISTRY, removeImage, requireRegistry } from "../support/registry.js";
+import { signIn } from "../support/renter.js";
 import { DIST, type Program } from "../support/program.js";
 import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
 import { nodeOnline, rentalWhere, startTestHub, type TestHub } from "../support/test-hub.js";
 
 const PRICE = "2500000000000"; // wei per second: 0.009 ETH per GPU-hour
 const IMAGE = "gpunode-test/busybox:latest";
+const BIG = `${REGISTRY}/gpunode-test/big:latest`;
 
 interface Ran {
   code: number | null;
@@ -134,6 +138,34 @@ describe("gpu-rent, the renter's CLI", () => {
     expect(JSON.parse(failing.stdout)).toMatchObject({ status: "exited", exitCode: 3 });
   });
 
+  it("follows a real image pull: the hub shows its bytes and layers while it runs, and the CLI waits to the end", async () => {
+    await requireRegistry();
+    const unlock = await lockRegistry();
+    try {
+      await removeImage(BIG);
+      const token = await signIn(t.http, renter);
+      const seenPull = new Promise<{ currentBytes: number; totalBytes: number; layersDone: number; layersTotal: number }>((resolve) => {
+        const on = (r: { id: string; status: string }) => {
+          const pull = t.hub.rentals.pullOf(r.id);
+          if (r.status !== "starting" || !pull || pull.currentBytes === 0) return;
+          t.hub.rentals.off("changed", on);
+          void requestJson<{ pull: { currentBytes: number; totalBytes: number; layersDone: number; layersTotal: number } }>(t.http, "GET", `/v1/rentals/${r.id}`, { bearer: token }).then((v) => resolve(v.pull));
+        };
+        t.hub.rentals.on("changed", on);
+      });
+      const done = await cli(["--json", "rent", "--wait", "--gpus", "0", "--image", BIG, "--", "true"]);
+      expect(done.code, done.stdout + done.stderr).toBe(0);
+      expect(JSON.parse(done.stdout)).toMatchObject({ status: "exited", exitCode: 0, pull: null });
+      const pull = await seenPull;
+      expect(pull.totalBytes).toBeGreaterThan(100 * 1024 * 1024);
+      expect(pull.currentBytes).toBeGreaterThan(0);
+      expect(pull.layersTotal).toBeGreaterThanOrEqual(2);
+    } finally {
+      await removeImage(BIG);
+      unlock();
+    }
+  });
+
   it("exits 2 on bad usage and 1 with the hub's code on a refusal", async () => {
     expect((await cli(["rent"])).code).toBe(2);
     expect((await cli(["logs", "x", "--tail", "0"])).code).toBe(2);
@@ -151,7 +183,6 @@ describe("gpu-rent, the renter's CLI", () => {
     expect(await json<{ loggedOut: string }>(["logout"])).toEqual({ loggedOut: renter.address });
     await expect(t.hub.store.rentals.list({ renter: renter.address })).resolves.toBeDefined();
     // The token the CLI held no longer works anywhere.
-    const { requestJson } = await import("../../internal/httpclient/json-client.js");
     await expect(requestJson(t.http, "GET", "/v1/rentals", { bearer: session.token })).rejects.toMatchObject({ status: 401 });
     expect(await cli(["ls"])).toMatchObject({ code: 1, stderr: expect.stringContaining("not logged in") });
   });

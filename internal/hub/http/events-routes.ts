@@ -148,8 +148,8 @@ export class EventFeed {
       const asRenter = (await store.rentals.list({ renter: wallet })).slice(0, this.opts.snapshotRentals);
       const mine = nodes.filter((n) => n.wallet === wallet).map((n) => n.id);
       const asProvider = (await store.rentals.list({ nodeIds: mine })).filter((r) => r.renter !== wallet).slice(0, this.opts.snapshotRentals);
-      rentals.push(...asRenter.map((r) => ({ role: "renter" as const, rental: rentalView(r, now) })));
-      rentals.push(...asProvider.map((r) => ({ role: "provider" as const, rental: rentalView(r, now) })));
+      rentals.push(...asRenter.map((r) => ({ role: "renter" as const, rental: rentalView(r, now, this.deps.book.pullOf(r.id)) })));
+      rentals.push(...asProvider.map((r) => ({ role: "provider" as const, rental: rentalView(r, now, this.deps.book.pullOf(r.id)) })));
     }
     return { wallet, serverTime: new Date().toISOString(), nodes: nodes.map((n) => nodeLiveView(n, presence, heartbeats.get(n.id), this.deps.isDraining(n.id))), rentals };
   }
@@ -290,7 +290,7 @@ export class EventFeed {
   private async deliverRental(rental: HubRental, only?: SseClient): Promise<void> {
     if (!only && this.byWallet.size === 0) return; // nobody signed in is watching
     const provider = (this.nodeCache.get(rental.nodeId) ?? (await this.deps.store.getNode(rental.nodeId)))?.wallet;
-    const view = rentalView(rental);
+    const view = rentalView(rental, new Date(), this.deps.book.pullOf(rental.id));
     const targets: Array<[SseClient, RentalRole]> = [...(this.byWallet.get(rental.renter) ?? [])].map((c) => [c, "renter"]);
     if (provider && provider !== rental.renter) targets.push(...[...(this.byWallet.get(provider) ?? [])].map((c): [SseClient, RentalRole] => [c, "provider"]));
     const text = new Map<RentalRole, string>();

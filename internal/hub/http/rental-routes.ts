@@ -54,37 +54,38 @@ export interface RentalRouteDeps {
 }
 
 export function addRentalRoutes(router: Router, deps: RentalRouteDeps): void {
+  const view = (r: HubRental) => rentalView(r, new Date(), deps.book.pullOf(r.id));
   router.on("POST", "/v1/rentals", async ({ req, res }) => {
     const renter = requireWallet(req, deps.tokens);
     const body = await readJsonBody(req, createRentalSchema);
     const { sshPublicKey, sshPublicKeys, ...rest } = body;
     const rental = await deps.book.create(renter, { ...rest, sshPublicKeys: [...sshPublicKeys, ...(sshPublicKey ? [sshPublicKey] : [])] });
     res.statusCode = 202;
-    return rentalView(rental);
+    return view(rental);
   });
 
   router.on("GET", "/v1/rentals", async ({ req, url }) => {
     const wallet = requireWallet(req, deps.tokens);
     const role = url.searchParams.get("role") ?? "renter";
-    if (role === "renter") return { rentals: (await deps.store.rentals.list({ renter: wallet })).map((r) => rentalView(r)) };
+    if (role === "renter") return { rentals: (await deps.store.rentals.list({ renter: wallet })).map(view) };
     if (role === "provider") {
       const mine = (await deps.store.listNodes()).filter((n) => n.wallet === wallet).map((n) => n.id);
-      return { rentals: (await deps.store.rentals.list({ nodeIds: mine })).map((r) => rentalView(r)) };
+      return { rentals: (await deps.store.rentals.list({ nodeIds: mine })).map(view) };
     }
     throw badRequest("invalid_request", "role must be renter or provider");
   });
 
-  router.on("GET", "/v1/rentals/:id", async ({ req, params }) => rentalView(await visible(deps, requireWallet(req, deps.tokens), params.id ?? "")));
+  router.on("GET", "/v1/rentals/:id", async ({ req, params }) => view(await visible(deps, requireWallet(req, deps.tokens), params.id ?? "")));
 
   router.on("POST", "/v1/rentals/:id/stop", async ({ req, params }) => {
     const rental = await owned(deps, requireWallet(req, deps.tokens), params.id ?? "");
-    return rentalView(await deps.book.stop(rental));
+    return view(await deps.book.stop(rental));
   });
 
   // An ended job's container and logs go now instead of after the node's retention period.
   router.on("DELETE", "/v1/rentals/:id", async ({ req, params }) => {
     const rental = await owned(deps, requireWallet(req, deps.tokens), params.id ?? "");
-    return rentalView(await deps.book.remove(rental));
+    return view(await deps.book.remove(rental));
   });
 
   router.on("GET", "/v1/rentals/:id/logs", async ({ req, params, url }) => {
@@ -109,7 +110,17 @@ async function owned(deps: RentalRouteDeps, wallet: string, id: string): Promise
   return rental;
 }
 
-export function rentalView(r: HubRental, now = new Date()) {
+/** How far a starting rental's image pull is, as its node last said. */
+export interface PullView {
+  status: string;
+  currentBytes: number;
+  totalBytes: number;
+  layersDone: number;
+  layersTotal: number;
+  at: string;
+}
+
+export function rentalView(r: HubRental, now = new Date(), pull: PullView | null = null) {
   return {
     id: r.id,
     renter: r.renter,
@@ -129,6 +140,8 @@ export function rentalView(r: HubRental, now = new Date()) {
     secondsUsed: secondsUsed(r, now),
     pricePerSecWei: r.pricePerSecWei,
     costWei: costWei(r, now),
+    /** While it starts: the image pull's progress (null otherwise). */
+    pull: r.status === "starting" ? pull : null,
   };
 }
 

@@ -7,6 +7,7 @@ import type { HubMetrics } from "../../metrics/hub-metrics.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import { ApiError } from "../http/api-error.js";
 import type { RentalTimings } from "../options.js";
+import type { PullView } from "../http/rental-routes.js";
 import type { Presence } from "../presence.js";
 import type { HeartbeatRecord, HubStore } from "../store/hub-store.js";
 import { ACTIVE_STATUSES, type HubRental, type RentalRequest } from "../store/rental-store.js";
@@ -54,6 +55,8 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   private readonly queues = new Map<string, Promise<void>>();
   /** "node/rental" pairs already logged as refused. */
   private readonly refused = new Set<string>();
+  /** The latest pull progress of rentals that are starting, as their nodes reported it. */
+  private readonly pulls = new Map<string, PullView>();
   /** GPUs picked on a node for rentals being created (before they are in `active`): concurrent picks see them. */
   private readonly reserved = new Map<string, number>();
 
@@ -72,6 +75,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     }
     const events = this.deps.channel.events;
     events.on("rentalEvent", (nodeId, ev) => void this.guard(this.serial(nodeId, () => this.onRentalEvent(nodeId, ev))));
+    events.on("pullProgress", (nodeId, p) => this.onPullProgress(nodeId, p));
     events.on("heartbeat", (nodeId, hb) => void this.guard(this.serial(nodeId, () => this.onHeartbeat(nodeId, hb))));
     this.deps.presence.on("change", (nodeId, status) => void (status === "offline" && this.guard(this.serial(nodeId, () => this.onNodeOffline(nodeId)))));
   }
@@ -265,6 +269,18 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     if (ev.rental) await this.applyNodeView(nodeId, ev.rental.rentalId, ev.rental);
   }
 
+  pullOf(id: string): PullView | null {
+    return this.pulls.get(id) ?? null;
+  }
+
+  /** A starting rental's pull, as its own node reports it: kept for the views, and sent live to its renter. */
+  private onPullProgress(nodeId: string, p: ImagePullProgress): void {
+    const r = this.active.get(p.rentalId);
+    if (!r || r.status !== "starting" || !this.isOwnRental(nodeId, r)) return;
+    this.pulls.set(r.id, { status: p.status, currentBytes: Number(p.currentBytes), totalBytes: Number(p.totalBytes), layersDone: p.layersDone, layersTotal: p.layersTotal, at: new Date().toISOString() });
+    this.emit("changed", r);
+  }
+
   /**
    * Rental ids are not secrets (renters share them, dashboards show them), so a node's word about a
    * rental counts only when the hub placed that rental on that node. Anything else is a node
@@ -361,6 +377,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     const updated = await this.deps.store.rentals.get(id);
     if (!updated) throw new Error(`rental ${id} vanished`);
     this.active.put(updated);
+    if (updated.status !== "starting") this.pulls.delete(id);
     if (!isActive(updated)) this.disarm(id);
     this.emit("changed", updated);
     return updated;

@@ -34,7 +34,7 @@ describe("a rental's start, while its image pulls", () => {
     return { rental, node };
   }
   const progress = (node: ScriptedNode, rentalId: string, bytes: number) =>
-    node.link.notify({ $case: "pullProgress", value: { rentalId, image: "busybox", status: "Downloading", currentBytes: bytes, totalBytes: 10 * SILENCE_MS } });
+    node.link.notify({ $case: "pullProgress", value: { rentalId, image: "busybox", status: "Downloading", currentBytes: bytes, totalBytes: 10 * SILENCE_MS, layersDone: 0, layersTotal: 1 } });
 
   it("keeps waiting past the silence limit while pull progress comes in, and fails a start that goes quiet", async () => {
     let moving: ScriptedNode | undefined;

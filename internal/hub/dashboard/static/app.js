@@ -290,12 +290,23 @@ function rentalRow({ role, rental: r }) {
     el("td", { title: r.id }, el("code", {}, short(r.id, 8, 0)), el("span", { class: "reason" }, r.image)),
     el("td", {}, role),
     el("td", { title: r.nodeId }, el("code", {}, short(r.nodeId, 8, 0))),
-    el("td", {}, el("span", { class: `badge rental-status ${r.status}` }, r.status), r.reason ? el("span", { class: "reason" }, r.reason) : null),
+    el("td", {}, el("span", { class: `badge rental-status ${r.status}` }, r.status), r.reason ? el("span", { class: "reason" }, r.reason) : null, r.pull ? pullProgress(r.pull) : null),
     el("td", { class: "rental-gpus" }, gpus),
     el("td", { class: "rental-elapsed" }, duration(secondsUsed(r))),
     el("td", { class: "rental-cost" }, costWei(r)),
     ssh,
     el("td", {}, role === "renter" && ACTIVE.has(r.status) ? stop : null),
+  );
+}
+
+/** The image pull of a starting rental: a bar over the bytes of all layers, and the numbers. */
+function pullProgress(p) {
+  const mb = (b) => (b / 1048576).toFixed(0);
+  return el(
+    "span",
+    { class: "pull" },
+    el("progress", { class: "pull-bar", max: String(Math.max(1, p.totalBytes)), value: String(p.currentBytes) }),
+    el("span", { class: "reason pull-text" }, `pulling ${mb(p.currentBytes)}/${mb(p.totalBytes)} MB, ${p.layersDone}/${p.layersTotal} layers`),
   );
 }
 

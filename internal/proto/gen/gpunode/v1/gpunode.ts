@@ -416,12 +416,16 @@ export interface RentalEvent {
   rental?: RentalInfo | undefined;
 }
 
+/** How far a rental's image pull is, totalled over its layers; sent at most about once a second. */
 export interface ImagePullProgress {
   rentalId: string;
   image: string;
   status: string;
+  /** Bytes downloaded and to download, over the layers whose size is known so far. */
   currentBytes: number;
   totalBytes: number;
+  layersDone: number;
+  layersTotal: number;
 }
 
 export interface PingCommand {
@@ -4090,7 +4094,7 @@ export const RentalEvent: MessageFns<RentalEvent> = {
 };
 
 function createBaseImagePullProgress(): ImagePullProgress {
-  return { rentalId: "", image: "", status: "", currentBytes: 0, totalBytes: 0 };
+  return { rentalId: "", image: "", status: "", currentBytes: 0, totalBytes: 0, layersDone: 0, layersTotal: 0 };
 }
 
 export const ImagePullProgress: MessageFns<ImagePullProgress> = {
@@ -4109,6 +4113,12 @@ export const ImagePullProgress: MessageFns<ImagePullProgress> = {
     }
     if (message.totalBytes !== 0) {
       writer.uint32(40).uint64(message.totalBytes);
+    }
+    if (message.layersDone !== 0) {
+      writer.uint32(48).uint32(message.layersDone);
+    }
+    if (message.layersTotal !== 0) {
+      writer.uint32(56).uint32(message.layersTotal);
     }
     return writer;
   },
@@ -4166,6 +4176,22 @@ export const ImagePullProgress: MessageFns<ImagePullProgress> = {
             message.totalBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.layersDone = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.layersTotal = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4197,6 +4223,16 @@ export const ImagePullProgress: MessageFns<ImagePullProgress> = {
         : isSet(object.total_bytes)
         ? globalThis.Number(object.total_bytes)
         : 0,
+      layersDone: isSet(object.layersDone)
+        ? globalThis.Number(object.layersDone)
+        : isSet(object.layers_done)
+        ? globalThis.Number(object.layers_done)
+        : 0,
+      layersTotal: isSet(object.layersTotal)
+        ? globalThis.Number(object.layersTotal)
+        : isSet(object.layers_total)
+        ? globalThis.Number(object.layers_total)
+        : 0,
     };
   },
 
@@ -4217,6 +4253,12 @@ export const ImagePullProgress: MessageFns<ImagePullProgress> = {
     if (message.totalBytes !== 0) {
       obj.totalBytes = Math.round(message.totalBytes);
     }
+    if (message.layersDone !== 0) {
+      obj.layersDone = Math.round(message.layersDone);
+    }
+    if (message.layersTotal !== 0) {
+      obj.layersTotal = Math.round(message.layersTotal);
+    }
     return obj;
   },
 
@@ -4230,6 +4272,8 @@ export const ImagePullProgress: MessageFns<ImagePullProgress> = {
     message.status = object.status ?? "";
     message.currentBytes = object.currentBytes ?? 0;
     message.totalBytes = object.totalBytes ?? 0;
+    message.layersDone = object.layersDone ?? 0;
+    message.layersTotal = object.layersTotal ?? 0;
     return message;
   },
 };
