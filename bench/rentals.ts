@@ -14,9 +14,9 @@ import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { pino } from "pino";
 import { DockerodeEngine } from "../internal/container/dockerode-engine.js";
-import { workloadFilter } from "../internal/container/labels.js";
 import { defaultMiningOptions } from "../internal/mining/mining-options.js";
 import { MiningSupervisor } from "../internal/mining/mining-supervisor.js";
+import { openRentalNetworks } from "../internal/network/rental-networks.js";
 import type { StartRental } from "../internal/proto/gen/gpunode/v1/gpunode.js";
 import { GpuAllocation } from "../internal/rental/gpu-allocation.js";
 import { ImagePuller } from "../internal/rental/image-puller.js";
@@ -25,6 +25,7 @@ import { RentalSecrets } from "../internal/rental/rental-secrets.js";
 import { RentalService } from "../internal/rental/rental-service.js";
 import { prepareSftpHelper, SFTP_MOUNT_POINT } from "../internal/ssh/sftp-helper.js";
 import { SshGateway } from "../internal/ssh/ssh-gateway.js";
+import { removeNodeLeftovers } from "../test/support/node-leftovers.js";
 import { sshExec, sshKeypair } from "../test/support/openssh.js";
 
 const run = promisify(execFile);
@@ -46,17 +47,21 @@ async function main(): Promise<void> {
   await prepareSftpHelper(join(dir, "helper"));
   const ssh = new SshGateway({ hostKeyPath: join(dir, "host_key"), listenHost: "127.0.0.1", ports: { first: 42_200, last: 42_299 }, helperDir: join(dir, "helper") }, { engine, logger });
   const mining = new MiningSupervisor({ ...defaultMiningOptions, enabled: true, image: MINER, dataDir: "", nodeId, stopTimeoutSec: 5 }, { engine, allocation, deviceId: String, logger });
-  const rentals = new RentalService(
+  const service = async (isolation: boolean): Promise<RentalService> => new RentalService(
     { nodeId, host: "127.0.0.1", sshUser: "renter", defaultStopTimeoutSec: 2, defaults: defaultRentalDefaults(8 * 1024 ** 3, 2), endedRetentionMs: 3_600_000, endedInHeartbeat: 32 },
     {
       engine, allocation, mining, ssh, logger,
       puller: new ImagePuller({ stallTimeoutMs: 60_000, reportEveryMs: 1_000 }, { engine, logger, metrics: null }),
       secrets: new RentalSecrets(join(dir, "secrets")),
+      networks: await openRentalNetworks({ nodeId, isolation, egressAllow: [] }, { engine, logger }),
       gpuUuid: (i) => `GPU-${i}`,
       helper: { source: join(dir, "helper"), target: SFTP_MOUNT_POINT },
       report: () => {},
     },
   );
+  // Isolated (each rental on its own firewalled network) where this machine allows it, as the daemon runs them.
+  const rentals = await service(true);
+  const shared = await service(false);
   const abort = new AbortController();
   await mining.start(abort.signal);
   const cmd = (rentalId: string, gpu: string): StartRental => ({
@@ -95,10 +100,19 @@ async function main(): Promise<void> {
       await rentals.stop({ rentalId: `bench-free-${i}`, timeoutSeconds: 2 }, abort.signal);
       await mining.pause([1]);
     }
+    const noMinerShared: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const t = process.hrtime.bigint();
+      await shared.start(cmd(`bench-shared-${i}`, "1"), abort.signal);
+      noMinerShared.push(ms(t));
+      await shared.stop({ rentalId: `bench-shared-${i}`, timeoutSeconds: 2 }, abort.signal);
+      await mining.pause([1]);
+    }
     const row = (label: string, xs: number[]) => console.log(`${label.padEnd(52)} ${median(xs).toFixed(0).padStart(7)} ms   (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n=${xs.length})`);
     console.log(`median of ${N} on the real engine:`);
     row("raw `docker run -d` (CLI, same image, one GPU)", raw);
     row("rental start on a free GPU (command -> running)", noMiner);
+    row("same, on the shared bridge (-rental-isolation=false)", noMinerShared);
     row("rental start on a mining GPU (pause miner + start)", switchMs);
     row("rental ack -> first successful `ssh host true`", firstSsh);
     console.log(`ratio rental start / raw docker run: ${(median(noMiner) / median(raw)).toFixed(2)}x; mining switch adds ${(median(switchMs) - median(noMiner)).toFixed(0)} ms`);
@@ -106,8 +120,7 @@ async function main(): Promise<void> {
     abort.abort();
     await mining.close();
     await ssh.closeAll();
-    const left = await engine.list({ labels: workloadFilter(nodeId) });
-    await Promise.all(left.map((c) => engine.remove(c.id, { force: true })));
+    await removeNodeLeftovers(engine, nodeId);
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -35,6 +35,22 @@ describe("node-daemon flags", () => {
     ]);
   });
 
+  it("isolates rentals by default, with no allow-list and no disk limit", async () => {
+    const d = await parse([]);
+    expect(d.rentalIsolation).toBe(true);
+    expect(d.rentalEgressAllow).toEqual([]);
+    expect(d.rentalDiskLimitBytes).toBeUndefined();
+  });
+
+  it("reads the rental allow-list as IPv4 CIDRs and the disk limit as a size", async () => {
+    const d = await parse(["-rental-egress-allow", "10.1.2.3/16, 192.168.1.5", "-rental-disk-limit", "100G", "-rental-isolation=false"]);
+    expect(d.rentalEgressAllow).toEqual(["10.1.0.0/16", "192.168.1.5/32"]);
+    expect(d.rentalDiskLimitBytes).toBe(100 * 1024 ** 3);
+    expect(d.rentalIsolation).toBe(false);
+    expect((await parse(["-rental-disk-limit", "1.5TiB"])).rentalDiskLimitBytes).toBe(1.5 * 1024 ** 4);
+    expect((await parse(["-rental-disk-limit="])).rentalDiskLimitBytes).toBeUndefined();
+  });
+
   it("takes a price of any size as an exact decimal string", async () => {
     expect((await parse(["-price-per-sec", "99999999999999999999999999"])).pricePerSecWei).toBe("99999999999999999999999999");
   });
@@ -46,6 +62,10 @@ describe("node-daemon flags", () => {
     [["-enable-mining=maybe"], "true or false"],
     [["-mining-env", "=x"], "NAME=VALUE"],
     [["-ssh-ports", "3000-2000"], "FIRST-LAST"],
+    [["-rental-egress-allow", "fd00::/8"], "IPv4"],
+    [["-rental-egress-allow", "10.0.0.0/40"], "0 to 32"],
+    [["-rental-disk-limit", "12X"], "size"],
+    [["-rental-disk-limit", "10k"], "at least 1M"],
   ])("refuses %j with a message saying what is expected", async (argv, expected) => {
     await expect(parse(argv)).rejects.toThrow(expected);
   });

@@ -4,7 +4,7 @@ import { type DaemonOptions, defaultDaemonOptions } from "../daemon/options.js";
 import { dialAddress, fingerprint, hostName, httpUrl, optional, siweDomain } from "./address-parsers.js";
 import { addFlagTable, bool, envPairs, type FlagValues, list, parsed, text } from "./flag-table.js";
 import { type LogFlags, logFlags, logFlagTable } from "./log-flags.js";
-import { commaList, duration, intIn, optionalHostPort, portRange, positiveNumber, spaceList, weiAmount } from "./parsers.js";
+import { commaList, duration, intIn, ipv4Cidr, optionalByteSize, optionalHostPort, portRange, positiveNumber, spaceList, weiAmount } from "./parsers.js";
 import { ConfigError, type Resolved, resolveSettings, whereSet } from "./settings.js";
 
 export const NODE_DAEMON_ENV_PREFIX = "NODE_DAEMON_";
@@ -42,6 +42,9 @@ export const nodeDaemonFlags = {
   pullStallTimeout: parsed({ value: "duration", help: "abandon an image pull after this long without progress", default: d.pullStallTimeoutMs, defaultText: "`2m`", parse: duration }),
   endedRetention: parsed({ value: "duration", help: "remove a finished batch job's container (and its logs) this long after it ended", default: d.endedRetentionMs, defaultText: "`24h`", parse: duration }),
   prepull: list({ value: "images", help: "images to pull in the background at start (comma-separated; a list in the file)", default: d.prepull, split: commaList }),
+  rentalIsolation: bool({ help: "give each rental a network of its own, firewalled from other rentals, this host and private, link-local and metadata addresses (needs root or CAP_NET_ADMIN and iptables; without them rentals run unisolated and the notices say so)", default: d.rentalIsolation }),
+  rentalEgressAllow: list({ value: "cidrs", help: "IPv4 CIDRs rentals may reach despite the block on private ranges and this host (comma-separated; a list in the file)", default: d.rentalEgressAllow, split: commaList, each: ipv4Cidr }),
+  rentalDiskLimit: parsed<number | undefined>({ value: "size", help: "limit of each rental's writable layer (e.g. 100G); only where the storage driver enforces it (overlay2 on xfs with pquota), else the notices say it is not", default: undefined, defaultText: "none", parse: optionalByteSize }),
   dockerSocket: text({ value: "path", help: "Docker engine socket", defaultText: "`/var/run/docker.sock`" }),
   gpuType: text({ value: "name", help: "advertise this GPU model instead of the detected one", defaultText: "detected" }),
   memoryGb: parsed<number | undefined>({ value: "GiB", help: "advertise this much memory per GPU instead of the detected amount", default: undefined, defaultText: "detected", parse: positiveNumber, numbers: true }),
@@ -100,6 +103,9 @@ export function toNodeDaemonArgs({ values: v, sources }: Resolved<typeof nodeDae
       prepull: v.prepull,
       miningArgs: v.miningArgs,
       miningEnv: v.miningEnv,
+      rentalIsolation: v.rentalIsolation,
+      rentalEgressAllow: v.rentalEgressAllow,
+      ...(v.rentalDiskLimit ? { rentalDiskLimitBytes: v.rentalDiskLimit } : {}),
       dockerSocket: s(v.dockerSocket),
       apiPort: v.apiPort,
       apiListenHost: v.apiListenHost,

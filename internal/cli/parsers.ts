@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from "commander";
 import { type HostPort, parseHostPort } from "../grpc/host-port.js";
+import { parseIpv4Cidr } from "../network/egress.js";
 import { parsePortRange } from "../ssh/port-range.js";
 import { parseDuration } from "../util/duration.js";
 
@@ -50,6 +51,26 @@ export function hostPort(v: string): HostPort {
 /** host:port, or empty for "off". */
 export function optionalHostPort(v: string): HostPort | undefined {
   return v.trim() === "" ? undefined : hostPort(v);
+}
+
+const SIZE_UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** A size like Docker's: 100G, 512m, 1.5T, 1073741824 (bytes); K/M/G/T are powers of 1024. Empty means none. */
+export function optionalByteSize(v: string): number | undefined {
+  if (v.trim() === "") return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(v.trim());
+  const bytes = m ? Math.floor(Number(m[1]) * (SIZE_UNITS[(m[2] ?? "").toLowerCase()] ?? NaN)) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1024 ** 2) throw new InvalidArgumentError("expected a size of at least 1M, e.g. 100G, 512M or a number of bytes");
+  return bytes;
+}
+
+/** An IPv4 address or CIDR, in the form iptables writes it (10.1.2.0/24). */
+export function ipv4Cidr(v: string): string {
+  try {
+    return parseIpv4Cidr(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 export const commaList = (v: string): string[] =>

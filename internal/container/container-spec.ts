@@ -27,8 +27,13 @@ export interface ContainerSpec {
   mounts?: ContainerMount[];
   /** "no" when absent: the daemon supervises workloads itself. */
   restart?: RestartPolicy;
-  /** "bridge" when absent; "none" for no network. */
+  /** "bridge" when absent; "none" for no network; or a network's name. */
   networkMode?: string;
+  /**
+   * Size limit of the container's writable layer. Only some storage drivers enforce it (overlay2
+   * on xfs with pquota); createAndStart() refuses with "storage_unsupported" where it is not.
+   */
+  storageSizeBytes?: number;
 }
 
 export interface PortPublish {

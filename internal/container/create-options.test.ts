@@ -44,6 +44,7 @@ describe("toCreateOptions: hardening every workload gets", () => {
     expect(body).not.toHaveProperty("ExposedPorts");
     expect(body.HostConfig).not.toHaveProperty("ShmSize");
     expect(body.HostConfig).not.toHaveProperty("PortBindings");
+    expect(body.HostConfig).not.toHaveProperty("StorageOpt");
   });
 });
 
@@ -67,6 +68,8 @@ describe("toCreateOptions: mapping", () => {
     ["user and workdir", { user: "1000:1000", workingDir: "/work" }, (b) => [b.User, b.WorkingDir], ["1000:1000", "/work"]],
     ["shm size", { shmBytes: 2 ** 30 }, (b) => b.HostConfig.ShmSize, 2 ** 30],
     ["network none", { networkMode: "none" }, (b) => b.HostConfig.NetworkMode, "none"],
+    ["a network of its own", { networkMode: "gpunode-rental-r1" }, (b) => b.HostConfig.NetworkMode, "gpunode-rental-r1"],
+    ["writable layer limit", { storageSizeBytes: 50 * 2 ** 30 }, (b) => b.HostConfig.StorageOpt, { size: String(50 * 2 ** 30) }],
     ["restart unless-stopped", { restart: { name: "unless-stopped" } }, (b) => b.HostConfig.RestartPolicy, { Name: "unless-stopped" }],
     [
       "restart on-failure",
@@ -143,6 +146,9 @@ describe("toCreateOptions: refused specs", () => {
     ["a port out of range", { publishPorts: [{ containerPort: 70000, protocol: "tcp" }] }],
     ["negative retries", { restart: { name: "on-failure", maximumRetryCount: -1 } }],
     ["an empty image", { image: "" }],
+    ["the host's network namespace", { networkMode: "host" }],
+    ["another container's network namespace", { networkMode: "container:abc" }],
+    ["a zero writable-layer limit", { storageSizeBytes: 0 }],
   ])("refuses %s", (_name, over) => {
     let err: unknown;
     try {

@@ -71,6 +71,8 @@ export interface DockerHostConfig {
   Mounts: DockerMount[];
   PortBindings?: Record<string, Array<{ HostIp: string; HostPort: string }>>;
   DeviceRequests?: Array<{ Driver: string; Count?: number; DeviceIDs: string[]; Capabilities: string[][] }>;
+  /** Only `size` (bytes, as text): the writable layer's limit. */
+  StorageOpt?: { size: string };
 }
 
 export interface DockerMount {
@@ -88,6 +90,8 @@ export function toCreateOptions(spec: ContainerSpec): DockerCreateBody {
   positiveInt("memoryBytes", spec.memoryBytes);
   positiveInt("pidsLimit", spec.pidsLimit);
   if (spec.shmBytes !== undefined) positiveInt("shmBytes", spec.shmBytes);
+  if (spec.storageSizeBytes !== undefined) positiveInt("storageSizeBytes", spec.storageSizeBytes);
+  if (spec.networkMode !== undefined) networkMode(spec.networkMode);
   for (const id of spec.gpuDeviceIds) {
     if (!/^[A-Za-z0-9-]+$/.test(id)) invalid(`GPU id ${JSON.stringify(id)} is not an index or UUID`);
   }
@@ -118,6 +122,7 @@ export function toCreateOptions(spec: ContainerSpec): DockerCreateBody {
   if (spec.workingDir) body.WorkingDir = spec.workingDir;
   if (spec.user) body.User = spec.user;
   if (spec.shmBytes !== undefined) body.HostConfig.ShmSize = spec.shmBytes;
+  if (spec.storageSizeBytes !== undefined) body.HostConfig.StorageOpt = { size: String(spec.storageSizeBytes) };
   if (spec.publishPorts?.length) {
     const { exposed, bindings } = ports(spec.publishPorts);
     body.ExposedPorts = exposed;
@@ -184,6 +189,11 @@ function ports(list: PortPublish[]): {
     (bindings[key] ??= []).push({ HostIp: p.hostIp ?? "", HostPort: p.hostPort === undefined ? "" : String(p.hostPort) });
   }
   return { exposed, bindings };
+}
+
+/** The host's network namespace, or another container's, would undo every network boundary. */
+function networkMode(mode: string): void {
+  if (mode === "host" || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(mode)) invalid(`network mode ${JSON.stringify(mode)} is not allowed: "bridge", "none" or a network's name`);
 }
 
 function restartPolicy(r: RestartPolicy): DockerHostConfig["RestartPolicy"] {

@@ -61,6 +61,8 @@ beforeAll(async () => {
 afterAll(async () => {
   const mine = await engine.list({ labels: { [RUN_LABEL]: runId } });
   await Promise.all(mine.map((c) => engine.remove(c.id, { force: true })));
+  const nets = await engine.listNetworks({ labels: { [RUN_LABEL]: runId } });
+  await Promise.all(nets.map((n) => engine.removeNetwork(n.id)));
 });
 
 describe("DockerodeEngine against the real engine", () => {
@@ -243,5 +245,46 @@ describe("DockerodeEngine against the real engine", () => {
     const err = await rejection(engine.inspect(id));
     expect((err as ContainerError).code).toBe("not_found");
     await engine.remove(id);
+  });
+
+  it("refuses a writable-layer limit the storage driver cannot enforce, with the engine's words (storage_unsupported)", async () => {
+    // This engine runs overlay2 on ext4: no project quotas. On xfs with pquota the limit would hold.
+    const s = spec("disk", { storageSizeBytes: 1024 ** 3 });
+    const err = await rejection(engine.createAndStart(s));
+    expect((err as ContainerError).code).toBe("storage_unsupported");
+    expect((err as ContainerError).message).toMatch(/storage-opt/);
+    expect((await engine.list({ labels: { [RUN_LABEL]: runId } })).map((c) => c.name)).not.toContain(s.name);
+  });
+});
+
+describe("DockerodeEngine networks against the real engine", () => {
+  const name = `gpunode-test-${runId}-net`;
+  const bridge = `gpt${runId}`;
+
+  it("creates a labelled bridge network with our bridge name, lists it by label, and refuses the name twice", async () => {
+    const created = await engine.createNetwork({ name, labels: { [RUN_LABEL]: runId }, options: { "com.docker.network.bridge.name": bridge } });
+    expect(created).toMatchObject({ name, driver: "bridge", labels: { [RUN_LABEL]: runId } });
+    expect(created.options["com.docker.network.bridge.name"]).toBe(bridge);
+    expect(created.subnets[0]).toMatch(/^\d+\.\d+\.\d+\.\d+\/\d+$/);
+    expect((await engine.listNetworks({ labels: { [RUN_LABEL]: runId } })).map((n) => n.id)).toEqual([created.id]);
+    expect((await engine.inspectNetwork(name)).id).toBe(created.id);
+    const again = await rejection(engine.createNetwork({ name, labels: {}, options: {} }));
+    expect((again as ContainerError).code).toBe("conflict");
+  });
+
+  it("attaches a container to it by name; refuses to remove the network while the container is on it", async () => {
+    const id = await engine.createAndStart(spec("on-net", { networkMode: name }));
+    const ip = (await engine.inspect(id)).ipAddress;
+    const [subnet] = (await engine.inspectNetwork(name)).subnets;
+    expect(ip.split(".").slice(0, 2)).toEqual(subnet!.split(".").slice(0, 2));
+    const busy = await rejection(engine.removeNetwork(name));
+    expect((busy as ContainerError).code).toBe("conflict");
+    await engine.remove(id, { force: true });
+  });
+
+  it("removes it, and removing it again is fine", async () => {
+    await engine.removeNetwork(name);
+    expect((await rejection(engine.inspectNetwork(name)) as ContainerError).code).toBe("not_found");
+    await engine.removeNetwork(name);
   });
 });

@@ -14,6 +14,8 @@ import type {
   ExitInfo,
   ListFilter,
   LogsOptions,
+  NetworkInfo,
+  NetworkSpec,
   PublishedPort,
   PullOptions,
   PullProgress,
@@ -121,7 +123,14 @@ export class DockerodeEngine implements ContainerEngine {
       signal,
       () => this.docker.createContainer({ ...body, abortSignal: signal }),
       { on404: "image_not_found" }, // the only 404 create can give: the image is not local
-    );
+    ).catch((err: unknown) => {
+      // overlay2 says "--storage-opt is supported only for overlay over xfs with 'pquota' mount option";
+      // other drivers word it alike. The caller decides whether to go on without the limit.
+      if (body.HostConfig.StorageOpt && err instanceof ContainerError && /storage[- ]?opt|quota/i.test(err.message)) {
+        throw new ContainerError("storage_unsupported", err.message, { cause: err });
+      }
+      throw err;
+    });
     try {
       // Failing here is the workload's fault (no such command, GPU refused), not the engine's.
       await this.call(`start ${spec.name}`, signal, () => container.start({ abortSignal: signal }), { otherwise: "start_failed" });
@@ -301,6 +310,52 @@ export class DockerodeEngine implements ContainerEngine {
     return eventLines(stream, signal);
   }
 
+  async createNetwork(spec: NetworkSpec, signal?: AbortSignal): Promise<NetworkInfo> {
+    const created = await this.dial<{ Id: string }>(`create network ${spec.name}`, signal, {
+      path: "/networks/create?",
+      method: "POST",
+      // CheckDuplicate: a second network of the same name is refused (409), not made beside it.
+      options: { Name: spec.name, Driver: "bridge", CheckDuplicate: true, Attachable: false, Internal: false, EnableIPv6: false, Labels: spec.labels, Options: spec.options },
+      statusCodes: { 200: true, 201: true, 400: "bad parameter", 403: "operation not supported", 404: "plugin not found", 409: "network exists", 500: "server error" },
+    });
+    return this.inspectNetwork(created.Id, signal);
+  }
+
+  async removeNetwork(idOrName: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.dial(`remove network ${idOrName}`, signal, {
+        path: `/networks/${encodeURIComponent(idOrName)}`,
+        method: "DELETE",
+        statusCodes: { 200: true, 204: true, 403: "operation not supported", 404: "no such network", 409: "network has active endpoints", 500: "server error" },
+      });
+    } catch (err) {
+      if (err instanceof ContainerError && err.code === "not_found") return;
+      // 20.10 answers 403 "error while removing network: network ... has active endpoints".
+      if (err instanceof ContainerError && /active endpoints/i.test(err.message)) throw new ContainerError("conflict", err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  async inspectNetwork(idOrName: string, signal?: AbortSignal): Promise<NetworkInfo> {
+    const n = await this.dial<Docker.NetworkInspectInfo>(`inspect network ${idOrName}`, signal, {
+      path: `/networks/${encodeURIComponent(idOrName)}`,
+      method: "GET",
+      statusCodes: { 200: true, 404: "no such network", 500: "server error" },
+    });
+    return toNetworkInfo(n);
+  }
+
+  async listNetworks(filter: ListFilter = {}, signal?: AbortSignal): Promise<NetworkInfo[]> {
+    const label = Object.entries(filter.labels ?? {}).map(([k, v]) => (v === true ? k : `${k}=${v}`));
+    const rows = await this.dial<Docker.NetworkInspectInfo[]>("list networks", signal, {
+      path: "/networks?",
+      method: "GET",
+      options: label.length > 0 ? { filters: JSON.stringify({ label }) } : {},
+      statusCodes: { 200: true, 500: "server error" },
+    });
+    return rows.map(toNetworkInfo);
+  }
+
   /** A raw API request, for calls whose dockerode wrapper drops the signal or mangles the body. */
   private dial<T>(what: string, signal: AbortSignal | undefined, options: DialOptions): Promise<T> {
     return this.call(what, signal, () =>
@@ -388,6 +443,17 @@ function toPorts(ports: Record<string, Array<{ HostIp: string; HostPort: string 
     }
   }
   return out;
+}
+
+function toNetworkInfo(n: Docker.NetworkInspectInfo): NetworkInfo {
+  return {
+    id: n.Id,
+    name: n.Name,
+    driver: n.Driver,
+    labels: n.Labels ?? {},
+    options: n.Options ?? {},
+    subnets: (n.IPAM?.Config ?? []).flatMap((c) => (c.Subnet ? [c.Subnet] : [])),
+  };
 }
 
 /** The container's address on its first network with one (the bridge, usually); "" without a network. */

@@ -42,6 +42,31 @@ export interface ContainerEngine {
    * aborts and throws ContainerError "stream_lost" if the engine ends it first.
    */
   events(signal: AbortSignal): Promise<AsyncIterable<ContainerEvent>>;
+  /** Creates a bridge network; a name already taken is ContainerError "conflict". */
+  createNetwork(spec: NetworkSpec, signal?: AbortSignal): Promise<NetworkInfo>;
+  /** Removing a network that does not exist succeeds; one with containers still on it is "conflict". */
+  removeNetwork(idOrName: string, signal?: AbortSignal): Promise<void>;
+  /** Rejects with code "not_found" for an unknown id or name. */
+  inspectNetwork(idOrName: string, signal?: AbortSignal): Promise<NetworkInfo>;
+  /** Networks, optionally only those carrying the given labels. */
+  listNetworks(filter?: ListFilter, signal?: AbortSignal): Promise<NetworkInfo[]>;
+}
+
+export interface NetworkSpec {
+  name: string;
+  labels: Record<string, string>;
+  /** The bridge driver's options (com.docker.network.bridge.name, ...mtu, ...). */
+  options: Record<string, string>;
+}
+
+export interface NetworkInfo {
+  id: string;
+  name: string;
+  driver: string;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+  /** IPv4/IPv6 subnets the engine's IPAM gave it (CIDR). */
+  subnets: string[];
 }
 
 export interface EngineVersion {

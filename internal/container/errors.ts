@@ -15,6 +15,8 @@ export type ContainerErrorCode =
   | "conflict"
   /** Nothing answers on the engine's socket. */
   | "engine_unavailable"
+  /** The storage driver cannot limit a container's writable layer (StorageOpt size). */
+  | "storage_unsupported"
   /** The engine ended a stream (events) that we did not end. */
   | "stream_lost"
   | "engine_error";

@@ -10,6 +10,7 @@ import { LABELS } from "../container/labels.js";
 import { NodeApiServiceClient, type RentalInfo, RentalState, StartRental } from "../proto/gen/gpunode/v1/gpunode.js";
 import { captureLogs } from "../../test/support/log-capture.js";
 import { signIn } from "../../test/support/renter.js";
+import { removeNodeLeftovers } from "../../test/support/node-leftovers.js";
 import { tempDir, writeKeyFile } from "../../test/support/stack.js";
 import { enrollNode, nodeOnline, startTestHub, type TestHub } from "../../test/support/test-hub.js";
 import { NodeDaemon } from "./node-daemon.js";
@@ -114,6 +115,8 @@ describe("node-daemon in process against a real hub", () => {
   });
 
   it("keeps its running rentals when a fresh sign-in gives it a new node id, and adopts them after a restart", async () => {
+    // Unique: rentals' networks are named by rental id, and other tests on this engine use short ids too.
+    const RENTAL = `survivor-${process.pid}-${Date.now()}`;
     const { t, opts } = await setup();
     const withDocker: DaemonOptions = { ...opts, dockerSocket: undefined, enableMining: false, sshPorts: { first: 46_200, last: 46_209 } };
     const engine = new DockerodeEngine();
@@ -122,13 +125,11 @@ describe("node-daemon in process against a real hub", () => {
     const oldId = first.daemon.identity.nodeId;
     const started = await t.hub.channel.sendCommand(
       oldId,
-      { $case: "startRental", value: StartRental.fromPartial({ rentalId: "survivor", image: "gpunode-test/busybox:latest", gpus: { count: 0, ids: [], model: "" }, command: ["sleep", "1000"], memoryBytes: 64 * 1024 ** 2 }) },
+      { $case: "startRental", value: StartRental.fromPartial({ rentalId: RENTAL, image: "gpunode-test/busybox:latest", gpus: { count: 0, ids: [], model: "" }, command: ["sleep", "1000"], memoryBytes: 64 * 1024 ** 2 }) },
       { timeoutMs: 30_000 },
     );
     expect(started.outcome).toMatchObject({ $case: "rental", value: { state: RentalState.RENTAL_STATE_RUNNING } });
-    cleanups.push(async () => {
-      for (const c of await engine.list({ labels: { [LABELS.rentalId]: "survivor" } })) await engine.remove(c.id, { force: true });
-    });
+    cleanups.push(() => removeNodeLeftovers(engine, oldId));
 
     // The hub loses its records: the daemon signs in again as a new node.
     const registered = first.logs.waitForNext((l) => l.msg.startsWith("node registered:"), "fresh registration");
@@ -142,12 +143,12 @@ describe("node-daemon in process against a real hub", () => {
     // Restarted under its new id, it still holds the rental: adopted and reported, not orphaned.
     await first.daemon.close();
     const reported = new Promise<RentalInfo | undefined>((resolve) =>
-      fresh.hub.channel.events.on("heartbeat", (id, hb) => id === newId && hb.rentals.length > 0 && resolve(hb.rentals.find((r) => r.rentalId === "survivor"))),
+      fresh.hub.channel.events.on("heartbeat", (id, hb) => id === newId && hb.rentals.length > 0 && resolve(hb.rentals.find((r) => r.rentalId === RENTAL))),
     );
     const second = await start(withDocker);
     expect(second.daemon.identity.nodeId).toBe(newId);
     expect(await reported).toMatchObject({ state: RentalState.RENTAL_STATE_RUNNING, adopted: true });
-    expect(await engine.list({ labels: { [LABELS.rentalId]: "survivor" } })).toEqual([expect.objectContaining({ running: true })]);
+    expect(await engine.list({ labels: { [LABELS.rentalId]: RENTAL } })).toEqual([expect.objectContaining({ running: true })]);
   });
 
   it("serves its API to the hub's identity only", async () => {

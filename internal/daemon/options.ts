@@ -41,6 +41,12 @@ export interface DaemonOptions {
   prepull: string[];
   miningArgs: string[];
   miningEnv: { name: string; value: string }[];
+  /** Each rental on a network of its own, firewalled (where this daemon can manage iptables). */
+  rentalIsolation: boolean;
+  /** IPv4 CIDRs rentals may reach despite the block on private, link-local and metadata ranges. */
+  rentalEgressAllow: string[];
+  /** Limit of each rental's writable layer, where the storage driver enforces one; none when absent. */
+  rentalDiskLimitBytes?: number;
   /** Docker's socket; /var/run/docker.sock when absent. */
   dockerSocket?: string;
   /** Prometheus /metrics (plain HTTP); absent = no metrics. */
@@ -80,6 +86,8 @@ export const defaultDaemonOptions: DaemonOptions = {
   prepull: [],
   miningArgs: [],
   miningEnv: [],
+  rentalIsolation: true,
+  rentalEgressAllow: [],
   metricsListen: { host: "127.0.0.1", port: 9464 },
 };
 

@@ -7,6 +7,7 @@ import { DockerodeEngine } from "../container/dockerode-engine.js";
 import { type MiningControl, NO_MINING } from "../mining/mining-control.js";
 import { defaultMiningOptions } from "../mining/mining-options.js";
 import { MiningSupervisor } from "../mining/mining-supervisor.js";
+import { openRentalNetworks } from "../network/rental-networks.js";
 import { GpuActivity, MinerState, type NodeMessage } from "../proto/gen/gpunode/v1/gpunode.js";
 import { GpuAllocation, type KnownGpu } from "../rental/gpu-allocation.js";
 import { ImagePuller } from "../rental/image-puller.js";
@@ -75,6 +76,9 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
       return undefined;
     },
   );
+  // Before any rental runs or is adopted: where the firewall cannot be managed, the notice says rentals are not isolated.
+  const networks = await openRentalNetworks({ nodeId: deps.nodeId, isolation: opts.rentalIsolation, egressAllow: opts.rentalEgressAllow }, { engine, logger: logger.child({ part: "network" }) }, signal);
+  if (networks.notice) notices.push(networks.notice);
   const ssh = new SshGateway({ hostKeyPath: join(opts.stateDir, "ssh_host_ed25519_key"), listenHost: opts.sshListenHost, ports: opts.sshPorts, helperDir }, { engine, logger: logger.child({ part: "ssh" }) });
   const allocation = new GpuAllocation(deps.gpus);
   const mining: MiningControl & { start?(s: AbortSignal): Promise<void>; close?(): Promise<void> } = opts.enableMining
@@ -86,7 +90,7 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
   // One puller for rentals and -prepull: a rental asking for an image being pre-pulled joins that pull.
   const puller = new ImagePuller({ stallTimeoutMs: opts.pullStallTimeoutMs, reportEveryMs: 1_000 }, { engine, logger: logger.child({ part: "pull" }), metrics: deps.metrics });
   const rentals = new RentalService(
-    { nodeId: deps.nodeId, host: deps.host, sshUser: DEFAULT_LOGIN_USER, defaultStopTimeoutSec: 10, defaults: defaultRentalDefaults(totalmem(), availableParallelism()), endedRetentionMs: opts.endedRetentionMs, endedInHeartbeat: ENDED_IN_HEARTBEAT },
+    { nodeId: deps.nodeId, host: deps.host, sshUser: DEFAULT_LOGIN_USER, defaultStopTimeoutSec: 10, defaults: defaultRentalDefaults(totalmem(), availableParallelism()), endedRetentionMs: opts.endedRetentionMs, endedInHeartbeat: ENDED_IN_HEARTBEAT, ...(opts.rentalDiskLimitBytes ? { diskLimitBytes: opts.rentalDiskLimitBytes } : {}) },
     {
       engine,
       allocation,
@@ -94,6 +98,10 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
       ssh,
       puller,
       secrets: new RentalSecrets(join(opts.stateDir, "rentals")),
+      networks,
+      notice: (text) => {
+        if (!notices.includes(text)) notices.push(text);
+      },
       gpuUuid: (i) => deps.gpus().find((g) => g.index === i)?.uuid ?? "",
       helper,
       report: deps.report,

@@ -13,6 +13,7 @@ import { CommandFailure } from "../channel/command-dispatcher.js";
 import { DockerodeEngine } from "../container/dockerode-engine.js";
 import { LABELS } from "../container/labels.js";
 import { NO_MINING } from "../mining/mining-control.js";
+import { openRentalNetworks } from "../network/rental-networks.js";
 import { type NodeMessage, RentalState, type StartRental } from "../proto/gen/gpunode/v1/gpunode.js";
 import { SshGateway } from "../ssh/ssh-gateway.js";
 import { GpuAllocation } from "./gpu-allocation.js";
@@ -80,6 +81,8 @@ describe("rentals that pull their image, on the real engine and a real registry"
         engine, allocation, mining: NO_MINING, ssh, logger,
         puller: new ImagePuller({ stallTimeoutMs: STALL_TIMEOUT_MS, reportEveryMs: 0 }, { engine, logger, metrics: null }),
         secrets: new RentalSecrets(join(dir, "secrets")),
+        // Pulls are what this file is about: the rentals share the default bridge (isolation has its own test).
+        networks: await openRentalNetworks({ nodeId, isolation: false, egressAllow: [] }, { engine, logger }),
         gpuUuid: (i) => `GPU-${i}`,
         report: (body) => {
           reports.push(body);

@@ -22,9 +22,13 @@ export interface RentalRecord {
   /** The container died before start() had finished. */
   diedWhileStarting: boolean;
   starting?: Promise<RentalInfo>;
+  /** The stop under way, which a second stop answers with. */
+  stopped?: Promise<RentalInfo>;
   /** Aborts the start under way (a stop while the image pulls); its reason is why. */
   cancelStart?: AbortController;
   durationTimer?: NodeJS.Timeout;
+  /** When the duration limit is reached (epoch ms); undefined without one. */
+  limitAt?: number;
 }
 
 export function rentalInfo(r: RentalRecord): RentalInfo {

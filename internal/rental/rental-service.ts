@@ -4,6 +4,7 @@ import { ContainerError } from "../container/errors.js";
 import { parseWorkloadLabels, workloadFilter } from "../container/labels.js";
 import type { Logger } from "../log/logger.js";
 import type { MiningControl } from "../mining/mining-control.js";
+import type { RentalNetworks } from "../network/rental-networks.js";
 import {
   type GetRentalLogs,
   type NodeMessage,
@@ -36,6 +37,8 @@ export interface RentalServiceOptions {
   endedRetentionMs: number;
   /** Ended rentals a heartbeat lists at most (the newest): live ones are always listed. */
   endedInHeartbeat: number;
+  /** -rental-disk-limit: each rental's writable layer, where the storage driver can limit it. */
+  diskLimitBytes?: number;
 }
 
 export interface RentalServiceDeps {
@@ -45,6 +48,10 @@ export interface RentalServiceDeps {
   ssh: SshGateway;
   puller: ImagePuller;
   secrets: RentalSecrets;
+  /** Each rental's own network, or the shared bridge where isolation is not possible. */
+  networks: RentalNetworks;
+  /** Adds a line to the node's notices (what the hub shows the provider). */
+  notice?(text: string): void;
   /** GPU index -> UUID, for the hub's view. */
   gpuUuid(index: number): string;
   /** The sftp-server bundle to mount read-only, when the host has one. */
@@ -68,6 +75,8 @@ export class RentalService {
   private readonly ended = new Map<string, RentalInfo>();
   /** Why commands are refused for now (no Docker engine yet); undefined once the engine answered. */
   unavailable: string | undefined;
+  /** Set once the engine refused a writable-layer limit: rentals then start without one. */
+  private diskLimitRefused = false;
 
   constructor(
     private readonly opts: RentalServiceOptions,
@@ -96,6 +105,7 @@ export class RentalService {
         this.deps.logger.warn({ err, rentalId: r.id }, "could not remove an ended rental's container; trying again later");
         continue;
       }
+      await this.deps.networks.release(r.id, signal);
       await this.deps.secrets.remove(r.id);
       this.forget(r);
       this.deps.logger.info({ rentalId: r.id, endedAt: r.endedAt.toISOString() }, "removed an ended rental's container after the retention period");
@@ -141,9 +151,18 @@ export class RentalService {
     return record.starting;
   }
 
-  async stop(cmd: StopRental, signal: AbortSignal, reason = "stopped by the hub"): Promise<RentalInfo> {
+  async stop(cmd: StopRental, signal: AbortSignal, reason = STOPPED_BY_HUB): Promise<RentalInfo> {
     const record = this.rentals.get(cmd.rentalId);
     if (!record) return this.ended.get(cmd.rentalId) ?? { ...emptyInfo(cmd.rentalId), state: RentalState.RENTAL_STATE_STOPPED, reason: "no such rental on this node (already stopped?)" };
+    // A stop while another is under way (the hub's, at the moment this node's duration limit fires) gets
+    // that one's answer instead of racing it to the engine and rewriting why the rental ended.
+    record.stopped ??= this.stopOnce(record, cmd, signal, reason).finally(() => (record.stopped = undefined));
+    return record.stopped;
+  }
+
+  private async stopOnce(record: RentalRecord, cmd: StopRental, signal: AbortSignal, asked: string): Promise<RentalInfo> {
+    // The hub stops a rental at its limit too, timed from the same start: whoever is first, that is why it ended.
+    const reason = asked === STOPPED_BY_HUB && record.limitAt !== undefined && Date.now() >= record.limitAt ? DURATION_LIMIT_REACHED : asked;
     // A rental still starting (its image pulling) is cancelled there and then, not after the pull.
     record.cancelStart?.abort(new StartCancelled(`${reason} while it was starting`));
     if (record.starting) await record.starting.catch(() => undefined);
@@ -163,6 +182,7 @@ export class RentalService {
       record.reason = reason;
       record.endedAt = new Date();
     }
+    await this.deps.networks.release(record.id, signal);
     await this.release(record);
     await this.deps.secrets.remove(record.id);
     this.forget(record);
@@ -207,6 +227,18 @@ export class RentalService {
     for (const r of this.rentals.values()) {
       if (isLive(r) && !r.starting && !r.stopping && !present.has(r.id)) await this.markEnded(r, RentalState.RENTAL_STATE_EXITED, "the container disappeared from the engine");
     }
+    // Adopted rentals get their rules back. A network goes when its container is gone or is a finished
+    // batch job's (kept for its logs only); never an interactive rental's, which Docker may yet restart.
+    const keep = new Set<string>();
+    for (const c of found) {
+      const id = parseWorkloadLabels(c.labels);
+      if (id?.kind === "rental" && (c.running || !parseRentalFacts(c.labels)?.batch)) keep.add(id.rentalId);
+    }
+    for (const r of this.rentals.values()) if (r.starting || r.stopping || (isLive(r) && !r.batch)) keep.add(r.id);
+    await this.deps.networks.reconcile(keep, signal).catch((err: unknown) => {
+      if (signal?.aborted) throw err;
+      this.deps.logger.error({ err }, "could not check the rentals' networks and firewall rules");
+    });
   }
 
   /** Follows the engine's events until signal aborts; after losing them, re-subscribes and re-reads the engine. Sweeps ended containers meanwhile. */
@@ -246,6 +278,7 @@ export class RentalService {
     const log = this.deps.logger.child({ rentalId: record.id });
     const { deps, opts } = this;
     let created = false;
+    let networked = false;
     try {
       const limits = rentalLimits(cmd, record.gpuIndices.length, opts.defaults);
       await deps.puller.ensure(cmd.image, (p) => deps.report({ $case: "pullProgress", value: { rentalId: record.id, image: cmd.image, ...p } }), signal);
@@ -255,6 +288,8 @@ export class RentalService {
       // A batch job without keys is nobody's to log in to: no SSH listener for it.
       const withSsh = cmd.sshPublicKeys.length > 0 || cmd.sshPasswordHash !== "";
       const port = withSsh ? (await deps.ssh.open(access)).port : 0;
+      networked = true; // before: a network made by a prepare that then failed goes too (release is idempotent)
+      const network = await deps.networks.prepare(record.id, signal);
       record.startedAt = new Date();
       const spec = rentalContainerSpec({
         cmd,
@@ -263,8 +298,10 @@ export class RentalService {
         limits,
         facts: { sshPort: port, sshUser: opts.sshUser, sshKeys: cmd.sshPublicKeys, startedAt: record.startedAt, maxDurationSeconds: Number(cmd.maxDurationSeconds), batch: record.batch },
         helper: deps.helper,
+        network,
+        ...(opts.diskLimitBytes && !this.diskLimitRefused ? { storageSizeBytes: opts.diskLimitBytes } : {}),
       });
-      record.containerId = await deps.engine.createAndStart(spec, signal);
+      record.containerId = await this.createAndStart(spec, signal);
       created = true;
       const state = await deps.engine.inspect(record.containerId, signal);
       if (!record.batch && (!state.running || state.status === "restarting")) {
@@ -275,7 +312,8 @@ export class RentalService {
         record.ssh = sshEndpoint(opts.host, port, opts.sshUser, await deps.ssh.hostKeyFingerprint());
       }
       record.state = RentalState.RENTAL_STATE_RUNNING;
-      if (cmd.maxDurationSeconds > 0) this.armDurationLimit(record, Number(cmd.maxDurationSeconds) * 1000);
+      // From startedAt, as the hub times it and as adoption re-arms it, not from now (the container's creation took a while).
+      if (cmd.maxDurationSeconds > 0) this.armDurationLimit(record, record.startedAt.getTime() + Number(cmd.maxDurationSeconds) * 1000 - Date.now());
       log.info({ gpus: record.gpuIndices, port, image: cmd.image, batch: record.batch }, "rental running");
       if (record.batch && (record.diedWhileStarting || !state.running)) await this.onExit(record);
       return rentalInfo(record);
@@ -285,6 +323,7 @@ export class RentalService {
       if (cancelled) log.info({ reason: cancelled.message }, "rental stopped while starting");
       else log.warn({ code: failure.code, reason: failure.message }, "rental failed to start");
       if (created) await deps.engine.remove(record.containerId, { force: true }).catch(() => undefined);
+      if (networked) await deps.networks.release(record.id);
       record.state = cancelled ? RentalState.RENTAL_STATE_STOPPED : RentalState.RENTAL_STATE_FAILED;
       record.reason = cancelled?.message ?? failure.message;
       record.endedAt = new Date();
@@ -295,6 +334,21 @@ export class RentalService {
       // A cancelled start is an answer, not an error: the rental was stopped as asked.
       if (cancelled) return rentalInfo(record);
       throw failure;
+    }
+  }
+
+  /** With the disk limit when asked; where the storage driver cannot enforce one, once said in the notices, without. */
+  private async createAndStart(spec: ReturnType<typeof rentalContainerSpec>, signal: AbortSignal): Promise<string> {
+    try {
+      return await this.deps.engine.createAndStart(spec, signal);
+    } catch (err) {
+      if (!(err instanceof ContainerError && err.code === "storage_unsupported" && spec.storageSizeBytes)) throw err;
+      this.diskLimitRefused = true;
+      const notice = `-rental-disk-limit is not enforced: the engine's storage driver cannot limit a container's writable layer (${err.message}); rentals run without it`;
+      this.deps.logger.warn(notice);
+      this.deps.notice?.(notice);
+      const { storageSizeBytes: _, ...without } = spec;
+      return this.deps.engine.createAndStart(without, signal);
     }
   }
 
@@ -386,6 +440,9 @@ export class RentalService {
     record.reason = reason;
     record.endedAt = at;
     await this.release(record);
+    // Its container stays for the logs, not its network: a retained job must not hold one of the
+    // engine's few address pools (about 30) for the whole retention period.
+    await this.deps.networks.release(record.id);
     this.deps.logger.info({ rentalId: record.id, exitCode: record.exitCode, oomKilled: record.oomKilled, reason }, "rental ended");
     this.deps.report({ $case: "rentalEvent", value: { rental: rentalInfo(record) } });
   }
@@ -405,8 +462,9 @@ export class RentalService {
   }
 
   private armDurationLimit(record: RentalRecord, ms: number): void {
+    record.limitAt = Date.now() + ms;
     record.durationTimer = setTimeout(() => {
-      void this.stop({ rentalId: record.id, timeoutSeconds: 0 }, AbortSignal.timeout(60_000), "duration limit reached").then(
+      void this.stop({ rentalId: record.id, timeoutSeconds: 0 }, AbortSignal.timeout(60_000), DURATION_LIMIT_REACHED).then(
         (info) => this.deps.report({ $case: "rentalEvent", value: { rental: info } }),
         (err: unknown) => this.deps.logger.error({ err, rentalId: record.id }, "stopping at the duration limit failed"),
       );
@@ -414,6 +472,9 @@ export class RentalService {
     record.durationTimer.unref();
   }
 }
+
+const STOPPED_BY_HUB = "stopped by the hub";
+const DURATION_LIMIT_REACHED = "duration limit reached";
 
 /** Why a start was abandoned: its rental was stopped before it ran. */
 class StartCancelled extends Error {

@@ -18,6 +18,10 @@ export interface RentalSpecInput {
   facts: RentalFacts;
   /** Host folder with the sftp-server bundle, mounted read-only. */
   helper?: { source: string; target: string };
+  /** The rental's own network (see internal/network); the engine's default bridge when absent. */
+  network?: string;
+  /** Limit of the writable layer, where the storage driver enforces one. */
+  storageSizeBytes?: number;
 }
 
 export function rentalContainerName(rentalId: string): string {
@@ -45,5 +49,7 @@ export function rentalContainerSpec(input: RentalSpecInput): ContainerSpec {
     mounts: input.helper ? [{ type: "bind", source: input.helper.source, target: input.helper.target, readOnly: true }] : [],
     // Comes back after a dockerd or host restart; a finished batch job must not run again.
     restart: batch ? { name: "no" } : { name: "unless-stopped" },
+    ...(input.network ? { networkMode: input.network } : {}),
+    ...(input.storageSizeBytes ? { storageSizeBytes: input.storageSizeBytes } : {}),
   };
 }

@@ -54,7 +54,9 @@ export function addRentalCommands(program: Command): void {
         const wait = opts.wait ?? (process.stdout.isTTY === true && !out.json);
         if (!wait) return showRental(out, created);
         if (!out.json) out.err(`rental ${created.id} on node ${created.nodeId}: ${created.status}`);
-        const ended = await untilSettled(out, api, s, created, signal);
+        // An interactive rental is ready once it runs; a batch job is followed to its end.
+        const settled = args.length === 0 ? (r: RentalView) => r.status !== "starting" : (r: RentalView) => !ACTIVE.has(r.status);
+        const ended = await untilSettled(out, api, s, created, settled, signal);
         showRental(out, ended);
         if (!["running", "exited"].includes(ended.status) || (ended.status === "exited" && ended.exitCode !== 0)) process.exitCode = 1;
       }),
@@ -180,8 +182,8 @@ function parseDurationMs(text: string): number {
   return Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "s" | "m" | "h" | "d"];
 }
 
-/** Follows the rental until it is no longer starting; Ctrl-C asks whether to stop it. */
-async function untilSettled(out: Output, api: HubApi, s: Parameters<typeof followRental>[0], created: RentalView, signal: AbortSignal): Promise<RentalView> {
+/** Follows the rental until `settled` says so; Ctrl-C asks whether to stop it. */
+async function untilSettled(out: Output, api: HubApi, s: Parameters<typeof followRental>[0], created: RentalView, settled: (r: RentalView) => boolean, signal: AbortSignal): Promise<RentalView> {
   const follow = new AbortController();
   const onAbort = () => follow.abort();
   signal.addEventListener("abort", onAbort);
@@ -211,7 +213,7 @@ async function untilSettled(out: Output, api: HubApi, s: Parameters<typeof follo
         }
         last = r.status;
       },
-      (r) => r.status !== "starting",
+      settled,
       follow.signal,
     );
   } catch (err) {

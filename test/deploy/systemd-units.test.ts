@@ -83,8 +83,8 @@ describe("systemd units", () => {
   });
 
   it("keep their systemd-analyze security exposure low (hardening not silently dropped)", async () => {
-    // systemd 252 (Debian 12) scores them 1.9 and 1.4 (0 = locked down, 10 = none); the daemon needs GPU
-    // devices, netlink and the docker group. A setting removed by accident shows here.
+    // systemd 252 (Debian 12) scores them 2.2 and 1.4 (0 = locked down, 10 = none); the daemon needs GPU
+    // devices, netlink, the docker group and CAP_NET_ADMIN (rental isolation). A setting removed by accident shows here.
     const MAX_EXPOSURE: Record<UnitName, number> = { "node-daemon.service": 2.2, "rental-hub.service": 1.7 };
     const sub = await mkdtemp(join(dir, "sec-"));
     const paths = await scratchUnits(sub);
@@ -147,7 +147,7 @@ describe("systemd units", () => {
     expect(values(d, "Service", "SupplementaryGroups")).toEqual(["docker"]);
   });
 
-  it("let the daemon do what it must: netlink (interface list), GPU devices, the mining folder", () => {
+  it("let the daemon do what it must: netlink (interface list), GPU devices, the mining folder, the rentals' firewall", () => {
     const d = units["node-daemon.service"];
     // Without AF_NETLINK os.networkInterfaces() throws (EAFNOSUPPORT) and the daemon cannot pick its -host.
     expect(values(d, "Service", "RestrictAddressFamilies").join(" ").split(/\s+/)).toEqual(expect.arrayContaining(["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"]));
@@ -157,5 +157,8 @@ describe("systemd units", () => {
     }
     const writable = values(d, "Service", "ReadWritePaths").join(" ").split(/\s+/).map((p) => p.replace(/^-/, ""));
     expect(writable).toContain(defaultDaemonOptions.miningDataDir);
+    // CAP_NET_ADMIN and nothing else (firewall.test.ts checks it is enough for the rules, as a non-root user).
+    expect(values(d, "Service", "CapabilityBoundingSet")).toEqual(["CAP_NET_ADMIN"]);
+    expect(values(d, "Service", "AmbientCapabilities")).toEqual(["CAP_NET_ADMIN"]);
   });
 });

@@ -5,7 +5,6 @@ import { Wallet } from "ethers";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DockerodeEngine } from "../../internal/container/dockerode-engine.js";
-import { LABELS } from "../../internal/container/labels.js";
 import { DASHBOARD_CSP } from "../../internal/hub/dashboard/dashboard-routes.js";
 import { buildFakeNvml } from "../fixtures/nvml/build-fake-nvml.js";
 import { fakeGpu, fakeNvmlConfig, writeFakeNvmlConfig } from "../fixtures/nvml/fake-nvml-config.js";
@@ -14,6 +13,7 @@ import { type SshKey, sshExec, sshKeypair } from "../support/openssh.js";
 import { DAEMON_SCRIPT, type Program } from "../support/program.js";
 import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
 import { nodeOnline, startTestHub, type TestHub } from "../support/test-hub.js";
+import { removeNodeLeftovers } from "../support/node-leftovers.js";
 
 const PRICE = "123456789012345678901"; // wei per second: more than a double holds exactly
 const SCREENSHOT = "test-artifacts/dashboard.png"; // a running rental
@@ -86,8 +86,7 @@ describe("dashboard in a real browser", () => {
   afterAll(async () => {
     await browser?.close();
     await daemon?.kill("SIGKILL");
-    const ours = nodeId ? await engine.list({ labels: { [LABELS.nodeId]: nodeId } }) : [];
-    await Promise.all(ours.map((c) => engine.remove(c.id, { force: true })));
+    await removeNodeLeftovers(engine, nodeId);
     await t?.close();
     await dir?.remove();
   });

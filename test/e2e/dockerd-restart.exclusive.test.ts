@@ -13,6 +13,7 @@ import { type SshKey, sshExec, sshKeypair } from "../support/openssh.js";
 import type { Program } from "../support/program.js";
 import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
 import { nodeOnline, startTestHub, type TestHub } from "../support/test-hub.js";
+import { removeNodeLeftovers } from "../support/node-leftovers.js";
 
 const run = promisify(execFile);
 
@@ -65,8 +66,7 @@ describe("dockerd restarted under the daemon", () => {
 
   afterAll(async () => {
     await daemon?.kill("SIGKILL");
-    const ours = nodeId ? await engine.list({ labels: { [LABELS.nodeId]: nodeId } }).catch(() => []) : [];
-    await Promise.all(ours.map((c) => engine.remove(c.id, { force: true })));
+    await removeNodeLeftovers(engine, nodeId);
     await t?.close();
     await dir?.remove();
   });

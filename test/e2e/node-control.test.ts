@@ -16,6 +16,7 @@ import { DAEMON_SCRIPT, type Program } from "../support/program.js";
 import { signIn } from "../support/renter.js";
 import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
 import { nodeOnline, startTestHub, type TestHub } from "../support/test-hub.js";
+import { removeNodeLeftovers } from "../support/node-leftovers.js";
 
 const BUSYBOX = "gpunode-test/busybox:latest";
 
@@ -112,8 +113,7 @@ describe("node-daemon status, drain and undrain over the control socket", () => 
 
   afterAll(async () => {
     await daemon?.kill("SIGKILL");
-    const ours = nodeId ? await engine.list({ labels: { [LABELS.nodeId]: nodeId } }) : [];
-    await Promise.all(ours.map((c) => engine.remove(c.id, { force: true })));
+    await removeNodeLeftovers(engine, nodeId);
     await t?.close();
     await dir?.remove();
   });

@@ -20,6 +20,7 @@ import { lockRegistry, REGISTRY, removeImage, requireRegistry } from "../support
 import { signIn } from "../support/renter.js";
 import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
 import { nodeOnline, startTestHub, type TestHub } from "../support/test-hub.js";
+import { removeNodeLeftovers } from "../support/node-leftovers.js";
 
 const BUSYBOX = "gpunode-test/busybox:latest";
 const MINER = "gpunode-test/miner:latest";
@@ -135,8 +136,7 @@ describe("rentals and idle mining on the real Docker engine", () => {
 
   afterAll(async () => {
     await daemon?.kill("SIGKILL");
-    const ours = nodeId ? await engine.list({ labels: { [LABELS.nodeId]: nodeId } }) : [];
-    await Promise.all(ours.map((c) => engine.remove(c.id, { force: true })));
+    await removeNodeLeftovers(engine, nodeId);
     watch?.stop();
     await t?.close();
     await dir?.remove();
@@ -358,8 +358,7 @@ describe("rentals and idle mining on the real Docker engine", () => {
       await late?.kill("SIGKILL");
       for (const s of piped) s.destroy();
       proxy?.close();
-      const ours = lateId ? await engine.list({ labels: { [LABELS.nodeId]: lateId } }) : [];
-      await Promise.all(ours.map((c) => engine.remove(c.id, { force: true })));
+      await removeNodeLeftovers(engine, lateId);
     });
 
     it("refuses rentals while no engine answers, saying why", async () => {

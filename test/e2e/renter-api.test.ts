@@ -14,6 +14,7 @@ import type { Program } from "../support/program.js";
 import { signIn } from "../support/renter.js";
 import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
 import { nodeOnline, rentalWhere as rentalOf, startTestHub, type TestHub } from "../support/test-hub.js";
+import { removeNodeLeftovers } from "../support/node-leftovers.js";
 
 const PRICE = "123456789012345678901"; // wei per second: more than a double holds exactly
 const RETENTION_MS = 5_000;
@@ -62,8 +63,7 @@ describe("renters' API", () => {
 
   afterAll(async () => {
     await daemon?.kill("SIGKILL");
-    const ours = nodeId ? await engine.list({ labels: { [LABELS.nodeId]: nodeId } }) : [];
-    await Promise.all(ours.map((c) => engine.remove(c.id, { force: true })));
+    await removeNodeLeftovers(engine, nodeId);
     await t?.close();
     await dir?.remove();
   });

@@ -4,12 +4,12 @@ import { join } from "node:path";
 import { encryptKeystoreJson, Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerodeEngine } from "../../internal/container/dockerode-engine.js";
-import { LABELS } from "../../internal/container/labels.js";
 import { buildFakeNvml } from "../fixtures/nvml/build-fake-nvml.js";
 import { fakeNvmlConfig, writeFakeNvmlConfig } from "../fixtures/nvml/fake-nvml-config.js";
 import { requestJson } from "../../internal/httpclient/json-client.js";
 import { type SshKey, sshKeypair } from "../support/openssh.js";
 import { lockRegistry, REGISTRY, removeImage, requireRegistry } from "../support/registry.js";
+import { removeNodeLeftovers } from "../support/node-leftovers.js";
 import { signIn } from "../support/renter.js";
 import { DIST, type Program } from "../support/program.js";
 import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
@@ -81,8 +81,7 @@ describe("gpu-rent, the renter's CLI", () => {
 
   afterAll(async () => {
     await daemon?.kill("SIGKILL");
-    const ours = nodeId ? await engine.list({ labels: { [LABELS.nodeId]: nodeId } }) : [];
-    await Promise.all(ours.map((c) => engine.remove(c.id, { force: true })));
+    await removeNodeLeftovers(engine, nodeId);
     await t?.close();
     await dir?.remove();
   });

@@ -30,10 +30,15 @@ describe("scheduling: which node and which GPUs a rental gets", () => {
     const info = nodeInfo({ pricePerSecWei: price, gpus: gpus.map((g) => ({ index: g.index, uuid: g.uuid, name: g.name, pciBusId: "", memoryTotalBytes: g.memoryTotalBytes })) });
     const creds = await enrollNode(t, { machineId: (++machine).toString(16).padStart(64, "0"), info });
     const starts: StartRental[] = [];
+    let given = 0;
     const handlers: CommandHandlers = {
+      // As a daemon answers: the GPUs it gave, in order (its heartbeats below keep saying they are free).
       startRental: async (cmd: StartRental) => {
         starts.push(cmd);
-        return { $case: "rental", value: RentalInfo.fromPartial({ rentalId: cmd.rentalId, state: RentalState.RENTAL_STATE_RUNNING, gpuIndices: [], startedAt: new Date().toISOString() }) };
+        const count = cmd.gpus?.count ?? 0;
+        const gpuIndices = gpus.slice(given, given + count).map((g) => g.index);
+        given += count;
+        return { $case: "rental", value: RentalInfo.fromPartial({ rentalId: cmd.rentalId, state: RentalState.RENTAL_STATE_RUNNING, gpuIndices, startedAt: new Date().toISOString() }) };
       },
     };
     const n = await startScriptedNode(t, creds, handlers, [], info);
