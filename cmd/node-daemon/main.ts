@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { addControlCommands } from "../../internal/cli/control-commands.js";
 import { normalizeGoStyleFlags } from "../../internal/cli/go-style-flags.js";
-import { closeOnSignals, exitOnConfigError, exitOnStartFailure } from "../../internal/cli/lifecycle.js";
+import { closeOnSignals, exitOnConfigError, exitOnStartFailure, parseCommandLine } from "../../internal/cli/lifecycle.js";
 import { prettyWanted } from "../../internal/cli/log-flags.js";
 import { nodeDaemonProgram, resolveNodeDaemonSettings, toNodeDaemonArgs } from "../../internal/cli/node-daemon-flags.js";
 import { controlSocketPath } from "../../internal/daemon/options.js";
@@ -27,4 +27,4 @@ program.action(async () => {
   }
 });
 
-await program.allowExcessArguments(true).parseAsync(normalizeGoStyleFlags(process.argv.slice(2)), { from: "user" });
+await parseCommandLine(program.allowExcessArguments(true), normalizeGoStyleFlags(process.argv.slice(2)));

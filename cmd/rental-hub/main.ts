@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { addAccessCommands } from "../../internal/cli/access-commands.js";
 import { normalizeGoStyleFlags } from "../../internal/cli/go-style-flags.js";
-import { closeOnSignals, exitOnConfigError, exitOnStartFailure } from "../../internal/cli/lifecycle.js";
+import { closeOnSignals, exitOnConfigError, exitOnStartFailure, parseCommandLine } from "../../internal/cli/lifecycle.js";
 import { prettyWanted } from "../../internal/cli/log-flags.js";
 import { rentalHubProgram, resolveRentalHubSettings, toRentalHubArgs } from "../../internal/cli/rental-hub-flags.js";
 import { createLogger } from "../../internal/log/logger.js";
@@ -37,4 +37,4 @@ program.action(async () => {
   }
 });
 
-await program.allowExcessArguments(true).parseAsync(normalizeGoStyleFlags(process.argv.slice(2)), { from: "user" });
+await parseCommandLine(program.allowExcessArguments(true), normalizeGoStyleFlags(process.argv.slice(2)));

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "commander";
+import { type Command, CommanderError, InvalidArgumentError } from "commander";
 import type { Logger } from "pino";
 import { userMessage } from "../errors/app-error.js";
 
@@ -44,4 +44,19 @@ export function closeOnSignals(close: () => Promise<void>, logger: Logger): void
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+}
+
+/**
+ * Parses the command line; commander's own usage errors (unknown flag or command, missing value) exit
+ * 2 like a bad setting, so systemd's RestartPreventExitStatus=2 stops a restart loop on a typo.
+ * --help and --version exit 0.
+ */
+export async function parseCommandLine(program: Command, argv: string[]): Promise<void> {
+  for (const c of [program, ...program.commands]) c.exitOverride();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
 }

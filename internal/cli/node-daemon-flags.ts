@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { Command } from "commander";
+import { VERSION } from "../version.js";
 import { type DaemonOptions, defaultDaemonOptions } from "../daemon/options.js";
 import { dialAddress, fingerprint, hostName, httpUrl, optional, siweDomain } from "./address-parsers.js";
 import { addFlagTable, bool, envPairs, type FlagValues, list, parsed, text } from "./flag-table.js";
@@ -67,6 +68,7 @@ export function nodeDaemonProgram(): Command {
       "Flags take one dash or two: -hub x, -hub=x and --hub x are the same. Each flag is also a key of the -config file (TOML) " +
       `and an environment variable ${NODE_DAEMON_ENV_PREFIX}<FLAG> (e.g. ${NODE_DAEMON_ENV_PREFIX}HUB); flags beat the environment, which beats the file.`,
   );
+  cmd.version(VERSION, "-V, --version", "print the version and exit");
   return addFlagTable(cmd, nodeDaemonFlags, NODE_DAEMON_ENV_PREFIX);
 }
 

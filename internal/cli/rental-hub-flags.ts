@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { VERSION } from "../version.js";
 import { defaultHubOptions, type HubOptions } from "../hub/options.js";
 import { cidr, hostName, optional, postgresUrl, siweDomain } from "./address-parsers.js";
 import { addFlagTable, bool, type FlagValues, list, parsed, text } from "./flag-table.js";
@@ -64,6 +65,7 @@ export function rentalHubProgram(): Command {
       `Flags take one dash or two. Each flag is also a key of the -config file (TOML) and an environment variable ${RENTAL_HUB_ENV_PREFIX}<FLAG> ` +
       "(SIWE_DOMAIN, HUB_DATA_DIR and HUB_DATABASE_URL still work); flags beat the environment, which beats the file.",
   );
+  cmd.version(VERSION, "-V, --version", "print the version and exit");
   return addFlagTable(cmd, rentalHubFlags, RENTAL_HUB_ENV_PREFIX).allowExcessArguments(false);
 }
 

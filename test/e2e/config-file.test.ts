@@ -1,4 +1,4 @@
-import { chmod, writeFile } from "node:fs/promises";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DAEMON_SCRIPT, HUB_SCRIPT, Program } from "../support/program.js";
@@ -61,5 +61,20 @@ describe("config files and environment, as the real programs read them", () => {
     expect((await p.exited).code).toBe(2);
     expect(p.output).toMatch(/rental-hub: environment variable RENTAL_HUB_DATABASE_URL_FILE: .*database-url is readable by group or others \(mode 0644\); run: chmod 600/);
     expect(p.output).not.toContain("s3cret");
+  });
+
+  it.each([
+    ["node-daemon", DAEMON_SCRIPT],
+    ["rental-hub", HUB_SCRIPT],
+  ])("%s: a typo in a flag or a command exits 2 (systemd then stops restarting it); -version prints the version", async (name, script) => {
+    const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    for (const args of [["-hubb", "x"], ["--no-such-flag"], ["statuss"]]) {
+      const p = run(name, script, args);
+      expect((await p.exited).code, args.join(" ")).toBe(2);
+      expect(p.output).toMatch(/unknown (option|command)/);
+    }
+    const v = run(name, script, ["-version"]);
+    expect((await v.exited).code).toBe(0);
+    expect(v.output.trim().split("\n")[0]).toBe(pkg.version);
   });
 });
