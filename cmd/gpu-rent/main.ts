@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { EXIT } from "../../internal/renter/cli-error.js";
 import { addNodeCommands } from "../../internal/renter/node-commands.js";
 import { addRentalCommands } from "../../internal/renter/rental-commands.js";
+import { addRunCommand } from "../../internal/renter/run-command.js";
 import { addSessionCommands } from "../../internal/renter/session-commands.js";
 import { addSshCommand } from "../../internal/renter/ssh-command.js";
 import { VERSION } from "../../internal/version.js";
@@ -16,6 +17,7 @@ const program = new Command("gpu-rent")
 addSessionCommands(program);
 addNodeCommands(program);
 addRentalCommands(program);
+addRunCommand(program);
 addSshCommand(program);
 for (const c of program.commands) c.exitOverride();
 

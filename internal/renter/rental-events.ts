@@ -4,10 +4,10 @@ import type { RentalView } from "./hub-api.js";
 import type { Session } from "./session-store.js";
 
 /**
- * Follows one rental over the hub's live event stream (GET /v1/events, Server-Sent Events) until
+ * Follows rentals over the hub's live event stream (GET /v1/events, Server-Sent Events) until
  * `done` says so: no polling, each change as the hub makes it.
  */
-export async function followRental(s: Session, rentalId: string, onChange: (r: RentalView) => void, done: (r: RentalView) => boolean, signal: AbortSignal): Promise<RentalView> {
+export async function followRentals(s: Session, ids: ReadonlySet<string>, onChange: (r: RentalView) => void, done: () => boolean, signal: AbortSignal): Promise<void> {
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
     const req = https.get(new URL("/v1/events", s.hubHttp), { ca: s.caCertPem, headers: { authorization: `Bearer ${s.token}`, accept: "text/event-stream" }, signal }, resolve);
     req.on("error", reject);
@@ -23,9 +23,9 @@ export async function followRental(s: Session, rentalId: string, onChange: (r: R
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
         for (const r of rentalsIn(block)) {
-          if (r.id !== rentalId) continue;
+          if (!ids.has(r.id)) continue;
           onChange(r);
-          if (done(r)) return r;
+          if (done()) return;
         }
       }
     }
@@ -33,6 +33,22 @@ export async function followRental(s: Session, rentalId: string, onChange: (r: R
     res.destroy();
   }
   throw new Error("the hub closed its event stream");
+}
+
+/** One rental, followed until `done(rental)`; resolves with that state. */
+export async function followRental(s: Session, rentalId: string, onChange: (r: RentalView) => void, done: (r: RentalView) => boolean, signal: AbortSignal): Promise<RentalView> {
+  let last: RentalView | undefined;
+  await followRentals(
+    s,
+    new Set([rentalId]),
+    (r) => {
+      last = r;
+      onChange(r);
+    },
+    () => last !== undefined && done(last),
+    signal,
+  );
+  return last as RentalView;
 }
 
 /** The rentals an SSE block carries: the snapshot's, or one `rental` event's. */

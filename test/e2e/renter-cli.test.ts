@@ -165,6 +165,36 @@ describe("gpu-rent, the renter's CLI", () => {
     }
   });
 
+  it("runs a job as 3 replicas over two nodes, each told its index, and gathers every exit code and output", async () => {
+    const secondDir = join(dir.path, "second");
+    const nvml = join(dir.path, "nvml.json");
+    const base = 45_000 + Math.floor(Math.random() * 50) * 20;
+    const second = startDaemon(
+      [
+        "-hub", t.grpcTarget, "-hub-http", t.http.baseUrl, "-hub-ca-fingerprint", t.hub.info.caFingerprint, "-host", "127.0.0.1",
+        "-private-key-file", await writeKeyFile(dir.path, Wallet.createRandom()), "-cert-dir", join(secondDir, "certs"), "-state-dir", join(secondDir, "state"),
+        "-api-port", "0", "-api-listen-host", "127.0.0.1", "-nvml-library", await buildFakeNvml(), "-enable-mining=false",
+        "-price-per-sec", PRICE, "-ssh-ports", `${base}-${base + 19}`, "-ssh-listen-host", "127.0.0.1",
+      ],
+      { FAKE_NVML_CONFIG: nvml },
+    );
+    const secondId = (await second.waitFor((l) => l.created === true, "registration")).nodeId as string;
+    try {
+      await nodeOnline(t, secondId);
+      await second.waitFor((l) => l.seq === 2, "a heartbeat with the GPUs");
+      const ran = await cli(["--json", "run", IMAGE, "--gpus", "1", "--replicas", "3", "--", "sh", "-c", 'echo replica $REPLICA_INDEX of $REPLICA_COUNT; [ "$REPLICA_INDEX" != 2 ]']);
+      expect(ran.code, ran.stdout + ran.stderr).toBe(1);
+      const doc = JSON.parse(ran.stdout) as { failed: number; replicas: Array<{ index: number; nodeId: string; status: string; exitCode: number; logTail: string }> };
+      expect(doc.failed).toBe(1);
+      expect(doc.replicas.map((r) => [r.index, r.status, r.exitCode])).toEqual([[0, "exited", 0], [1, "exited", 0], [2, "exited", 1]]);
+      for (const r of doc.replicas) expect(r.logTail).toContain(`replica ${r.index} of 3`);
+      expect(new Set(doc.replicas.map((r) => r.nodeId))).toEqual(new Set([nodeId, secondId]));
+    } finally {
+      await second.kill("SIGKILL");
+      await removeNodeLeftovers(engine, secondId);
+    }
+  });
+
   it("exits 2 on bad usage and 1 with the hub's code on a refusal", async () => {
     expect((await cli(["rent"])).code).toBe(2);
     expect((await cli(["logs", "x", "--tail", "0"])).code).toBe(2);
