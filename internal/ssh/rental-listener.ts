@@ -28,6 +28,8 @@ export interface RentalListenerDeps {
   logger: Logger;
   hostKey: HostKey;
   sftpCommand(): Promise<string[]>;
+  /** The bundled scp, for legacy `scp -O` (undefined when the host has none). */
+  scpCommand(): Promise<string[] | undefined>;
 }
 
 interface Tracked {
@@ -167,6 +169,7 @@ export class RentalListener {
         log,
         signal,
         sftpCommand: this.deps.sftpCommand,
+        scpCommand: this.deps.scpCommand,
         background: (work) => this.background(work),
       });
     });

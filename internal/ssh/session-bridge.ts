@@ -22,6 +22,8 @@ export interface SessionContext {
   signal: AbortSignal;
   /** The argv of the injected sftp-server (see sftp-helper.ts). */
   sftpCommand(): Promise<string[]>;
+  /** The argv of the injected scp, when the host had one to inject. */
+  scpCommand(): Promise<string[] | undefined>;
   /** Work that must finish before the listener counts as closed (hanging up sessions). */
   background(work: Promise<void>): void;
 }
@@ -94,7 +96,7 @@ async function runExec(channel: ServerChannel, kind: Kind, setup: ExecSetup, ctx
 
   let exec: ExecSession;
   try {
-    const cmd = kind.type === "sftp" ? await ctx.sftpCommand() : tty ? ttyCommand(kind, tty.size) : plainCommand(kind);
+    const cmd = kind.type === "sftp" ? await ctx.sftpCommand() : tty ? ttyCommand(kind, tty.size) : plainCommand(kind, await scpFor(kind, ctx));
     exec = await ctx.engine.exec(ctx.containerId, { cmd, tty: tty !== undefined, stdin: true, env: setup.env, user: ctx.execUser, signal });
   } catch (err) {
     if (signal.aborted) return;
@@ -141,8 +143,26 @@ async function runExec(channel: ServerChannel, kind: Kind, setup: ExecSetup, ctx
   }
 }
 
-function plainCommand(kind: { type: "shell" } | { type: "exec"; command: string }): string[] {
-  return kind.type === "exec" ? ["/bin/sh", "-c", kind.command] : ["/bin/sh"];
+/**
+ * Legacy SCP (`scp -O`, WinSCP, IDE plugins) asks the server to run `scp -t` or `scp -f`: the bundled
+ * OpenSSH scp answers, whatever the image holds. Its arguments stay for the shell to unquote, as the
+ * client quoted them.
+ */
+const SCP_REQUEST = /^\s*scp(\s+.*)?$/s;
+
+async function scpFor(kind: { type: "shell" } | { type: "exec"; command: string }, ctx: SessionContext): Promise<string[] | undefined> {
+  return kind.type === "exec" && SCP_REQUEST.test(kind.command) ? ctx.scpCommand() : undefined;
+}
+
+function plainCommand(kind: { type: "shell" } | { type: "exec"; command: string }, scp?: string[]): string[] {
+  if (kind.type !== "exec") return ["/bin/sh"];
+  const rest = SCP_REQUEST.exec(kind.command)?.[1];
+  if (scp && rest !== undefined) return ["/bin/sh", "-c", `${scp.map(shellQuote).join(" ")}${rest}`];
+  return ["/bin/sh", "-c", kind.command];
+}
+
+function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /** SIGHUP to the session's process inside the container (with the shell's own `kill`). */

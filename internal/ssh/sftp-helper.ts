@@ -23,13 +23,20 @@ export interface SftpHelper {
   mountPoint: string;
   /** argv that runs sftp-server inside any container with the folder mounted at mountPoint. */
   command: string[];
+  /** argv that runs OpenSSH's scp there: legacy `scp -O` asks the server to run `scp -t|-f`, which images rarely carry. */
+  scpCommand?: string[];
 }
+
+/** OpenSSH's scp (Debian: openssh-client), bundled beside sftp-server when the host has it. */
+export const SCP_CANDIDATES = ["/usr/bin/scp"] as const;
 
 export interface PrepareSftpHelperOptions {
   /** The sftp-server to copy; the first of `candidates` that exists when absent. */
   sftpServerPath?: string;
   /** Where to look for sftp-server; SFTP_SERVER_CANDIDATES when absent. */
   candidates?: readonly string[];
+  /** Where to look for scp; SCP_CANDIDATES when absent (none found: legacy scp stays unavailable). */
+  scpCandidates?: readonly string[];
 }
 
 /**
@@ -48,13 +55,19 @@ export async function prepareSftpHelper(dir: string, opts: PrepareSftpHelperOpti
   await chmod(dir, 0o755);
   await chmod(libDir, 0o755);
   await installFile(server, join(dir, "sftp-server"));
-  for (const lib of deps.libraries) await installFile(lib.path, join(libDir, lib.name));
+  const scp = await findExecutable(opts.scpCandidates ?? SCP_CANDIDATES);
+  const scpDeps = scp ? await sharedLibraries(scp) : undefined;
+  // Both binaries come from the same OpenSSH build: one loader, and the libraries of either.
+  const libraries = new Map([...deps.libraries, ...(scpDeps?.libraries ?? [])].map((l) => [l.name, l.path]));
+  for (const [name, path] of libraries) await installFile(path, join(libDir, name));
   const inside = (p: string): string => `${SFTP_MOUNT_POINT}/${p}`;
-  const command = deps.loader
-    ? [inside(`lib/${basename(deps.loader)}`), "--library-path", inside("lib"), inside("sftp-server")]
-    : [inside("sftp-server")]; // a static sftp-server needs nothing else
+  const run = (binary: string, loader: string | undefined): string[] =>
+    loader ? [inside(`lib/${basename(loader)}`), "--library-path", inside("lib"), inside(binary)] : [inside(binary)]; // a static binary needs nothing else
+  const command = run("sftp-server", deps.loader);
   if (deps.loader) await installFile(deps.loader, join(libDir, basename(deps.loader)));
-  const helper: SftpHelper = { mountPoint: SFTP_MOUNT_POINT, command };
+  if (scp) await installFile(scp, join(dir, "scp"));
+  if (scpDeps?.loader && scpDeps.loader !== deps.loader) await installFile(scpDeps.loader, join(libDir, basename(scpDeps.loader)));
+  const helper: SftpHelper = { mountPoint: SFTP_MOUNT_POINT, command, ...(scp ? { scpCommand: run("scp", scpDeps?.loader) } : {}) };
   await writeAtomically(join(dir, MANIFEST_FILE), `${JSON.stringify({ ...helper, source: server }, null, 2)}\n`, 0o644);
   return helper;
 }
@@ -72,7 +85,20 @@ export async function readSftpHelper(dir: string): Promise<SftpHelper> {
   if (typeof m.mountPoint !== "string" || !Array.isArray(m.command) || !m.command.every((c) => typeof c === "string") || m.command.length === 0) {
     throw new SshGatewayError("sftp_helper", `${path} is not an SFTP helper manifest`);
   }
-  return { mountPoint: m.mountPoint, command: m.command };
+  const scp = Array.isArray(m.scpCommand) && m.scpCommand.every((c) => typeof c === "string") ? m.scpCommand : undefined;
+  return { mountPoint: m.mountPoint, command: m.command, ...(scp ? { scpCommand: scp } : {}) };
+}
+
+async function findExecutable(candidates: readonly string[]): Promise<string | undefined> {
+  for (const p of candidates) {
+    try {
+      await access(p, constants.X_OK);
+      return p;
+    } catch {
+      // not here; try the next
+    }
+  }
+  return undefined;
 }
 
 async function findSftpServer(candidates: readonly string[]): Promise<string> {

@@ -4,7 +4,7 @@
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
@@ -223,6 +223,29 @@ describe("SshGateway: file transfer", () => {
     expect(await execIn(["sh", "-c", "sha256sum /tmp/up.bin | cut -d' ' -f1"])).toBe(`${sha256(up)}\n`);
     expect(await client("scp", [`${target()}:/tmp/up.bin`, down])).toMatchObject({ code: 0, stderr: "" });
     expect(sha256(down)).toBe(sha256(up));
+  });
+
+  it("speaks legacy SCP (scp -O) into an image without scp: a tree up and back with -r -p, modes and times kept", async () => {
+    expect(await execIn(["sh", "-c", "command -v scp || echo none"])).toBe("none\n");
+    const tree = join(dir, "legacy tree");
+    mkdirSync(join(tree, "sub"), { recursive: true });
+    writeFileSync(join(tree, "a file.txt"), "first\n");
+    writeFileSync(join(tree, "sub", "run.sh"), "#!/bin/sh\necho ran\n");
+    chmodSync(join(tree, "sub", "run.sh"), 0o750);
+    const mtime = new Date("2020-02-02T02:02:02Z");
+    utimesSync(join(tree, "a file.txt"), mtime, mtime);
+    const up = await client("scp", ["-O", "-r", "-p", tree, `${target()}:/tmp/`]);
+    expect(up).toMatchObject({ code: 0, stderr: "" });
+    expect(await execIn(["sh", "-c", "cat '/tmp/legacy tree/a file.txt'; stat -c '%a %Y' '/tmp/legacy tree/sub/run.sh' '/tmp/legacy tree/a file.txt'"])).toBe(
+      `first\n750 ${Math.floor(statSync(join(tree, "sub", "run.sh")).mtimeMs / 1000)}\n${(statSync(join(tree, "a file.txt")).mode & 0o777).toString(8)} ${mtime.getTime() / 1000}\n`,
+    );
+    const back = join(dir, "legacy back");
+    mkdirSync(back);
+    const down = await client("scp", ["-O", "-r", "-p", `${target()}:'/tmp/legacy tree'`, back]);
+    expect(down).toMatchObject({ code: 0, stderr: "" });
+    expect(readFileSync(join(back, "legacy tree", "a file.txt"), "utf8")).toBe("first\n");
+    expect(statSync(join(back, "legacy tree", "sub", "run.sh")).mode & 0o777).toBe(0o750);
+    expect(Math.floor(statSync(join(back, "legacy tree", "a file.txt")).mtimeMs / 1000)).toBe(mtime.getTime() / 1000);
   });
 
   it("runs an sftp batch: put, ls, get", async () => {

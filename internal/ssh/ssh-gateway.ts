@@ -3,7 +3,7 @@ import type { Logger } from "../log/logger.js";
 import { loadOrCreateHostKey, type HostKey } from "./host-key.js";
 import type { PortRange } from "./port-range.js";
 import { RentalListener } from "./rental-listener.js";
-import { readSftpHelper } from "./sftp-helper.js";
+import { readSftpHelper, type SftpHelper } from "./sftp-helper.js";
 import { resolveAccess, type SshAccess } from "./ssh-access.js";
 
 export interface SshGatewayOptions {
@@ -35,7 +35,7 @@ export class SshGateway {
   private readonly log: Logger;
   private readonly rentals = new Map<string, Promise<RentalListener>>();
   private hostKey: Promise<HostKey> | undefined;
-  private sftp: Promise<string[]> | undefined;
+  private sftp: Promise<SftpHelper> | undefined;
 
   constructor(
     private readonly opts: SshGatewayOptions,
@@ -66,7 +66,7 @@ export class SshGateway {
     const starting = (async () => {
       const hostKey = await this.loadHostKey();
       const logger = this.log.child({ rentalId: resolved.rentalId });
-      const listener = new RentalListener(resolved, { engine: this.deps.engine, logger, hostKey, sftpCommand: () => this.sftpCommand() });
+      const listener = new RentalListener(resolved, { engine: this.deps.engine, logger, hostKey, sftpCommand: async () => (await this.helper()).command, scpCommand: async () => (await this.helper().catch(() => undefined))?.scpCommand });
       try {
         await listener.listen(this.opts.listenHost, this.opts.ports, preferredPort);
       } catch (err) {
@@ -108,10 +108,10 @@ export class SshGateway {
     return (this.hostKey = p);
   }
 
-  /** Read once the first sftp session asks; a missing bundle is retried on the next request. */
-  private sftpCommand(): Promise<string[]> {
+  /** Read once the first sftp or scp session asks; a missing bundle is retried on the next request. */
+  private helper(): Promise<SftpHelper> {
     if (this.sftp) return this.sftp;
-    const p = readSftpHelper(this.opts.helperDir).then((h) => h.command);
+    const p = readSftpHelper(this.opts.helperDir);
     p.catch(() => this.sftp === p && (this.sftp = undefined));
     return (this.sftp = p);
   }
