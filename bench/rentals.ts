@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   await mining.start(abort.signal);
   const cmd = (rentalId: string, gpu: string): StartRental => ({
     rentalId, image: IMAGE, gpus: { count: 0, ids: [gpu], model: "" }, cpuMillis: 0, memoryBytes: 256 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [],
-    command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0,
+    command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0, runAsRoot: false,
   });
 
   const raw: number[] = [];

@@ -187,6 +187,7 @@ export class DockerodeEngine implements ContainerEngine {
       gpuDeviceIds,
       ports: toPorts(i.NetworkSettings.Ports),
       ipAddress: firstIp(i.NetworkSettings),
+      user: i.Config.User ?? "",
     };
   }
 

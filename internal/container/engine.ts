@@ -129,6 +129,8 @@ export interface ContainerState {
   ports: PublishedPort[];
   /** Address on the container's network (the host reaches bridge addresses directly); "" if none. */
   ipAddress: string;
+  /** The user its processes run as (the image's USER unless the spec set one); "" means root. */
+  user: string;
 }
 
 export interface ContainerSummary {

@@ -13,6 +13,8 @@ export const RENTAL_LABELS = {
   maxDurationSeconds: `${LABEL_PREFIX}max-duration-seconds`,
   /** "1" for a batch job: its exit is the rental's end. */
   batch: `${LABEL_PREFIX}batch`,
+  /** "1" when SSH sessions run as root rather than as the image's user. */
+  runAsRoot: `${LABEL_PREFIX}run-as-root`,
 } as const;
 
 export interface RentalFacts {
@@ -22,6 +24,7 @@ export interface RentalFacts {
   startedAt: Date;
   maxDurationSeconds: number;
   batch: boolean;
+  runAsRoot: boolean;
 }
 
 export function rentalFactLabels(f: RentalFacts): Record<string, string> {
@@ -32,6 +35,7 @@ export function rentalFactLabels(f: RentalFacts): Record<string, string> {
     [RENTAL_LABELS.startedAt]: f.startedAt.toISOString(),
     [RENTAL_LABELS.maxDurationSeconds]: String(f.maxDurationSeconds),
     [RENTAL_LABELS.batch]: f.batch ? "1" : "0",
+    [RENTAL_LABELS.runAsRoot]: f.runAsRoot ? "1" : "0",
   };
 }
 
@@ -45,7 +49,7 @@ export function parseRentalFacts(labels: Record<string, string>): RentalFacts | 
     const sshUser = labels[RENTAL_LABELS.sshUser] ?? "";
     if (!Array.isArray(sshKeys) || !sshKeys.every((k) => typeof k === "string")) return undefined;
     if (!Number.isInteger(sshPort) || Number.isNaN(startedAt.getTime()) || !Number.isFinite(maxDurationSeconds) || !sshUser) return undefined;
-    return { sshPort, sshUser, sshKeys: sshKeys as string[], startedAt, maxDurationSeconds, batch: labels[RENTAL_LABELS.batch] === "1" };
+    return { sshPort, sshUser, sshKeys: sshKeys as string[], startedAt, maxDurationSeconds, batch: labels[RENTAL_LABELS.batch] === "1", runAsRoot: labels[RENTAL_LABELS.runAsRoot] === "1" };
   } catch {
     return undefined;
   }

@@ -47,7 +47,7 @@ describe("rentals that pull their image, on the real engine and a real registry"
 
   const startCmd = (rentalId: string, image: string, gpu: string): StartRental => ({
     rentalId, image, gpus: { count: 0, ids: [gpu], model: "" }, cpuMillis: 0, memoryBytes: 256 * 1024 ** 2, shmBytes: 0, pidsLimit: 0,
-    env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0,
+    env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0, runAsRoot: false
   });
   /** Resolves with the first report (already sent or yet to come) that matches. */
   const reportMatching = <T extends Report>(match: (r: Report) => r is T): Promise<T> =>

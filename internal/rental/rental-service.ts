@@ -296,7 +296,7 @@ export class RentalService {
         nodeId: opts.nodeId,
         gpuIndices: record.gpuIndices,
         limits,
-        facts: { sshPort: port, sshUser: opts.sshUser, sshKeys: cmd.sshPublicKeys, startedAt: record.startedAt, maxDurationSeconds: Number(cmd.maxDurationSeconds), batch: record.batch },
+        facts: { sshPort: port, sshUser: opts.sshUser, sshKeys: cmd.sshPublicKeys, startedAt: record.startedAt, maxDurationSeconds: Number(cmd.maxDurationSeconds), batch: record.batch, runAsRoot: cmd.runAsRoot },
         helper: deps.helper,
         network,
         ...(opts.diskLimitBytes && !this.diskLimitRefused ? { storageSizeBytes: opts.diskLimitBytes } : {}),
@@ -308,7 +308,7 @@ export class RentalService {
         throw new CommandFailure("start_failed", `the container exited at once (${exitReason(state.exitCode, state.oomKilled)}): an interactive rental needs /bin/sh in the image`);
       }
       if (withSsh) {
-        await deps.ssh.open({ ...access, containerId: record.containerId, ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) });
+        await deps.ssh.open({ ...access, containerId: record.containerId, execUser: sessionUser(state.user, cmd.runAsRoot), ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) });
         record.ssh = sshEndpoint(opts.host, port, opts.sshUser, await deps.ssh.hostKeyFingerprint());
       }
       record.state = RentalState.RENTAL_STATE_RUNNING;
@@ -377,7 +377,7 @@ export class RentalService {
     if (facts.sshKeys.length === 0 && !(await this.deps.secrets.passwordHash(id))) return; // a batch job: no SSH
     const passwordHash = await this.deps.secrets.passwordHash(id);
     const { port } = await this.deps.ssh.open(
-      { rentalId: id, containerId, authorizedKeys: facts.sshKeys, user: facts.sshUser, ...(passwordHash ? { passwordHash } : {}), ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) },
+      { rentalId: id, containerId, authorizedKeys: facts.sshKeys, user: facts.sshUser, execUser: sessionUser(state.user, facts.runAsRoot), ...(passwordHash ? { passwordHash } : {}), ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) },
       facts.sshPort,
     );
     record.ssh = sshEndpoint(this.opts.host, port, facts.sshUser, await this.deps.ssh.hostKeyFingerprint());
@@ -390,7 +390,7 @@ export class RentalService {
     if (!record.ssh) return;
     const state = await this.deps.engine.inspect(record.containerId, signal);
     const passwordHash = await this.deps.secrets.passwordHash(record.id);
-    await this.deps.ssh.open({ rentalId: record.id, containerId: record.containerId, authorizedKeys: facts.sshKeys, user: facts.sshUser, ...(passwordHash ? { passwordHash } : {}), ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) });
+    await this.deps.ssh.open({ rentalId: record.id, containerId: record.containerId, authorizedKeys: facts.sshKeys, user: facts.sshUser, execUser: sessionUser(state.user, facts.runAsRoot), ...(passwordHash ? { passwordHash } : {}), ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) });
   }
 
   private async onEvent(ev: ContainerEvent): Promise<void> {
@@ -475,6 +475,11 @@ export class RentalService {
 
 const STOPPED_BY_HUB = "stopped by the hub";
 const DURATION_LIMIT_REACHED = "duration limit reached";
+
+/** Who SSH sessions run as: the image's own user (as `docker exec` does), or root when the renter asked. */
+function sessionUser(imageUser: string, runAsRoot: boolean): string {
+  return runAsRoot || imageUser === "" ? "root" : imageUser;
+}
 
 /** Why a start was abandoned: its rental was stopped before it ran. */
 class StartCancelled extends Error {

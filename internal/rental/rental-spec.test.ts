@@ -10,10 +10,10 @@ const GIB = 1024 ** 3;
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl renter";
 const cmd = (over: Partial<StartRental> = {}): StartRental => ({
   rentalId: "r-1", image: "nvidia/cuda:12.6.0-base-ubuntu22.04", gpus: { count: 0, ids: ["0", "2"], model: "" }, cpuMillis: 0, memoryBytes: 0, shmBytes: 0,
-  pidsLimit: 0, env: [{ name: "HF_HOME", value: "/data" }], command: [], sshPublicKeys: [KEY], sshPasswordHash: "", maxDurationSeconds: 3600, ...over,
+  pidsLimit: 0, env: [{ name: "HF_HOME", value: "/data" }], command: [], sshPublicKeys: [KEY], sshPasswordHash: "", maxDurationSeconds: 3600, runAsRoot: false, ...over,
 });
 const defaults = defaultRentalDefaults(64 * GIB, 16);
-const facts = { sshPort: 2201, sshUser: "renter", sshKeys: [KEY], startedAt: new Date("2026-11-23T12:00:00Z"), maxDurationSeconds: 3600, batch: false };
+const facts = { sshPort: 2201, sshUser: "renter", sshKeys: [KEY], startedAt: new Date("2026-11-23T12:00:00Z"), maxDurationSeconds: 3600, batch: false, runAsRoot: false };
 const spec = (c: StartRental) => rentalContainerSpec({ cmd: c, nodeId: "node-1", gpuIndices: [0, 2], limits: rentalLimits(c, 2, defaults), facts, helper: { source: "/var/lib/node-daemon/sftp-helper", target: "/.gpunode-helper" } });
 
 describe("a rental's container", () => {

@@ -22,6 +22,7 @@ interface RentOptions {
   maxDuration?: string;
   maxPrice?: string;
   wait?: boolean;
+  root?: boolean;
 }
 
 const ACTIVE = new Set(["starting", "running", "node_offline"]);
@@ -42,6 +43,7 @@ export function addRentalCommands(program: Command): void {
     .option("--env <K=V>", "environment variable (repeat)", (v: string, all: string[] = []) => [...all, v])
     .option("--max-duration <duration>", "stop after this long, e.g. 90m or 12h")
     .option("--max-price <wei>", "at most this many wei per second")
+    .option("--root", "SSH in as root (by default sessions run as the image's own user, like docker exec)")
     .option("--wait", "follow the rental until it runs or ends (default on a terminal)")
     .option("--no-wait", "return as soon as the hub took the request")
     .addHelpText("after", "\nExamples:\n  gpu-rent rent --gpus 1 --model h100 --image pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime\n  gpu-rent rent --gpus 0 --image busybox -- sh -c 'echo hi'   # a batch job, CPU only")
@@ -171,6 +173,7 @@ async function rentBody(o: RentOptions, command: string[]): Promise<Record<strin
     ...(o.maxPrice ? { maxPricePerSecWei: o.maxPrice } : {}),
     ...(command.length > 0 ? { command } : {}),
     ...(env.length > 0 ? { env } : {}),
+    ...(o.root ? { runAsRoot: true } : {}),
     // A batch job needs no key; an interactive rental does, and a job may take one too.
     ...(interactive || o.sshKey ? { sshPublicKey: await publicKey(o.sshKey) } : {}),
   };

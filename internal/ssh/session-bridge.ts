@@ -4,7 +4,7 @@ import type { PseudoTtyInfo, ServerChannel, Session } from "ssh2";
 import type { ContainerEngine, ExecSession } from "../container/engine.js";
 import { ContainerError } from "../container/errors.js";
 import type { Logger } from "../log/logger.js";
-import { PidLine, TtyInput, ttyCommand } from "./tty.js";
+import { LOGIN_SHELL, PidLine, TtyInput, ttyCommand, USER_HOME } from "./tty.js";
 
 /** Client env requests kept per session, and the size of each (OpenSSH sends LANG, LC_*). */
 const MAX_ENV_VARS = 64;
@@ -96,7 +96,7 @@ async function runExec(channel: ServerChannel, kind: Kind, setup: ExecSetup, ctx
 
   let exec: ExecSession;
   try {
-    const cmd = kind.type === "sftp" ? await ctx.sftpCommand() : tty ? ttyCommand(kind, tty.size) : plainCommand(kind, await scpFor(kind, ctx));
+    const cmd = kind.type === "sftp" ? sftpCommand(await ctx.sftpCommand()) : tty ? ttyCommand(kind, tty.size) : plainCommand(kind, await scpFor(kind, ctx));
     exec = await ctx.engine.exec(ctx.containerId, { cmd, tty: tty !== undefined, stdin: true, env: setup.env, user: ctx.execUser, signal });
   } catch (err) {
     if (signal.aborted) return;
@@ -154,11 +154,17 @@ async function scpFor(kind: { type: "shell" } | { type: "exec"; command: string 
   return kind.type === "exec" && SCP_REQUEST.test(kind.command) ? ctx.scpCommand() : undefined;
 }
 
+/** sftp-server from the user's home, as sshd starts it: relative paths (`scp file host:name`) land there. */
+function sftpCommand(server: string[]): string[] {
+  return ["/bin/sh", "-c", `${USER_HOME}; exec "$@"`, "gpunode-sftp", ...server];
+}
+
+/** A session without a pty: the user's shell on stdin, or `sh -c COMMAND`, from the user's home as OpenSSH does. */
 function plainCommand(kind: { type: "shell" } | { type: "exec"; command: string }, scp?: string[]): string[] {
-  if (kind.type !== "exec") return ["/bin/sh"];
+  if (kind.type !== "exec") return ["/bin/sh", "-c", `${USER_HOME}; ${LOGIN_SHELL}; exec "$s"`];
   const rest = SCP_REQUEST.exec(kind.command)?.[1];
-  if (scp && rest !== undefined) return ["/bin/sh", "-c", `${scp.map(shellQuote).join(" ")}${rest}`];
-  return ["/bin/sh", "-c", kind.command];
+  const command = scp && rest !== undefined ? `${scp.map(shellQuote).join(" ")}${rest}` : kind.command;
+  return ["/bin/sh", "-c", `${USER_HOME}; exec /bin/sh -c "$1"`, "gpunode-ssh", command];
 }
 
 function shellQuote(word: string): string {

@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { describe, expect, it } from "vitest";
-import { PidLine, ttyCommand } from "./tty.js";
+import { LOGIN_SHELL, PidLine, USER_HOME, ttyCommand } from "./tty.js";
 
 async function through(chunks: string[]): Promise<{ out: string; pid: number | undefined }> {
   const p = new PidLine();
@@ -28,13 +28,13 @@ describe("ttyCommand", () => {
     expect(ttyCommand({ type: "shell" }, { cols: 80, rows: 24 })).toEqual([
       "/bin/sh",
       "-c",
-      'echo "gpunode-pid:$$"; stty rows "$1" cols "$2" 2>/dev/null; exec /bin/sh -l',
+      `echo "gpunode-pid:$$"; ${USER_HOME}; stty rows "$1" cols "$2" 2>/dev/null; ${LOGIN_SHELL}; exec "$s" -l`,
       "gpunode-ssh",
       "24",
       "80",
     ]);
     const cmd = ttyCommand({ type: "exec", command: "echo '$1'; vim" }, undefined);
-    expect(cmd[2]).toBe('echo "gpunode-pid:$$"; exec /bin/sh -c "$3"');
+    expect(cmd[2]).toBe(`echo "gpunode-pid:$$"; ${USER_HOME}; exec /bin/sh -c "$3"`);
     expect(cmd.slice(3)).toEqual(["gpunode-ssh", "0", "0", "echo '$1'; vim"]);
   });
 });

@@ -10,6 +10,17 @@ const PID_LINE_MAX_BYTES = 64;
 export type TtyKind = { type: "shell" } | { type: "exec"; command: string };
 
 /**
+ * What OpenSSH does for a login, in the image's own terms: the session user's HOME and working
+ * folder from the image's /etc/passwd (by uid: the exec runs as the image's USER), and its login
+ * shell in $s. Tolerant of images without awk or a passwd entry: then HOME stays as the engine set it.
+ */
+export const USER_HOME =
+  'e=$(awk -F: -v u="$(id -u 2>/dev/null)" \'$3==u {print $6":"$7; exit}\' /etc/passwd 2>/dev/null); h=${e%%:*}; s=${e#*:}; ' +
+  'if [ -n "$h" ] && [ -d "$h" ]; then export HOME="$h"; cd "$h" 2>/dev/null; fi';
+/** After USER_HOME: the passwd shell when it runs here, else bash where the image has it, else /bin/sh. */
+export const LOGIN_SHELL = '[ -n "$s" ] && [ -x "$s" ] || s=$(command -v bash 2>/dev/null || echo /bin/sh)';
+
+/**
  * The argv for a TTY session. A small /bin/sh wrapper (1) prints its PID, which stays the session's
  * PID after `exec`, so a disconnect can hang it up (docker never does: without this an abandoned
  * shell runs forever), (2) sets the terminal size before the shell or command starts: the engine
@@ -18,9 +29,9 @@ export type TtyKind = { type: "shell" } | { type: "exec"; command: string };
  * login shell or `/bin/sh -c COMMAND`.
  */
 export function ttyCommand(kind: TtyKind, size: { cols: number; rows: number } | undefined): string[] {
-  const target = kind.type === "shell" ? "exec /bin/sh -l" : 'exec /bin/sh -c "$3"';
+  const target = kind.type === "shell" ? `${LOGIN_SHELL}; exec "$s" -l` : 'exec /bin/sh -c "$3"';
   const stty = size ? 'stty rows "$1" cols "$2" 2>/dev/null; ' : "";
-  const script = `echo "gpunode-pid:$$"; ${stty}${target}`;
+  const script = `echo "gpunode-pid:$$"; ${USER_HOME}; ${stty}${target}`;
   return ["/bin/sh", "-c", script, "gpunode-ssh", String(size?.rows ?? 0), String(size?.cols ?? 0), ...(kind.type === "exec" ? [kind.command] : [])];
 }
 

@@ -74,7 +74,7 @@ describe("dockerd restarted under the daemon", () => {
   it("stays online while Docker is stopped, refusing new rentals; then the rental, its SSH and mining are as before", async () => {
     const res = await t.hub.channel.sendCommand(
       nodeId,
-      { $case: "startRental", value: { rentalId: "survivor", image: "gpunode-test/busybox:latest", gpus: { count: 0, ids: ["0"], model: "" }, cpuMillis: 0, memoryBytes: 128 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0 } },
+      { $case: "startRental", value: { rentalId: "survivor", image: "gpunode-test/busybox:latest", gpus: { count: 0, ids: ["0"], model: "" }, cpuMillis: 0, memoryBytes: 128 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0, runAsRoot: false } },
       { timeoutMs: 60_000 },
     );
     if (res.outcome?.$case !== "rental") throw new Error(JSON.stringify(res.outcome));
@@ -91,7 +91,7 @@ describe("dockerd restarted under the daemon", () => {
       await daemon.waitForNext((l) => typeof l.seq === "number" && daemon.lines.filter((x) => typeof x.seq === "number").length >= beats + 4, "four heartbeats with Docker stopped");
       expect(t.hub.presence.status(nodeId)).toBe("online");
       // ...and refuses new rentals with the reason, instead of failing them half-way.
-      const refused = await t.hub.channel.sendCommand(nodeId, { $case: "startRental", value: { rentalId: "during-outage", image: "gpunode-test/busybox:latest", gpus: { count: 0, ids: ["1"], model: "" }, cpuMillis: 0, memoryBytes: 0, shmBytes: 0, pidsLimit: 0, env: [], command: ["true"], sshPublicKeys: [], sshPasswordHash: "", maxDurationSeconds: 0 } }, { timeoutMs: 10_000 });
+      const refused = await t.hub.channel.sendCommand(nodeId, { $case: "startRental", value: { rentalId: "during-outage", image: "gpunode-test/busybox:latest", gpus: { count: 0, ids: ["1"], model: "" }, cpuMillis: 0, memoryBytes: 0, shmBytes: 0, pidsLimit: 0, env: [], command: ["true"], sshPublicKeys: [], sshPasswordHash: "", maxDurationSeconds: 0, runAsRoot: false } }, { timeoutMs: 10_000 });
       expect(refused.outcome).toMatchObject({ $case: "error", value: { code: "rentals_unavailable", message: expect.stringContaining("Docker engine is not answering") } });
     } finally {
       await startDockerd();

@@ -176,14 +176,14 @@ describe("node-daemon status, drain and undrain over the control socket", () => 
     await expect(rent({ nodeId, gpuIds: ["1"] })).rejects.toMatchObject({ status: 409, code: "node_draining" });
     const direct = await t.hub.channel.sendCommand(
       nodeId,
-      { $case: "startRental", value: { rentalId: "sneaked-in", image: BUSYBOX, gpus: { count: 1, ids: [], model: "" }, cpuMillis: 0, memoryBytes: 128 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0 } },
+      { $case: "startRental", value: { rentalId: "sneaked-in", image: BUSYBOX, gpus: { count: 1, ids: [], model: "" }, cpuMillis: 0, memoryBytes: 128 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0, runAsRoot: false } },
       { timeoutMs: 30_000 },
     );
     expect(direct.outcome).toMatchObject({ $case: "error", value: { code: "node_draining", message: expect.stringContaining("takes no new rentals") } });
     // A repeated start of the rental it already runs is answered, not refused.
     const repeated = await t.hub.channel.sendCommand(
       nodeId,
-      { $case: "startRental", value: { rentalId: before.id, image: BUSYBOX, gpus: { count: 0, ids: ["0"], model: "" }, cpuMillis: 0, memoryBytes: 128 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0 } },
+      { $case: "startRental", value: { rentalId: before.id, image: BUSYBOX, gpus: { count: 0, ids: ["0"], model: "" }, cpuMillis: 0, memoryBytes: 128 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0, runAsRoot: false } },
       { timeoutMs: 30_000 },
     );
     expect(repeated.outcome).toMatchObject({ $case: "rental", value: { rentalId: before.id, state: RentalState.RENTAL_STATE_RUNNING } });

@@ -71,7 +71,7 @@ describe("rental isolation: each rental on its own firewalled network", () => {
   const startRental = async (rentalId: string): Promise<RentalInfo> => {
     const r = await command({
       $case: "startRental",
-      value: { rentalId, image: BUSYBOX, gpus: { count: 0, ids: [], model: "" }, cpuMillis: 0, memoryBytes: 128 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0 },
+      value: { rentalId, image: BUSYBOX, gpus: { count: 0, ids: [], model: "" }, cpuMillis: 0, memoryBytes: 128 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0, runAsRoot: false },
     });
     if (r.outcome?.$case !== "rental") throw new Error(`start ${rentalId}: ${JSON.stringify(r.outcome)}`);
     return r.outcome.value;
@@ -290,7 +290,7 @@ describe("rental isolation: each rental on its own firewalled network", () => {
     const ended = new Promise<void>((resolve) => t.hub.channel.events.on("rentalEvent", (_n, ev) => ev.rental?.rentalId === id && ev.rental.state === RentalState.RENTAL_STATE_EXITED && resolve()));
     const r = await command({
       $case: "startRental",
-      value: { rentalId: id, image: BUSYBOX, gpus: { count: 0, ids: [], model: "" }, cpuMillis: 0, memoryBytes: 64 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: ["sh", "-c", "ip route | grep -c default; echo job-done"], sshPublicKeys: [], sshPasswordHash: "", maxDurationSeconds: 0 },
+      value: { rentalId: id, image: BUSYBOX, gpus: { count: 0, ids: [], model: "" }, cpuMillis: 0, memoryBytes: 64 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: ["sh", "-c", "ip route | grep -c default; echo job-done"], sshPublicKeys: [], sshPasswordHash: "", maxDurationSeconds: 0, runAsRoot: false },
     });
     expect(r.outcome?.$case).toBe("rental");
     await ended;

@@ -56,7 +56,7 @@ describe("rentals and idle mining on the real Docker engine", () => {
   const command = async (body: Command["body"], timeoutMs = 60_000, node = nodeId): Promise<CommandResult> => t.hub.channel.sendCommand(node, body, { timeoutMs });
   const startBody = (rentalId: string, gpuIds: string[], extra: Partial<Extract<Command["body"], { $case: "startRental" }>["value"]> = {}): Command["body"] => ({
     $case: "startRental",
-    value: { rentalId, image: BUSYBOX, gpus: { count: 0, ids: gpuIds, model: "" }, cpuMillis: 0, memoryBytes: 256 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0, ...extra },
+    value: { rentalId, image: BUSYBOX, gpus: { count: 0, ids: gpuIds, model: "" }, cpuMillis: 0, memoryBytes: 256 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0, runAsRoot: false, ...extra },
   });
   const startRental = async (rentalId: string, gpuIds: string[], extra: Parameters<typeof startBody>[2] = {}) => command(startBody(rentalId, gpuIds, extra));
   const rental = (r: CommandResult): RentalInfo => {
@@ -250,7 +250,7 @@ describe("rentals and idle mining on the real Docker engine", () => {
     const ended = new Promise<RentalEvent>((resolve) =>
       t.hub.channel.events.on("rentalEvent", (_node, ev) => ev.rental?.rentalId === "short" && ev.rental.state === RentalState.RENTAL_STATE_STOPPED && resolve(ev)),
     );
-    expect(rental(await startRental("short", [], { maxDurationSeconds: 1 })).state).toBe(RentalState.RENTAL_STATE_RUNNING);
+    expect(rental(await startRental("short", [], { maxDurationSeconds: 1, runAsRoot: false })).state).toBe(RentalState.RENTAL_STATE_RUNNING);
     expect((await ended).rental?.reason).toBe("duration limit reached");
     expect((await rentalContainers()).some((c) => c.labels[LABELS.rentalId] === "short")).toBe(false);
   });

@@ -1,4 +1,7 @@
+import { execFile } from "node:child_process";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerodeEngine } from "../../internal/container/dockerode-engine.js";
@@ -9,7 +12,7 @@ import { defaultHubOptions } from "../../internal/hub/options.js";
 import type { HubRental } from "../../internal/hub/store/rental-store.js";
 import { buildFakeNvml } from "../fixtures/nvml/build-fake-nvml.js";
 import { fakeNvmlConfig, writeFakeNvmlConfig } from "../fixtures/nvml/fake-nvml-config.js";
-import { type SshKey, sshExec, sshKeypair } from "../support/openssh.js";
+import { runClient, type SshKey, sshExec, sshKeypair } from "../support/openssh.js";
 import type { Program } from "../support/program.js";
 import { signIn } from "../support/renter.js";
 import { startDaemon, tempDir, writeKeyFile } from "../support/stack.js";
@@ -164,5 +167,33 @@ describe("renters' API", () => {
     expect(Date.now() - (ended.endedAt?.getTime() ?? Date.now())).toBeGreaterThanOrEqual(RETENTION_MS);
     expect(await containersOf(kept.id)).toHaveLength(0);
     await expect(call(renterToken, "GET", `/v1/rentals/${kept.id}/logs`)).rejects.toMatchObject({ status: 410, code: "logs_removed" });
+  });
+
+  it("runs SSH sessions as the image's own USER, with its HOME, for shells, commands and uploads; root only when asked", async () => {
+    const run = promisify(execFile);
+    const image = `gpunode-test/nonroot:${process.pid}`;
+    const builder = `nonroot-build-${process.pid}`;
+    // An image whose USER is 1234 (not in the base image), as Jupyter and many CUDA images are.
+    await run("docker", ["run", "--name", builder, "gpunode-test/busybox:latest", "sh", "-c", "mkdir -p /home/app && echo 'app:x:1234:1234:app:/home/app:/bin/sh' >> /etc/passwd && chown 1234:1234 /home/app"]);
+    await run("docker", ["commit", "--change", "USER 1234", builder, image]);
+    await run("docker", ["rm", "-f", builder]);
+    try {
+      const rent = (runAsRoot: boolean) => call<RentalView>(renterToken, "POST", "/v1/rentals", { nodeId, gpuCount: 0, image, sshPublicKey: key.publicKey, memoryBytes: 128 * 1024 ** 2, runAsRoot });
+      const asImageUser = await rent(false);
+      const port = (await rentalWhere(asImageUser.id, (r) => r.status === "running")).ssh!.port;
+      expect((await sshExec(key, port, "renter", "id -u; echo $HOME; pwd")).stdout).toBe("1234\n/home/app\n/home/app\n");
+      const file = join(dir.path, "upload.txt");
+      await writeFile(file, "mine\n");
+      expect(await runClient("scp", ["-i", key.privateKeyPath, "-P", String(port), file, "renter@127.0.0.1:upload.txt"])).toMatchObject({ code: 0 });
+      expect((await sshExec(key, port, "renter", "stat -c '%u %n' /home/app/upload.txt")).stdout).toBe("1234 /home/app/upload.txt\n");
+      await call(renterToken, "POST", `/v1/rentals/${asImageUser.id}/stop`);
+
+      const asRoot = await rent(true);
+      const rootPort = (await rentalWhere(asRoot.id, (r) => r.status === "running")).ssh!.port;
+      expect((await sshExec(key, rootPort, "renter", "id -u")).stdout).toBe("0\n");
+      await call(renterToken, "POST", `/v1/rentals/${asRoot.id}/stop`);
+    } finally {
+      await run("docker", ["image", "rm", "-f", image]).catch(() => undefined);
+    }
   });
 });

@@ -34,6 +34,8 @@ export const createRentalSchema = z
       .max(64)
       .default([]),
     maxDurationSeconds: z.number().int().min(0).max(90 * 86_400).default(0),
+    /** SSH sessions run as the image's own user (its USER), as docker exec does; true runs them as root. */
+    runAsRoot: z.boolean().default(false),
   })
   .strict()
   .superRefine((v, ctx) => {

@@ -236,6 +236,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
             sshPublicKeys: q.sshPublicKeys,
             sshPasswordHash: "",
             maxDurationSeconds: q.maxDurationSeconds,
+            runAsRoot: q.runAsRoot ?? false,
           },
         },
         { timeoutMs: START_LONGEST_MS, signal: silence.signal },

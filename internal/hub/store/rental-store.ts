@@ -19,6 +19,8 @@ export interface RentalRequest {
   /** Absent in rentals made before the hub took environments. */
   env?: Array<{ name: string; value: string }>;
   maxDurationSeconds: number;
+  /** SSH sessions as root instead of the image's user. */
+  runAsRoot?: boolean;
 }
 
 export interface RentalSsh {

@@ -347,6 +347,8 @@ export interface StartRental {
   sshPasswordHash: string;
   /** The node stops the rental after this long; 0 = until stop_rental. */
   maxDurationSeconds: number;
+  /** SSH sessions run as root, not as the image's own user (its USER, like docker exec). */
+  runAsRoot: boolean;
 }
 
 /**
@@ -2823,6 +2825,7 @@ function createBaseStartRental(): StartRental {
     sshPublicKeys: [],
     sshPasswordHash: "",
     maxDurationSeconds: 0,
+    runAsRoot: false,
   };
 }
 
@@ -2863,6 +2866,9 @@ export const StartRental: MessageFns<StartRental> = {
     }
     if (message.maxDurationSeconds !== 0) {
       writer.uint32(96).uint64(message.maxDurationSeconds);
+    }
+    if (message.runAsRoot !== false) {
+      writer.uint32(104).bool(message.runAsRoot);
     }
     return writer;
   },
@@ -2976,6 +2982,14 @@ export const StartRental: MessageFns<StartRental> = {
             message.maxDurationSeconds = longToNumber(reader.uint64());
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.runAsRoot = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3038,6 +3052,11 @@ export const StartRental: MessageFns<StartRental> = {
         : isSet(object.max_duration_seconds)
         ? globalThis.Number(object.max_duration_seconds)
         : 0,
+      runAsRoot: isSet(object.runAsRoot)
+        ? globalThis.Boolean(object.runAsRoot)
+        : isSet(object.run_as_root)
+        ? globalThis.Boolean(object.run_as_root)
+        : false,
     };
   },
 
@@ -3079,6 +3098,9 @@ export const StartRental: MessageFns<StartRental> = {
     if (message.maxDurationSeconds !== 0) {
       obj.maxDurationSeconds = Math.round(message.maxDurationSeconds);
     }
+    if (message.runAsRoot !== false) {
+      obj.runAsRoot = message.runAsRoot;
+    }
     return obj;
   },
 
@@ -3101,6 +3123,7 @@ export const StartRental: MessageFns<StartRental> = {
     message.sshPublicKeys = object.sshPublicKeys?.map((e) => e) || [];
     message.sshPasswordHash = object.sshPasswordHash ?? "";
     message.maxDurationSeconds = object.maxDurationSeconds ?? 0;
+    message.runAsRoot = object.runAsRoot ?? false;
     return message;
   },
 };
