@@ -53,7 +53,7 @@ export function isLive(r: RentalRecord): boolean {
   return r.state === RentalState.RENTAL_STATE_STARTING || r.state === RentalState.RENTAL_STATE_RUNNING;
 }
 
-export function sshEndpoint(host: string, port: number, user: string, hostKeyFingerprint: string): SshEndpoint {
+export function sshEndpoint(host: string, port: number, user: string, pin: { fingerprint: string; publicKey: string }): SshEndpoint {
   const target = host.includes(":") ? `[${host}]` : host;
-  return { host, port, user, command: `ssh -p ${port} ${user}@${target}`, hostKeyFingerprint };
+  return { host, port, user, command: `ssh -p ${port} ${user}@${target}`, hostKeyFingerprint: pin.fingerprint, hostPublicKey: pin.publicKey };
 }

@@ -309,7 +309,7 @@ export class RentalService {
       }
       if (withSsh) {
         await deps.ssh.open({ ...access, containerId: record.containerId, execUser: sessionUser(state.user, cmd.runAsRoot), ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) });
-        record.ssh = sshEndpoint(opts.host, port, opts.sshUser, await deps.ssh.hostKeyFingerprint());
+        record.ssh = sshEndpoint(opts.host, port, opts.sshUser, await deps.ssh.hostKeyPin());
       }
       record.state = RentalState.RENTAL_STATE_RUNNING;
       // From startedAt, as the hub times it and as adoption re-arms it, not from now (the container's creation took a while).
@@ -380,7 +380,7 @@ export class RentalService {
       { rentalId: id, containerId, authorizedKeys: facts.sshKeys, user: facts.sshUser, execUser: sessionUser(state.user, facts.runAsRoot), ...(passwordHash ? { passwordHash } : {}), ...(state.ipAddress ? { containerIp: state.ipAddress } : {}) },
       facts.sshPort,
     );
-    record.ssh = sshEndpoint(this.opts.host, port, facts.sshUser, await this.deps.ssh.hostKeyFingerprint());
+    record.ssh = sshEndpoint(this.opts.host, port, facts.sshUser, await this.deps.ssh.hostKeyPin());
     if (facts.maxDurationSeconds > 0) this.armDurationLimit(record, facts.startedAt.getTime() + facts.maxDurationSeconds * 1000 - Date.now());
     this.deps.logger.info({ rentalId: id, gpus: gpuIndices, port }, "adopted a running rental");
   }

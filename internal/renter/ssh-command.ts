@@ -21,14 +21,19 @@ export function sshFingerprint(base64Blob: string): string {
 export async function pinnedKnownHosts(r: RentalView, dir: string): Promise<string> {
   const ssh = r.ssh;
   if (!ssh?.hostKeyFingerprint) throw new CliError("no_ssh", `rental ${r.id} has no SSH access (${r.status})`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, `known_hosts.${r.id}`);
+  // The hub hands out the key itself (checked against the fingerprint there): nothing to fetch.
+  if (r.sshKnownHosts) {
+    await writeFile(file, `${r.sshKnownHosts}\n`, { mode: 0o600 });
+    return file;
+  }
   const { stdout } = await promisify(execFile)("ssh-keyscan", ["-p", String(ssh.port), "-T", "5", ssh.host], { timeout: 15_000 }).catch((err: Error) => {
     throw new CliError("ssh_unreachable", `could not read the rental's host key from ${ssh.host}:${ssh.port}: ${err.message}`);
   });
   const entries = stdout.split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.trim().split(/\s+/));
   const match = entries.find((e) => e[2] && sshFingerprint(e[2]) === ssh.hostKeyFingerprint);
   if (!match) throw new CliError("host_key_mismatch", `the SSH server at ${ssh.host}:${ssh.port} does not present the host key the hub vouches for (${ssh.hostKeyFingerprint}): refusing to connect`);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, `known_hosts.${r.id}`);
   await writeFile(file, `${match.join(" ")}\n`, { mode: 0o600 });
   return file;
 }

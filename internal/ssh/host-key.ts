@@ -10,6 +10,8 @@ export interface HostKey {
   privateKey: string;
   /** SHA256:… as `ssh` prints it when it first meets the host. */
   fingerprint: string;
+  /** "ssh-ed25519 AAAA…": the key field of a known_hosts line. */
+  publicKey: string;
 }
 
 /**
@@ -37,7 +39,7 @@ export async function loadOrCreateHostKey(path: string, logger: Logger): Promise
   const key = ssh2.utils.parseKey(pem);
   if (key instanceof Error) throw hostKeyError(path, `is not a private key ssh2 can read (${key.message})`);
   if (!key.isPrivateKey()) throw hostKeyError(path, "holds a public key, not a private one");
-  return { privateKey: pem, fingerprint: sshFingerprint(key.getPublicSSH()) };
+  return { privateKey: pem, fingerprint: sshFingerprint(key.getPublicSSH()), publicKey: `${key.type} ${key.getPublicSSH().toString("base64")}` };
 }
 
 async function readIfExists(path: string): Promise<string | undefined> {

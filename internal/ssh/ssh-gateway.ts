@@ -49,6 +49,12 @@ export class SshGateway {
     return (await this.loadHostKey()).fingerprint;
   }
 
+  /** The host key as renters pin it: fingerprint and known_hosts key field. */
+  async hostKeyPin(): Promise<{ fingerprint: string; publicKey: string }> {
+    const k = await this.loadHostKey();
+    return { fingerprint: k.fingerprint, publicKey: k.publicKey };
+  }
+
   /**
    * Starts (or returns the existing) listener for this rental; resolves when it accepts
    * connections. Idempotent by rentalId: a second call returns the same port and applies the new

@@ -149,7 +149,8 @@ describe("dashboard in a real browser", () => {
     expect((await t.hub.store.rentals.get(rentalId))?.renter).toBe(renter.address);
 
     await rentalRow(rentalId).locator(".rental-status", { hasText: "running" }).waitFor();
-    const command = rentalRow(rentalId).locator(".ssh-command", { hasText: /^ssh -p \d+ renter@127\.0\.0\.1$/ });
+    // The command to copy pins the node's host key (KnownHostsCommand, StrictHostKeyChecking=yes).
+    const command = rentalRow(rentalId).locator(".ssh-command", { hasText: /^ssh -o StrictHostKeyChecking=yes -o 'KnownHostsCommand=\/bin\/echo \[127\.0\.0\.1\]:\d+ ssh-ed25519 \S+' -p \d+ renter@127\.0\.0\.1$/ });
     await command.waitFor();
     expect(await rentalRow(rentalId).locator(".rental-gpus").textContent()).toBe("1");
     const port = Number(/-p (\d+)/.exec((await command.textContent()) ?? "")?.[1]);

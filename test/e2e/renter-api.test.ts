@@ -76,7 +76,14 @@ describe("renters' API", () => {
     expect(created).toMatchObject({ status: "starting", nodeId, renter: renter.address, pricePerSecWei: PRICE });
     await rentalWhere(created.id, (r) => r.status === "running");
     const running = await call<RentalView>(renterToken, "GET", `/v1/rentals/${created.id}`);
-    expect(running.sshCommand).toMatch(/^ssh -p \d+ renter@127\.0\.0\.1$/);
+    // The command handed out pins the node's host key: run as given (with the renter's key), it connects
+    // with StrictHostKeyChecking=yes and nothing in known_hosts; it refuses a server with another key.
+    expect(running.sshCommand).toMatch(/^ssh -o StrictHostKeyChecking=yes -o 'KnownHostsCommand=\/bin\/echo \[127\.0\.0\.1\]:\d+ ssh-ed25519 [A-Za-z0-9+/=]+' -p \d+ renter@127\.0\.0\.1$/);
+    expect(running.sshKnownHosts).toMatch(/^\[127\.0\.0\.1\]:\d+ ssh-ed25519 /);
+    const pasted = (command: string) => promisify(execFile)("sh", ["-c", `${command.replace(/^ssh /, `ssh -i ${key.privateKeyPath} -o UserKnownHostsFile=/dev/null -o BatchMode=yes `)} echo pinned`]);
+    expect((await pasted(running.sshCommand!)).stdout).toBe("pinned\n");
+    const otherKey = running.sshCommand!.replace(/ssh-ed25519 [A-Za-z0-9+/=]+/, `ssh-ed25519 ${key.publicKey.split(" ")[1] ?? ""}`);
+    await expect(pasted(otherKey)).rejects.toMatchObject({ stderr: expect.stringMatching(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/) });
     expect((await sshExec(key, running.ssh!.port, "renter", "echo in-rental")).stdout.trim()).toBe("in-rental");
 
     const mine = await call<{ rentals: RentalView[] }>(renterToken, "GET", "/v1/rentals");

@@ -113,10 +113,13 @@ describe("gpu-rent, the renter's CLI", () => {
     const ssh = (remote: string[]) => cli(["ssh", created.id, "--", "-i", key.privateKeyPath, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", ...remote]);
     expect(await ssh(["echo", "in-rental"])).toMatchObject({ code: 0, stdout: "in-rental\n" });
     expect((await ssh(["sh", "-c", "'exit 7'"])).code).toBe(7);
-    // A server presenting another key than the one the hub vouches for is refused before ssh runs.
+    // A server presenting another key than the one the hub vouches for is refused: ssh checks strictly.
     const vouched = (await t.hub.store.rentals.get(created.id))!.ssh!;
-    await t.hub.store.rentals.update(created.id, { ssh: { ...vouched, hostKeyFingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } });
-    expect(await ssh(["echo", "in-rental"])).toMatchObject({ code: 1, stdout: "", stderr: expect.stringContaining("does not present the host key the hub vouches for") });
+    await t.hub.store.rentals.update(created.id, { ssh: { ...vouched, hostPublicKey: `ssh-ed25519 ${key.publicKey.split(" ")[1] ?? ""}` } });
+    const refused = await ssh(["echo", "in-rental"]);
+    expect(refused.code).toBe(255);
+    expect(refused.stdout).toBe("");
+    expect(refused.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
     await t.hub.store.rentals.update(created.id, { ssh: vouched });
     const shown = await cli(["show", created.id]);
     expect(shown.stdout).toMatch(/ssh +gpu-rent ssh /);

@@ -112,6 +112,21 @@ async function owned(deps: RentalRouteDeps, wallet: string, id: string): Promise
   return rental;
 }
 
+/** known_hosts names a host on a port other than 22 as [host]:port (an IPv6 address too). */
+function knownHostsLine(ssh: HubRental["ssh"] & object): string {
+  return `${ssh.port === 22 ? ssh.host : `[${ssh.host}]:${ssh.port}`} ${ssh.hostPublicKey ?? ""}`;
+}
+
+/**
+ * The node's plain command with its host key pinned: OpenSSH reads the line from KnownHostsCommand
+ * and, with StrictHostKeyChecking=yes, connects only to that key (a rental from before nodes sent
+ * their key gets the plain command).
+ */
+export function pinnedSshCommand(ssh: HubRental["ssh"] & object): string {
+  if (!ssh.hostPublicKey) return ssh.command;
+  return ssh.command.replace(/^ssh /, `ssh -o StrictHostKeyChecking=yes -o 'KnownHostsCommand=/bin/echo ${knownHostsLine(ssh)}' `);
+}
+
 /** How far a starting rental's image pull is, as its node last said. */
 export interface PullView {
   status: string;
@@ -132,7 +147,10 @@ export function rentalView(r: HubRental, now = new Date(), pull: PullView | null
     gpuIndices: r.gpuIndices,
     command: r.request.command,
     ssh: r.ssh,
-    sshCommand: r.ssh?.command ?? null,
+    /** What to paste: ssh with the host key pinned (OpenSSH 8.5+), so it never asks to trust an unknown key. */
+    sshCommand: r.ssh ? pinnedSshCommand(r.ssh) : null,
+    /** The known_hosts line for the rental's host and port, for clients that take one (scp, sftp, IDEs). */
+    sshKnownHosts: r.ssh?.hostPublicKey ? knownHostsLine(r.ssh) : null,
     reason: r.reason,
     exitCode: r.exitCode,
     createdAt: r.createdAt.toISOString(),

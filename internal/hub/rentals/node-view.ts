@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { type CommandResult, type RentalInfo, RentalState } from "../../proto/gen/gpunode/v1/gpunode.js";
 import { NodeDisconnectedError } from "../channel/node-session.js";
 import type { HubRental, RentalStatus } from "../store/rental-store.js";
@@ -12,7 +13,17 @@ export type RentalPatch = Partial<Omit<HubRental, "id" | "renter" | "nodeId" | "
  * end no earlier than its start, and neither is later than now, when the hub hears of it.
  */
 export function nodeViewPatch(current: HubRental, info: RentalInfo, now = new Date()): RentalPatch | undefined {
-  const ssh = info.ssh ? { host: info.ssh.host, port: info.ssh.port, user: info.ssh.user, command: info.ssh.command, hostKeyFingerprint: info.ssh.hostKeyFingerprint } : current.ssh;
+  const ssh = info.ssh
+    ? {
+        host: info.ssh.host,
+        port: info.ssh.port,
+        user: info.ssh.user,
+        command: info.ssh.command,
+        hostKeyFingerprint: info.ssh.hostKeyFingerprint,
+        // Kept only when it is the key the fingerprint names: what renters pin must be self-consistent.
+        ...(keyMatches(info.ssh.hostPublicKey, info.ssh.hostKeyFingerprint) ? { hostPublicKey: info.ssh.hostPublicKey } : {}),
+      }
+    : current.ssh;
   const startedAt = current.startedAt ?? clamp(info.startedAt ? new Date(info.startedAt) : now, current.createdAt, now);
   const endedAt = clamp(info.endedAt ? new Date(info.endedAt) : now, startedAt, now);
   switch (info.state) {
@@ -42,6 +53,13 @@ export function nodeViewPatch(current: HubRental, info: RentalInfo, now = new Da
 function clamp(d: Date, earliest: Date, latest: Date): Date {
   const t = Math.min(Math.max(d.getTime(), earliest.getTime()), latest.getTime());
   return new Date(Number.isNaN(t) ? latest.getTime() : t);
+}
+
+/** A known_hosts key field ("type base64") whose SHA-256 is the fingerprint OpenSSH prints. */
+export function keyMatches(publicKey: string, fingerprint: string): boolean {
+  const m = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) ([A-Za-z0-9+/]+={0,2})$/.exec(publicKey);
+  if (!m?.[2]) return false;
+  return `SHA256:${createHash("sha256").update(Buffer.from(m[2], "base64")).digest("base64").replace(/=+$/, "")}` === fingerprint;
 }
 
 /** True when applying the patch would change the record. */

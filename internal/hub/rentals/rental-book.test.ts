@@ -171,7 +171,7 @@ describe("the rental book and what nodes report", () => {
     attacker.link.notify({ $case: "rentalEvent", value: { rental: forged(RentalState.RENTAL_STATE_STOPPED, { reason: "stopped", endedAt: endedLongAgo }) } });
     attacker.link.notify({
       $case: "rentalEvent",
-      value: { rental: forged(RentalState.RENTAL_STATE_RUNNING, { ssh: { host: "203.0.113.66", port: 22, user: "root", command: "ssh root@203.0.113.66", hostKeyFingerprint: "SHA256:evil" } }) },
+      value: { rental: forged(RentalState.RENTAL_STATE_RUNNING, { ssh: { host: "203.0.113.66", port: 22, user: "root", command: "ssh root@203.0.113.66", hostKeyFingerprint: "SHA256:evil", hostPublicKey: "" } }) },
     });
     attacker.rentals = [forged(RentalState.RENTAL_STATE_EXITED, { exitCode: 1, startedAt: endedLongAgo, endedAt: endedLongAgo }), running(own.id)];
     await attacker.beat();

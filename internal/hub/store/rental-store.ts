@@ -29,6 +29,8 @@ export interface RentalSsh {
   user: string;
   command: string;
   hostKeyFingerprint: string;
+  /** "ssh-ed25519 AAAA…", checked against the fingerprint; absent from rentals made before nodes sent it. */
+  hostPublicKey?: string;
 }
 
 export interface HubRental {

@@ -412,6 +412,8 @@ export interface SshEndpoint {
   command: string;
   /** As OpenSSH prints it (SHA256:...), to check on first connect. */
   hostKeyFingerprint: string;
+  /** The host's public key as a known_hosts key field ("ssh-ed25519 AAAA..."): what renters pin. */
+  hostPublicKey: string;
 }
 
 export interface RentalEvent {
@@ -3911,7 +3913,7 @@ export const RentalInfo: MessageFns<RentalInfo> = {
 };
 
 function createBaseSshEndpoint(): SshEndpoint {
-  return { host: "", port: 0, user: "", command: "", hostKeyFingerprint: "" };
+  return { host: "", port: 0, user: "", command: "", hostKeyFingerprint: "", hostPublicKey: "" };
 }
 
 export const SshEndpoint: MessageFns<SshEndpoint> = {
@@ -3930,6 +3932,9 @@ export const SshEndpoint: MessageFns<SshEndpoint> = {
     }
     if (message.hostKeyFingerprint !== "") {
       writer.uint32(42).string(message.hostKeyFingerprint);
+    }
+    if (message.hostPublicKey !== "") {
+      writer.uint32(50).string(message.hostPublicKey);
     }
     return writer;
   },
@@ -3987,6 +3992,14 @@ export const SshEndpoint: MessageFns<SshEndpoint> = {
             message.hostKeyFingerprint = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.hostPublicKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4010,6 +4023,11 @@ export const SshEndpoint: MessageFns<SshEndpoint> = {
         : isSet(object.host_key_fingerprint)
         ? globalThis.String(object.host_key_fingerprint)
         : "",
+      hostPublicKey: isSet(object.hostPublicKey)
+        ? globalThis.String(object.hostPublicKey)
+        : isSet(object.host_public_key)
+        ? globalThis.String(object.host_public_key)
+        : "",
     };
   },
 
@@ -4030,6 +4048,9 @@ export const SshEndpoint: MessageFns<SshEndpoint> = {
     if (message.hostKeyFingerprint !== "") {
       obj.hostKeyFingerprint = message.hostKeyFingerprint;
     }
+    if (message.hostPublicKey !== "") {
+      obj.hostPublicKey = message.hostPublicKey;
+    }
     return obj;
   },
 
@@ -4043,6 +4064,7 @@ export const SshEndpoint: MessageFns<SshEndpoint> = {
     message.user = object.user ?? "";
     message.command = object.command ?? "";
     message.hostKeyFingerprint = object.hostKeyFingerprint ?? "";
+    message.hostPublicKey = object.hostPublicKey ?? "";
     return message;
   },
 };
