@@ -17,11 +17,14 @@ import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import { isAbortError, sleep } from "../util/abort.js";
 import type { CommandDispatcher } from "./command-dispatcher.js";
 import { hubClient } from "./hub-client.js";
+import { tcpReachable } from "./tcp-probe.js";
 import { type ReconnectOptions, ReconnectPolicy } from "./reconnect-policy.js";
 
 export interface HubLinkOptions extends ReconnectOptions {
   /** The hub's gRPC address, host:port. */
   target: string;
+  /** A dial whose TCP connection does not open within this long is given up (the network is down). */
+  connectTimeoutMs: number;
 }
 
 export const defaultHubLinkOptions: Omit<HubLinkOptions, "target"> = {
@@ -29,6 +32,8 @@ export const defaultHubLinkOptions: Omit<HubLinkOptions, "target"> = {
   backoff: { initialMs: 250, maxMs: 3_000, factor: 2 },
   welcomeTimeoutMs: 10_000,
   busy: { maxWelcomeTimeoutMs: 60_000, maxBackoffMs: 30_000 },
+  // With the 3 s backoff cap: back within about 5 s of the network's return, however long it was gone.
+  connectTimeoutMs: 2_000,
 };
 
 /** Why a stream the hub opened but never welcomed ended (the hub is busy, not gone). */
@@ -173,6 +178,10 @@ export class HubLink extends EventEmitter<LinkEvents> {
     const log = this.deps.logger;
     const unusable = this.deps.unusable();
     if (unusable) return { kind: "refused", reason: unusable };
+    // No stream into a black hole: it would sit in TCP's retries well past the network's return.
+    if (!(await tcpReachable(this.opts.target, this.opts.connectTimeoutMs, signal))) {
+      return signal.aborted ? { kind: "stopped" } : { kind: "lost", reason: `no TCP answer from ${this.opts.target} within ${this.opts.connectTimeoutMs / 1000} s` };
+    }
     const hello = await this.deps.hello();
     const client = this.client();
     const call: ClientDuplexStream<NodeMessage, HubMessage> = client.connect();

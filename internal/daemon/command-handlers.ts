@@ -27,7 +27,9 @@ export function commandHandlers(deps: { status: NodeStatus; rentals: () => Renta
       if (deps.draining() && !deps.rentals()?.knows(cmd.rentalId)) {
         throw new CommandFailure("node_draining", "this node is draining: it takes no new rentals (running ones keep running); its operator lifts it with `node-daemon undrain`");
       }
-      return { $case: "rental", value: await rentals().start(cmd, signal) };
+      const r = rentals();
+      if (r.engineDown) throw new CommandFailure("rentals_unavailable", `this node takes no new rentals now: ${r.engineDown}`);
+      return { $case: "rental", value: await r.start(cmd, signal) };
     },
     stopRental: async (cmd, signal) => ({ $case: "rental", value: await rentals().stop(cmd, signal) }),
     getRentalLogs: async (cmd, signal) => ({ $case: "rentalLogs", value: await rentals().logs(cmd, signal) }),

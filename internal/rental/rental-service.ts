@@ -75,6 +75,8 @@ export class RentalService {
   private readonly ended = new Map<string, RentalInfo>();
   /** Why commands are refused for now (no Docker engine yet); undefined once the engine answered. */
   unavailable: string | undefined;
+  /** Why new rentals are refused while the engine, once there, does not answer; stops and logs still try. */
+  engineDown: string | undefined;
   /** Set once the engine refused a writable-layer limit: rentals then start without one. */
   private diskLimitRefused = false;
 
@@ -254,14 +256,14 @@ export class RentalService {
         const events = await this.deps.engine.events(signal);
         if (!first) await this.adopt(signal);
         first = false;
-        if (this.unavailable) this.deps.logger.info("the Docker engine answers again: rentals are available");
-        this.unavailable = undefined;
+        if (this.engineDown) this.deps.logger.info("the Docker engine answers again: rentals are available");
+        this.engineDown = undefined;
         backoff.reset();
         for await (const ev of events) await this.onEvent(ev);
       } catch (err) {
         if (isAbortError(err, signal) || signal.aborted) return;
         // The node stays online; new rentals are refused with this until the engine is back.
-        this.unavailable = `the Docker engine is not answering (${(err as Error).message}); rentals resume when it does`;
+        this.engineDown = `the Docker engine is not answering (${(err as Error).message}); rentals resume when it does`;
         const delay = backoff.next();
         this.deps.logger.warn({ err: (err as Error).message, retryInMs: delay }, "lost the Docker engine's events; reconnecting");
         await sleep(delay, signal).catch(() => undefined);

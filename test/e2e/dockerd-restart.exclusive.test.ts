@@ -107,6 +107,6 @@ describe("dockerd restarted under the daemon", () => {
     const beat = t.hub.presence.status(nodeId);
     expect(beat).toBe("online");
     const survivor = (await t.hub.channel.sendCommand(nodeId, { $case: "stopRental", value: { rentalId: "survivor", timeoutSeconds: 2 } }, { timeoutMs: 30_000 })).outcome;
-    expect(survivor?.$case === "rental" && survivor.value.state).toBe(RentalState.RENTAL_STATE_STOPPED);
+    expect(survivor?.$case === "rental" && survivor.value.state, JSON.stringify(survivor)).toBe(RentalState.RENTAL_STATE_STOPPED);
   });
 });

@@ -30,8 +30,11 @@ export class Program {
     script: string,
     args: string[],
     env: NodeJS.ProcessEnv = {},
+    /** A command to run node under, e.g. ["ip", "netns", "exec", NAME] for a network namespace. */
+    launcher: string[] = [],
   ) {
-    this.proc = spawn(process.execPath, [script, ...args, "--log-format", "json"], {
+    const [command = process.execPath, ...prefix] = [...launcher, process.execPath];
+    this.proc = spawn(command, [...prefix, script, ...args, "--log-format", "json"], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...env },
     });
