@@ -45,23 +45,38 @@ export async function createSignIn(req: SignInRequest): Promise<{ message: strin
     throw new SignInRequestError("expiry_too_long", `expiresInMs must be at most ${MAX_SIGN_IN_LIFETIME_MS}, got ${lifetimeMs}`);
   }
   const nowMs = (req.now ?? Date.now)();
-  const address = await req.signer.getAddress();
-  let message: string;
+  const message = signInMessage({ ...req, address: await req.signer.getAddress(), issuedAt: new Date(nowMs), expirationTime: new Date(nowMs + lifetimeMs) });
+  return { message, signature: await req.signer.signMessage(message) };
+}
+
+export interface SignInMessageFields {
+  domain: string;
+  /** Checksummed by siwe's grammar check: pass it EIP-55 cased. */
+  address: string;
+  statement?: string;
+  uri: string;
+  chainId: number;
+  nonce: string;
+  issuedAt: Date;
+  expirationTime: Date;
+}
+
+/** The EIP-4361 text, built (and re-parsed) by siwe; throws SignInRequestError("message_invalid") naming what is wrong. */
+export function signInMessage(f: SignInMessageFields): string {
   try {
-    message = new SiweMessage({
-      domain: req.domain,
-      address,
-      ...(req.statement !== undefined && { statement: req.statement }),
-      uri: req.uri,
+    return new SiweMessage({
+      domain: f.domain,
+      address: f.address,
+      ...(f.statement !== undefined && { statement: f.statement }),
+      uri: f.uri,
       version: "1",
-      chainId: req.chainId,
-      nonce: req.nonce,
-      issuedAt: new Date(nowMs).toISOString(),
-      expirationTime: new Date(nowMs + lifetimeMs).toISOString(),
+      chainId: f.chainId,
+      nonce: f.nonce,
+      issuedAt: f.issuedAt.toISOString(),
+      expirationTime: f.expirationTime.toISOString(),
     }).prepareMessage();
   } catch (err) {
     const detail = err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err);
     throw new SignInRequestError("message_invalid", `cannot build the sign-in message: ${detail}`);
   }
-  return { message, signature: await req.signer.signMessage(message) };
 }

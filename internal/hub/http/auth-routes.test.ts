@@ -179,6 +179,16 @@ describe("POST /v1/auth/verify", () => {
     }
   });
 
+  it("builds the sign-in message for a browser wallet: any address case in, EIP-55 out, and the signed message signs in", async () => {
+    const browser = Wallet.createRandom();
+    const { message } = await requestJson<{ message: string }>(t.http, "GET", `/v1/auth/message?address=${browser.address.toLowerCase()}`);
+    const parsed = new SiweMessage(message);
+    expect(parsed).toMatchObject({ address: browser.address, domain: new URL(t.http.baseUrl).host, uri: new URL(t.http.baseUrl).origin, chainId: 1 });
+    const res = await requestJson<{ address: string }>(t.http, "POST", "/v1/auth/verify", { body: { message, signature: await browser.signMessage(message) } });
+    expect(res.address).toBe(browser.address);
+    await expect(requestJson(t.http, "GET", "/v1/auth/message?address=0x123")).rejects.toMatchObject({ status: 400, code: "invalid_address" });
+  });
+
   it("refuses a body that is not a sign-in request before it reaches the verifier", async () => {
     await expect(requestJson(t.http, "POST", "/v1/auth/verify", { body: { message: 42 } })).rejects.toMatchObject({ status: 400, code: "invalid_request" });
   });

@@ -7,7 +7,9 @@ import type { SiwePolicy, SiweVerifier } from "../../auth/siwe-verifier.js";
 import type { HubMetrics } from "../../metrics/hub-metrics.js";
 import { NonceResponse, SignInResponse } from "../../proto/gen/gpunode/v1/gpunode.js";
 import type { AccessControl } from "../access/access-control.js";
-import { ApiError, rateLimited, unauthorized } from "./api-error.js";
+import { getAddress, isAddress } from "ethers";
+import { MAX_SIGN_IN_LIFETIME_MS, signInMessage } from "../../auth/siwe-signer.js";
+import { ApiError, badRequest, rateLimited, unauthorized } from "./api-error.js";
 import { readJsonBody } from "./json-body.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { ClientAddress } from "./client-address.js";
@@ -32,12 +34,34 @@ export interface AuthRouteDeps {
 // ("oversized"); the body cap below keeps what is read small.
 const signInSchema = z.object({ message: z.string(), signature: z.string().max(1024) });
 const SIGN_IN_MAX_BODY_BYTES = 32_768;
+const BROWSER_STATEMENT = "Sign in to the GPU rental hub dashboard.";
 
 export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
   router.on("GET", "/v1/auth/nonce", async ({ req }) => {
     limit(deps.limits.perIp, `ip:${deps.clientAddress.of(req)}`);
     const { nonce, expiresAt } = deps.nonces.issue();
     return NonceResponse.toJSON({ nonce, expiresAt: expiresAt.toISOString(), domain: deps.policy.domain, uri: deps.policy.uriOrigin, chainId: deps.policy.chainId });
+  });
+
+  // For a browser wallet: the hub builds the EIP-4361 text (with siwe, the address EIP-55 cased) and
+  // the page only asks the wallet to sign it; the verifier then checks it like any other.
+  router.on("GET", "/v1/auth/message", async ({ req, url }) => {
+    limit(deps.limits.perIp, `ip:${deps.clientAddress.of(req)}`);
+    const raw = url.searchParams.get("address") ?? "";
+    if (!isAddress(raw)) throw badRequest("invalid_address", "address must be an Ethereum address (0x and 40 hex digits)");
+    const { nonce, expiresAt } = deps.nonces.issue();
+    const now = Date.now();
+    const message = signInMessage({
+      domain: deps.policy.domain,
+      address: getAddress(raw.toLowerCase()),
+      statement: BROWSER_STATEMENT,
+      uri: deps.policy.uriOrigin,
+      chainId: deps.policy.chainId,
+      nonce,
+      issuedAt: new Date(now),
+      expirationTime: new Date(Math.min(now + MAX_SIGN_IN_LIFETIME_MS, expiresAt.getTime())),
+    });
+    return { message, nonce, expiresAt: expiresAt.toISOString() };
   });
 
   router.on("POST", "/v1/auth/verify", async ({ req, res }) => {

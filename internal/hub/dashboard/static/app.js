@@ -1,11 +1,8 @@
 // The hub's dashboard: live nodes, the signed-in wallet's rentals, and a form to start one.
 // A plain ES module served by the hub itself; it talks only to the hub's own REST API and
 // GET /v1/events (Server-Sent Events). Every text goes into the page through textContent.
-import { checksumAddress, siweMessage, utf8Hex } from "./siwe-message.js";
 
 const ACTIVE = new Set(["starting", "running", "node_offline"]);
-const SIGN_IN_STATEMENT = "Sign in to the GPU rental hub dashboard.";
-const SIGN_IN_LIFETIME_MS = 5 * 60_000;
 
 const state = {
   /** @type {string | null} */ wallet: null,
@@ -99,23 +96,18 @@ async function signIn() {
   if (!eth || typeof eth.request !== "function") throw new Error("No browser wallet found: install a wallet that provides window.ethereum (EIP-1193).");
   const accounts = await eth.request({ method: "eth_requestAccounts" });
   if (!Array.isArray(accounts) || accounts.length === 0) throw new Error("The wallet shared no account.");
-  const address = checksumAddress(accounts[0]);
-  const n = await api("GET", "/v1/auth/nonce");
-  const now = Date.now() + state.skewMs;
-  const message = siweMessage({
-    domain: n.domain,
-    address,
-    statement: SIGN_IN_STATEMENT,
-    uri: n.uri,
-    chainId: n.chainId,
-    nonce: n.nonce,
-    issuedAt: new Date(now).toISOString(),
-    expirationTime: new Date(Math.min(now + SIGN_IN_LIFETIME_MS, Date.parse(n.expiresAt))).toISOString(),
-  });
+  const address = String(accounts[0]);
+  // The hub builds the EIP-4361 text (siwe, the address checksummed); the wallet shows it and signs it.
+  const { message } = await api("GET", `/v1/auth/message?address=${encodeURIComponent(address)}`);
   const signature = await eth.request({ method: "personal_sign", params: [utf8Hex(message), address] });
   const res = await api("POST", "/v1/auth/verify", { message, signature });
   setWallet(res.address);
   connect(); // the event stream now carries the session cookie: the wallet's rentals come with the snapshot
+}
+
+/** personal_sign takes the message as 0x-hex of its UTF-8 bytes. */
+function utf8Hex(text) {
+  return `0x${[...new TextEncoder().encode(text)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 async function signOut() {
