@@ -156,6 +156,13 @@ describe("dashboard in a real browser", () => {
     const port = Number(/-p (\d+)/.exec((await command.textContent()) ?? "")?.[1]);
     expect((await sshExec(key, port, "renter", "echo from-the-dashboard")).stdout.trim()).toBe("from-the-dashboard");
     await rentalRow(rentalId).getByRole("button", { name: "Copy" }).waitFor();
+    // Prices and costs in ether for people, the exact wei beside them; the rental's output a click away.
+    await nodeBody().locator(".node-price", { hasText: /^\d+(\.\d+)? ETH \/ GPU-h$/ }).waitFor();
+    await rentalRow(rentalId).locator(".rental-cost-eth", { hasText: / ETH$/ }).waitFor();
+    await rentalRow(rentalId).getByRole("button", { name: "Logs" }).click();
+    await page.locator("#logs-dialog[open] #logs-title", { hasText: /^Output of / }).waitFor();
+    await page.locator("#logs-close").click();
+    await page.locator("#logs-dialog[open]").waitFor({ state: "detached" });
 
     // The node's next heartbeat shows the GPU taken; elapsed time and cost move on in the page.
     await gpuRow(1).locator(".gpu-state", { hasText: "rented" }).waitFor();

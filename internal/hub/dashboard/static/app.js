@@ -203,6 +203,18 @@ function secondsUsed(r) {
 }
 
 const costWei = (r) => (BigInt(secondsUsed(r)) * BigInt(r.pricePerSecWei)).toString();
+const WEI_PER_ETH = 10n ** 18n;
+/** Wei as ether with up to 6 decimals, exact (bigints): "0.0045 ETH". */
+function ether(wei) {
+  const v = BigInt(wei);
+  const frac = (((v % WEI_PER_ETH) * 1_000_000n) / WEI_PER_ETH).toString().padStart(6, "0").replace(/0+$/, "");
+  return `${v / WEI_PER_ETH}${frac ? `.${frac}` : ""} ETH`;
+}
+/** The cost cell: ether for people, the exact wei beside it. */
+function costCell(r) {
+  const wei = costWei(r);
+  return [el("span", { class: "rental-cost-eth" }, ether(wei)), el("span", { class: "reason rental-cost" }, `${wei} wei`)];
+}
 
 // ------------------------------------------------------------------ nodes table
 
@@ -233,6 +245,7 @@ function renderNode(n) {
         el("td", { rowSpan: span, title: n.wallet, class: "node-wallet" }, short(n.wallet)),
         el("td", { rowSpan: span, class: "node-host" }, n.host),
         el("td", { rowSpan: span }, el("span", { class: `badge node-status ${n.status}`, title: n.status === "draining" ? "online; takes no new rentals (node-daemon drain)" : undefined }, n.status)),
+        el("td", { rowSpan: span, class: "node-price", title: `${n.pricePerSecWei} wei per second` }, `${ether(BigInt(n.pricePerSecWei) * 3600n)} / GPU-h`),
         el("td", { rowSpan: span, class: "node-heartbeat", dataset: { since: n.lastHeartbeatAt ?? "" } }, ago(n.lastHeartbeatAt)),
       );
     }
@@ -269,6 +282,7 @@ function renderRentals() {
   const entries = [...state.rentals.values()].sort((a, b) => Date.parse(b.rental.createdAt) - Date.parse(a.rental.createdAt));
   tbody.replaceChildren(...entries.map(rentalRow));
   $("no-rentals").hidden = entries.length > 0;
+  renderEarnings();
 }
 
 function rentalRow({ role, rental: r }) {
@@ -285,10 +299,32 @@ function rentalRow({ role, rental: r }) {
     el("td", {}, el("span", { class: `badge rental-status ${r.status}` }, r.status), r.reason ? el("span", { class: "reason" }, r.reason) : null, r.pull ? pullProgress(r.pull) : null),
     el("td", { class: "rental-gpus" }, gpus),
     el("td", { class: "rental-elapsed" }, duration(secondsUsed(r))),
-    el("td", { class: "rental-cost" }, costWei(r)),
+    el("td", { class: "cost" }, costCell(r)),
     ssh,
-    el("td", {}, role === "renter" && ACTIVE.has(r.status) ? stop : null),
+    el("td", {}, role === "renter" && ACTIVE.has(r.status) ? stop : null, role === "renter" ? logsButton(r) : null),
   );
+}
+
+/** The rental's last 200 lines of output, in a dialog. */
+function logsButton(r) {
+  const button = el("button", { type: "button", class: "logs", textContent: "Logs" });
+  button.addEventListener(
+    "click",
+    action(button, async () => {
+      const { text } = await api("GET", `/v1/rentals/${encodeURIComponent(r.id)}/logs?tail=200`);
+      $("logs-title").textContent = `Output of ${short(r.id, 8, 0)} (${r.image})`;
+      $("logs-text").textContent = text || "(no output)";
+      /** @type {HTMLDialogElement} */ ($("logs-dialog")).showModal();
+    }),
+  );
+  return button;
+}
+
+/** A provider's earnings: what its nodes' rentals cost their renters, ended and running. */
+function renderEarnings() {
+  const mine = [...state.rentals.values()].filter((e) => e.role === "provider");
+  const total = mine.reduce((sum, e) => sum + BigInt(costWei(e.rental)), 0n);
+  $("earnings").textContent = mine.length ? `· earned ${ether(total)} from ${mine.length} rental(s) on your nodes` : "";
 }
 
 /** The image pull of a starting rental: a bar over the bytes of all layers, and the numbers. */
@@ -332,8 +368,9 @@ function tick() {
     const entry = state.rentals.get(row.dataset.rentalId);
     if (!entry || !ACTIVE.has(entry.rental.status)) continue;
     row.querySelector(".rental-elapsed").textContent = duration(secondsUsed(entry.rental));
-    row.querySelector(".rental-cost").textContent = costWei(entry.rental);
+    row.querySelector("td.cost").replaceChildren(...costCell(entry.rental));
   }
+  renderEarnings();
 }
 
 // ------------------------------------------------------------------ start-a-rental form
