@@ -8,6 +8,7 @@
 import { setMaxListeners } from "node:events";
 import { Metadata, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import { defaultHubLinkOptions, NO_WELCOME } from "../../internal/channel/hub-link.js";
+import { tcpReachable } from "../../internal/channel/tcp-probe.js";
 import { ReconnectPolicy } from "../../internal/channel/reconnect-policy.js";
 import {
   GpuActivity,
@@ -212,7 +213,9 @@ export class SimNode {
   }
 
   /** One stream; resolves with why it ended, or undefined when the signal stopped it. */
-  private session(signal: AbortSignal, welcomeTimeoutMs: number, onWelcome: () => void): Promise<string | undefined> {
+  private async session(signal: AbortSignal, welcomeTimeoutMs: number, onWelcome: () => void): Promise<string | undefined> {
+    // As the daemon does (HubLink): no stream until a TCP connection to the hub opens.
+    if (!(await tcpReachable(this.opts.target, defaultHubLinkOptions.connectTimeoutMs, signal))) return signal.aborted ? undefined : "no TCP answer";
     const client: HubChannelServiceClient = simNodeClient(this.opts.target, { caCertPem: this.opts.caCertPem, keyPem: this.id.keyPem, clientCertPem: this.id.clientCertPem });
     const call: ClientDuplexStream<NodeMessage, HubMessage> = client.connect(new Metadata());
     return new Promise((resolve) => {
