@@ -193,6 +193,9 @@ describe("renters' API", () => {
       await writeFile(file, "mine\n");
       expect(await runClient("scp", ["-i", key.privateKeyPath, "-P", String(port), file, "renter@127.0.0.1:upload.txt"])).toMatchObject({ code: 0 });
       expect((await sshExec(key, port, "renter", "stat -c '%u %n' /home/app/upload.txt")).stdout).toBe("1234 /home/app/upload.txt\n");
+      // Legacy SCP too: the bundled scp runs as the image's user, from its home.
+      expect(await runClient("scp", ["-O", "-i", key.privateKeyPath, "-P", String(port), file, "renter@127.0.0.1:legacy.txt"])).toMatchObject({ code: 0 });
+      expect((await sshExec(key, port, "renter", "stat -c '%u %n' legacy.txt")).stdout).toBe("1234 legacy.txt\n");
       await call(renterToken, "POST", `/v1/rentals/${asImageUser.id}/stop`);
 
       const asRoot = await rent(true);
