@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `npm start`: a local hub and one daemon on loopback with throwaway state, for a first look.
+// `npm start -- -chain`: the same with paid rentals on a local chain (anvil, the escrow, funded dev wallets).
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LocalStack } from "../../internal/localstack/local-stack.js";
@@ -10,6 +11,7 @@ const stack = new LocalStack({
   hubScript: join(dist, "cmd/rental-hub/main.js"),
   daemonScript: join(dist, "cmd/node-daemon/main.js"),
   print: (line) => console.log(line),
+  chain: process.argv.slice(2).some((a) => a === "-chain" || a === "--chain"),
 });
 
 let stopping = false;

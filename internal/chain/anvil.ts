@@ -13,11 +13,14 @@ export interface AnvilOptions {
   port?: number;
   /** Mine a block every this many seconds; absent, a block per transaction (tests mine by hand). */
   blockTimeSeconds?: number;
+  /** Keep the chain in this file across restarts (anvil --state): loaded at start, written on exit. */
+  statePath?: string;
   signal?: AbortSignal;
 }
 
 export interface RunningAnvil {
   rpcUrl: string;
+  port: number;
   chainId: number;
   /** The private key of development account `index` (0-9), each holding 10,000 ether at start. */
   devKey(index: number): string;
@@ -31,6 +34,7 @@ export interface RunningAnvil {
 export async function startAnvil(opts: AnvilOptions = {}): Promise<RunningAnvil> {
   const args = ["--port", String(opts.port ?? 0), "--host", "127.0.0.1", "--mnemonic", ANVIL_MNEMONIC, "--accounts", "10"];
   if (opts.blockTimeSeconds) args.push("--block-time", String(opts.blockTimeSeconds));
+  if (opts.statePath) args.push("--state", opts.statePath);
   const proc = spawn(anvilBinary(), args, { stdio: ["ignore", "pipe", "pipe"] });
   const onAbort = (): void => void proc.kill("SIGKILL");
   opts.signal?.addEventListener("abort", onAbort, { once: true });
@@ -39,6 +43,7 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<RunningAnvil>
     const mnemonic = Mnemonic.fromPhrase(ANVIL_MNEMONIC);
     return {
       rpcUrl: `http://127.0.0.1:${port}`,
+      port,
       chainId: 31337,
       devKey: (index) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${index}`).privateKey,
       stop: () => stop(proc),

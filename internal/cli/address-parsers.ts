@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { InvalidArgumentError } from "commander";
+import { getAddress } from "ethers";
 import { normalizeFingerprint } from "../certs/fingerprint.js";
 import { sanHosts } from "../certs/issue.js";
 import { parseHostPort } from "../grpc/host-port.js";
@@ -106,4 +107,25 @@ export function cidr(v: string): string {
     throw new InvalidArgumentError("expected an IP address or a CIDR, e.g. 10.0.0.0/8, 127.0.0.1 or fd00::/8");
   }
   return t;
+}
+
+/** A JSON-RPC endpoint: http(s), a path allowed (providers put the API key there). */
+export function rpcUrl(v: string): string {
+  let url: URL;
+  try {
+    url = new URL(v.trim());
+  } catch {
+    throw new InvalidArgumentError("expected an http(s):// JSON-RPC URL, e.g. http://127.0.0.1:8545");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new InvalidArgumentError(`expected an http(s):// JSON-RPC URL, got a ${url.protocol} URL`);
+  return url.href;
+}
+
+/** A 0x address, kept checksummed (EIP-55); a wrongly mixed-case one is refused as a likely typo. */
+export function ethAddress(v: string): string {
+  try {
+    return getAddress(v.trim());
+  } catch {
+    throw new InvalidArgumentError("expected an Ethereum address: 0x and 40 hex digits");
+  }
 }

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
-import { defaultHubOptions, type HubOptions } from "../hub/options.js";
-import { cidr, hostName, optional, postgresUrl, siweDomain } from "./address-parsers.js";
+import { type ChainOptions, defaultHubOptions, type HubOptions } from "../hub/options.js";
+import { cidr, ethAddress, hostName, optional, postgresUrl, rpcUrl, siweDomain } from "./address-parsers.js";
 import { addFlagTable, bool, type FlagValues, list, parsed, text } from "./flag-table.js";
 import { type LogFlags, logFlags, logFlagTable } from "./log-flags.js";
 import { readSecretFile } from "./secret-file.js";
@@ -49,6 +49,15 @@ export const rentalHubFlags = {
   signInsPerIp: parsed({ value: "n", help: "sign-in attempts (nonce + verify) a client address may make per minute (half of them at once)", default: d.signInLimits.perIp.perMinute, parse: intIn(2, 1_000_000), numbers: true }),
   signInsPerWallet: parsed({ value: "n", help: "sign-ins a wallet may make per minute once its signature is proven (half of them at once)", default: d.signInLimits.perAddress.perMinute, parse: intIn(2, 1_000_000), numbers: true }),
   accessRefresh: parsed({ value: "duration", help: "how often bans and revoked certificates (rental-hub ban, revoke-cert) are read again: how soon they take effect", default: d.accessRefreshMs, defaultText: `\`${ms(d.accessRefreshMs)}\``, parse: duration }),
+  chainRpc: parsed({ value: "url", help: "JSON-RPC URL of the chain (of -chain-id) that pays for rentals through the escrow; empty: rentals are free", default: undefined, parse: optional(rpcUrl), secret: true }),
+  chainPublicRpc: parsed({ value: "url", help: "JSON-RPC URL renters' wallets and gpu-rent may use to pay (told to them; -chain-rpc never is)", default: undefined, parse: optional(rpcUrl) }),
+  escrowAddress: parsed({ value: "address", help: "the RentalEscrow contract (rental-hub deploy-escrow prints it)", default: undefined, parse: optional(ethAddress) }),
+  escrowFromBlock: parsed({ value: "block", help: "the escrow's deployment block: where the hub starts reading its logs", default: 0, parse: intIn(0, 2 ** 53 - 1), numbers: true }),
+  chainConfirmations: parsed({ value: "n", help: "confirmations a funding needs before the rental starts (its own block counts)", default: 12, parse: intIn(1, 10_000), numbers: true }),
+  chainPoll: parsed({ value: "duration", help: "how often the chain is read for new blocks", default: 2_000, defaultText: "`2s`", parse: duration }),
+  operatorKeyFile: text({ value: "path", help: "the escrow operator's private key (marks rentals started, settles them); refused unless mode 0600" }),
+  paymentWindow: parsed({ value: "duration", help: "how long a paid rental waits for its funding to be final", default: 15 * 60_000, defaultText: "`15m`", parse: duration }),
+  minPaidDuration: parsed({ value: "duration", help: "the least time a deposit must pay for at the node's price", default: 60_000, defaultText: "`1m`", parse: duration }),
   ...logFlagTable,
 };
 
@@ -95,8 +104,34 @@ export async function toRentalHubArgs(r: Resolved<typeof rentalHubFlags>): Promi
       trustedProxies: v.trustedProxy,
       connectionLimits: { ...d.connectionLimits, perAddress: v.maxConnectionsPerIp },
       signInLimits: { perIp: perMinute(v.signInsPerIp), perAddress: perMinute(v.signInsPerWallet) },
+      ...(await chainOptions(r)),
     },
     log: logFlags(v),
+  };
+}
+
+/** -chain-rpc turns payments on; it needs the escrow's address. The operator key is read here, once, from a 0600 file. */
+async function chainOptions(r: Resolved<typeof rentalHubFlags>): Promise<{ chain?: ChainOptions }> {
+  const v = r.values;
+  if (!v.chainRpc) return {};
+  if (!v.escrowAddress) throw new ConfigError("-chain-rpc needs -escrow-address (rental-hub deploy-escrow prints one)");
+  const keyFile = v.operatorKeyFile;
+  const operatorKey = keyFile ? await readSecretFile(keyFile, whereSet(rentalHubFlags, "operatorKeyFile", r, RENTAL_HUB_ENV_PREFIX)) : undefined;
+  if (operatorKey !== undefined && !/^(0x)?[0-9a-fA-F]{64}$/.test(operatorKey)) throw new ConfigError(`-operator-key-file ${keyFile}: not a private key (64 hex digits)`);
+  return {
+    chain: {
+      rpcUrl: v.chainRpc,
+      chainId: v.chainId,
+      publicRpcUrl: v.chainPublicRpc ?? "",
+      escrowAddress: v.escrowAddress,
+      confirmations: v.chainConfirmations,
+      ...(operatorKey ? { operatorKey } : {}),
+      fromBlock: v.escrowFromBlock,
+      pollMs: v.chainPoll,
+      paymentWindowMs: v.paymentWindow,
+      minPaidSeconds: Math.max(1, Math.ceil(v.minPaidDuration / 1000)),
+      defaultPaidSeconds: 3_600,
+    },
   };
 }
 

@@ -36,6 +36,27 @@ export interface HubOptions {
   rentals: RentalTimings;
   /** How soon a ban or revocation written by `rental-hub ban|revoke-cert` takes effect in a running hub. */
   accessRefreshMs: number;
+  /** Paid rentals through the escrow contract; absent, rentals are free (no chain). */
+  chain?: ChainOptions;
+}
+
+export interface ChainOptions {
+  /** JSON-RPC URL of the chain. May hold an API key: never logged or shown. */
+  rpcUrl: string;
+  /** The chain the escrow is on: the hub's -chain-id, the one renters sign in with. */
+  chainId: number;
+  /** Told to renters so that their wallets and the CLI can pay; empty = none given. */
+  publicRpcUrl: string;
+  escrowAddress: string;
+  confirmations: number;
+  /** Absent: the hub reads the chain but queues its start and settle transactions until it has a key. */
+  operatorKey?: string;
+  fromBlock: number;
+  pollMs: number;
+  paymentWindowMs: number;
+  minPaidSeconds: number;
+  /** The deposit asked for a rental with no duration limit. */
+  defaultPaidSeconds: number;
 }
 
 export interface RentalTimings {

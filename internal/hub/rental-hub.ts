@@ -27,6 +27,9 @@ import { ClientAddress } from "./http/client-address.js";
 import { capConnectionsPerAddress, timeoutOptions } from "./http/connection-limits.js";
 import { addRentalRoutes } from "./http/rental-routes.js";
 import { RentalBook } from "./rentals/rental-book.js";
+import { PaidRentals } from "./billing/paid-rentals.js";
+import { RentalViews } from "./http/rental-views.js";
+import { addPaymentRoutes } from "./http/payment-routes.js";
 import { Router } from "./http/router.js";
 import type { HubOptions } from "./options.js";
 import { Presence } from "./presence.js";
@@ -62,6 +65,8 @@ export class RentalHub {
   presence!: Presence;
   rentals!: RentalBook;
   store!: HubStore;
+  /** Present when the hub takes payments on chain. */
+  paid: PaidRentals | undefined;
 
   private constructor(
     private readonly opts: HubOptions,
@@ -159,15 +164,23 @@ export class RentalHub {
       logger: logger.child({ part: "nodes" }),
     });
 
-    this.rentals = new RentalBook(opts.rentals, { store: this.store, channel: this.channel, presence, heartbeats, logger: logger.child({ part: "rentals" }), metrics });
+    const paid = (this.paid = opts.chain ? new PaidRentals(opts.chain, { store: this.store, logger }) : undefined);
+    if (!paid) logger.info("no -chain-rpc: rentals are free (no payment); see the README's Paid rentals to turn payments on");
+    this.rentals = new RentalBook(opts.rentals, { store: this.store, channel: this.channel, presence, heartbeats, logger: logger.child({ part: "rentals" }), metrics, ...(paid ? { payments: paid.billing } : {}) });
     await this.rentals.start();
     this.closers.push(() => this.rentals.close());
-    addRentalRoutes(router, { tokens, store: this.store, book: this.rentals });
-    addEventRoutes(router, { tokens, store: this.store, presence, heartbeats, nodeEvents: this.channel.events, isDraining: (id) => this.channel.isDraining(id), book: this.rentals, logger: logger.child({ part: "events" }) });
+    if (paid) {
+      await paid.start(this.rentals);
+      this.closers.push(() => paid.close());
+    }
+    const views = new RentalViews({ book: this.rentals, ...(paid ? { payments: paid.source() } : {}) });
+    addRentalRoutes(router, { tokens, store: this.store, book: this.rentals, views });
+    addPaymentRoutes(router, { tokens, store: this.store, paid });
+    addEventRoutes(router, { tokens, store: this.store, presence, heartbeats, nodeEvents: this.channel.events, isDraining: (id) => this.channel.isDraining(id), book: this.rentals, views, logger: logger.child({ part: "events" }) });
     addDashboardRoutes(router, { tokens });
     addOpenApiRoute(router);
 
-    const served = metrics && opts.metricsListen ? await serveHubMetrics(opts.metricsListen, metrics, { channel: this.channel, presence, rentals: this.store.rentals }) : undefined;
+    const served = metrics && opts.metricsListen ? await serveHubMetrics(opts.metricsListen, metrics, { channel: this.channel, presence, rentals: this.store.rentals, ...(paid ? { chain: () => paid.status() } : {}) }) : undefined;
     if (served) this.closers.push(() => served.close());
 
     this.info = { grpcPort: grpc.port, httpPort, httpUrl: `${scheme}://${formatHostPort({ host: publicHost, port: httpPort })}`, caFingerprint: ca.fingerprint, siweDomain, ...(served ? { metricsUrl: served.url } : {}) };

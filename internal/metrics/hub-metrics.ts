@@ -27,6 +27,11 @@ export function createHubMetrics(register: Registry) {
       help: "Reports (events, heartbeats) in which a node spoke about a rental placed on another node; refused",
       registers,
     }),
+    chainConnected: collectedGauge({ name: "rental_hub_chain_connected", help: "1 while the chain RPC answers, 0 while the hub retries it", registers }),
+    chainHeadBlock: collectedGauge({ name: "rental_hub_chain_head_block", help: "The chain's newest block, as last read", registers }),
+    chainProcessedBlock: collectedGauge({ name: "rental_hub_chain_processed_block", help: "The newest block whose escrow logs the hub has acted on", registers }),
+    chainLagBlocks: collectedGauge({ name: "rental_hub_chain_lag_blocks", help: "Blocks between the chain's head and what the hub has acted on (confirmations included)", registers }),
+    chainDeepReorgs: collectedGauge({ name: "rental_hub_chain_deep_reorgs", help: "Reorganisations seen deeper than -chain-confirmations since the hub started", registers }),
     signIns: new Counter({ name: "rental_hub_sign_ins_total", help: "Wallet sign-ins (SIWE), by outcome (ok, or the refusal code)", labelNames: ["outcome"] as const, registers }),
   };
 }
@@ -38,6 +43,8 @@ export interface HubMetricSources {
   channel: { connectedCount(): number; drainingCount(): number };
   presence: { onlineCount(): number };
   rentals: { countByStatus(): Promise<Record<string, number>> };
+  /** The escrow listener's state, when the hub takes payments. */
+  chain?: () => { connected: boolean; headBlock: number | null; processedBlock: number | null; lagBlocks: number | null; deepReorgs: number };
 }
 
 /** Wires the gauges to their sources and serves /metrics. */
@@ -50,5 +57,13 @@ export function serveHubMetrics(listen: HostPort, m: HubMetrics, sources: HubMet
     g.reset();
     for (const [status, n] of Object.entries(counts)) g.set({ status }, n);
   });
+  const chain = sources.chain;
+  if (chain) {
+    m.chainConnected.addCollect((g) => g.set(chain().connected ? 1 : 0));
+    m.chainHeadBlock.addCollect((g) => g.set(chain().headBlock ?? 0));
+    m.chainProcessedBlock.addCollect((g) => g.set(chain().processedBlock ?? 0));
+    m.chainLagBlocks.addCollect((g) => g.set(chain().lagBlocks ?? 0));
+    m.chainDeepReorgs.addCollect((g) => g.set(chain().deepReorgs));
+  }
   return startMetricsServer(listen, m.register);
 }

@@ -1,3 +1,4 @@
+import { RentalViews } from "./rental-views.js";
 import { randomUUID } from "node:crypto";
 import { EventEmitter, once } from "node:events";
 import http from "node:http";
@@ -27,7 +28,7 @@ function rental(renter: string, nodeId: string): HubRental {
   return {
     id: randomUUID(), renter, nodeId, status: "starting",
     request: { image: "busybox", gpuCount: 1, gpuIds: [], gpuModel: "", cpuMillis: 0, memoryBytes: 0, sshPublicKeys: [], command: ["true"], maxDurationSeconds: 0 },
-    gpuIndices: [], ssh: null, pricePerSecWei: "1000", reason: "", exitCode: null, createdAt: new Date(), startedAt: null, endedAt: null, expiresAt: null, offlineSince: null,
+    gpuIndices: [], ssh: null, pricePerSecWei: "1000", reason: "", exitCode: null, createdAt: new Date(), startedAt: null, endedAt: null, expiresAt: null, offlineSince: null, paidSeconds: null,
   };
 }
 
@@ -62,6 +63,7 @@ describe("GET /v1/events", () => {
       nodeEvents: new EventEmitter() as EventRouteDeps["nodeEvents"],
       isDraining: (id) => draining.has(id),
       book: t.hub.rentals,
+      views: new RentalViews({ book: t.hub.rentals }),
       logger: quietLogger,
     };
     const router = new Router(quietLogger);

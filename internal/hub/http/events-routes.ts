@@ -8,7 +8,8 @@ import type { Presence } from "../presence.js";
 import type { RentalBook } from "../rentals/rental-book.js";
 import type { HubStore, NodeRecord } from "../store/hub-store.js";
 import type { HubRental } from "../store/rental-store.js";
-import { rentalView, type RentalView } from "./rental-routes.js";
+import type { RentalView } from "./rental-routes.js";
+import type { RentalViews } from "./rental-views.js";
 import type { Router } from "./router.js";
 import { sessionToken } from "./session-cookie.js";
 
@@ -39,6 +40,7 @@ export interface EventRouteDeps {
   /** As the node last said (node-daemon drain): the live view shows it as the node's status. */
   isDraining: (nodeId: string) => boolean;
   book: RentalBook;
+  views: RentalViews;
   logger: Logger;
 }
 
@@ -144,12 +146,11 @@ export class EventFeed {
     for (const n of nodes) this.nodeCache.set(n.id, n);
     const rentals: RentalEntry[] = [];
     if (wallet) {
-      const now = new Date();
       const asRenter = (await store.rentals.list({ renter: wallet })).slice(0, this.opts.snapshotRentals);
       const mine = nodes.filter((n) => n.wallet === wallet).map((n) => n.id);
       const asProvider = (await store.rentals.list({ nodeIds: mine })).filter((r) => r.renter !== wallet).slice(0, this.opts.snapshotRentals);
-      rentals.push(...asRenter.map((r) => ({ role: "renter" as const, rental: rentalView(r, now, this.deps.book.pullOf(r.id)) })));
-      rentals.push(...asProvider.map((r) => ({ role: "provider" as const, rental: rentalView(r, now, this.deps.book.pullOf(r.id)) })));
+      rentals.push(...(await this.deps.views.many(asRenter)).map((rental) => ({ role: "renter" as const, rental })));
+      rentals.push(...(await this.deps.views.many(asProvider)).map((rental) => ({ role: "provider" as const, rental })));
     }
     return { wallet, serverTime: new Date().toISOString(), nodes: nodes.map((n) => nodeLiveView(n, presence, heartbeats.get(n.id), this.deps.isDraining(n.id))), rentals };
   }
@@ -290,7 +291,7 @@ export class EventFeed {
   private async deliverRental(rental: HubRental, only?: SseClient): Promise<void> {
     if (!only && this.byWallet.size === 0) return; // nobody signed in is watching
     const provider = (this.nodeCache.get(rental.nodeId) ?? (await this.deps.store.getNode(rental.nodeId)))?.wallet;
-    const view = rentalView(rental, new Date(), this.deps.book.pullOf(rental.id));
+    const view = await this.deps.views.one(rental);
     const targets: Array<[SseClient, RentalRole]> = [...(this.byWallet.get(rental.renter) ?? [])].map((c) => [c, "renter"]);
     if (provider && provider !== rental.renter) targets.push(...[...(this.byWallet.get(provider) ?? [])].map((c): [SseClient, RentalRole] => [c, "provider"]));
     const text = new Map<RentalRole, string>();

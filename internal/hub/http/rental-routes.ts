@@ -9,6 +9,8 @@ import { badRequest, forbidden, notFound } from "./api-error.js";
 import { requireWallet } from "./auth-routes.js";
 import { readJsonBody } from "./json-body.js";
 import type { Router } from "./router.js";
+import type { PaymentView } from "../billing/payment-view.js";
+import type { RentalViews } from "./rental-views.js";
 
 const GIB = 1024 ** 3;
 
@@ -53,10 +55,12 @@ export interface RentalRouteDeps {
   tokens: SessionTokens;
   store: HubStore;
   book: RentalBook;
+  views: RentalViews;
 }
 
 export function addRentalRoutes(router: Router, deps: RentalRouteDeps): void {
-  const view = (r: HubRental) => rentalView(r, new Date(), deps.book.pullOf(r.id));
+  const view = (r: HubRental) => deps.views.one(r);
+  const views = (rs: HubRental[]) => deps.views.many(rs);
   router.on("POST", "/v1/rentals", async ({ req, res }) => {
     const renter = requireWallet(req, deps.tokens);
     const body = await readJsonBody(req, createRentalSchema);
@@ -69,10 +73,10 @@ export function addRentalRoutes(router: Router, deps: RentalRouteDeps): void {
   router.on("GET", "/v1/rentals", async ({ req, url }) => {
     const wallet = requireWallet(req, deps.tokens);
     const role = url.searchParams.get("role") ?? "renter";
-    if (role === "renter") return { rentals: (await deps.store.rentals.list({ renter: wallet })).map(view) };
+    if (role === "renter") return { rentals: await views(await deps.store.rentals.list({ renter: wallet })) };
     if (role === "provider") {
       const mine = (await deps.store.listNodes()).filter((n) => n.wallet === wallet).map((n) => n.id);
-      return { rentals: (await deps.store.rentals.list({ nodeIds: mine })).map(view) };
+      return { rentals: await views(await deps.store.rentals.list({ nodeIds: mine })) };
     }
     throw badRequest("invalid_request", "role must be renter or provider");
   });
@@ -137,7 +141,7 @@ export interface PullView {
   at: string;
 }
 
-export function rentalView(r: HubRental, now = new Date(), pull: PullView | null = null) {
+export function rentalView(r: HubRental, now = new Date(), pull: PullView | null = null, payment: PaymentView | null = null) {
   return {
     id: r.id,
     renter: r.renter,
@@ -162,6 +166,8 @@ export function rentalView(r: HubRental, now = new Date(), pull: PullView | null
     costWei: costWei(r, now),
     /** While it starts: the image pull's progress (null otherwise). */
     pull: r.status === "starting" ? pull : null,
+    /** Paid on chain: deposit, used, refund, transaction hashes, and while it awaits payment the call to make. Null for a free rental. */
+    payment,
   };
 }
 

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { type CommandResult, type RentalInfo, RentalState } from "../../proto/gen/gpunode/v1/gpunode.js";
 import { NodeDisconnectedError } from "../channel/node-session.js";
 import type { HubRental, RentalStatus } from "../store/rental-store.js";
+import { limitOf } from "./rental-limit.js";
 
 // What nodes say about rentals, as changes to the hub's record; the book writes one only when it changes something.
 
@@ -28,8 +29,7 @@ export function nodeViewPatch(current: HubRental, info: RentalInfo, now = new Da
   const endedAt = clamp(info.endedAt ? new Date(info.endedAt) : now, startedAt, now);
   switch (info.state) {
     case RentalState.RENTAL_STATE_RUNNING: {
-      const limit = current.request.maxDurationSeconds;
-      const expiresAt = limit > 0 ? new Date(startedAt.getTime() + limit * 1000) : null;
+      const expiresAt = limitOf(startedAt, current.request.maxDurationSeconds, current.paidSeconds);
       // Running now is the proof that it ran while the node was away: billing goes on through it.
       return { status: "running", gpuIndices: info.gpuIndices, ssh, startedAt, expiresAt, reason: info.reason, offlineSince: null };
     }

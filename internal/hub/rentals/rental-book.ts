@@ -13,11 +13,22 @@ import type { HeartbeatRecord, HubStore } from "../store/hub-store.js";
 import { ACTIVE_STATUSES, type HubRental, type RentalRequest } from "../store/rental-store.js";
 import { ActiveRentals } from "./active-rentals.js";
 import { SilenceWatch } from "./silence-watch.js";
+import { limitOf } from "./rental-limit.js";
 import { askNode } from "./node-commands.js";
 import { pickNode } from "./node-picker.js";
 import { answerFailed, changes, missingPatch, nodeViewPatch, type RentalPatch, startFailed } from "./node-view.js";
 
 export type RentalBookOptions = RentalTimings;
+
+/** What the book asks of billing: whether a rental is paid on chain, and its payment record made. */
+export interface RentalPayments {
+  /** True when a rental at this price waits for an escrow funding before it starts. */
+  requiresPayment(pricePerSecWei: string): boolean;
+  /** How long a renter has to fund a rental before it is given up. */
+  readonly paymentWindowMs: number;
+  /** Records what the renter must pay for a rental just made. */
+  open(rental: HubRental): Promise<void>;
+}
 
 export interface RentalBookDeps {
   store: HubStore;
@@ -26,6 +37,8 @@ export interface RentalBookDeps {
   heartbeats: HeartbeatBuffer;
   logger: Logger;
   metrics: HubMetrics | null;
+  /** Absent: no chain, rentals are free to start. */
+  payments?: RentalPayments;
 }
 
 export interface CreateRental extends RentalRequest {
@@ -104,33 +117,88 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     if (input.maxPricePerSecWei && BigInt(node.pricePerSecWei) > BigInt(input.maxPricePerSecWei)) {
       throw new ApiError(409, "price_above_max", `node ${nodeId} asks ${node.pricePerSecWei} wei/s, more than your maximum of ${input.maxPricePerSecWei}`);
     }
+    const paid = this.deps.payments?.requiresPayment(node.pricePerSecWei) ?? false;
+    const createdAt = new Date();
     const rental: HubRental = {
       id: randomUUID(),
       renter,
       nodeId,
-      status: "starting",
+      status: paid ? "awaiting_payment" : "starting",
       request: stripNode(input),
       gpuIndices: [],
       ssh: null,
       pricePerSecWei: node.pricePerSecWei,
       reason: "",
       exitCode: null,
-      createdAt: new Date(),
+      createdAt,
       startedAt: null,
       endedAt: null,
-      expiresAt: null,
+      // While it awaits payment: the deadline for the funding to be final.
+      expiresAt: paid && this.deps.payments ? new Date(createdAt.getTime() + this.deps.payments.paymentWindowMs) : null,
       offlineSince: null,
+      paidSeconds: null,
     };
     await this.deps.store.rentals.create(rental);
+    if (paid) await this.deps.payments?.open(rental);
     this.active.put(rental);
     this.emit("changed", rental);
-    void this.guard(this.dispatchStart(rental));
+    if (paid) this.armLimit(rental);
+    else void this.guard(this.dispatchStart(rental));
     return rental;
+  }
+
+  /**
+   * Its funding is final and matches: the rental starts, limited to what the deposit pays for.
+   * False when it no longer awaits payment (stopped, expired, or started already).
+   */
+  async startPaid(id: string, paidSeconds: number): Promise<boolean> {
+    const r = this.active.get(id) ?? (await this.deps.store.rentals.get(id));
+    if (!r) return false;
+    return this.serial(r.nodeId, async () => {
+      const current = this.active.get(id);
+      if (current?.status !== "awaiting_payment") return false;
+      const starting = await this.settle(id, { status: "starting", paidSeconds, expiresAt: null, reason: "" });
+      void this.guard(this.dispatchStart(starting));
+      return true;
+    });
+  }
+
+  /** A funding the hub will not start on (wrong price, provider or amount): the rental fails with the reason. */
+  async refusePayment(id: string, reason: string): Promise<void> {
+    const r = this.active.get(id);
+    if (!r) return;
+    await this.serial(r.nodeId, async () => {
+      if (this.active.get(id)?.status === "awaiting_payment") await this.settle(id, { status: "failed", reason, endedAt: new Date(), expiresAt: null });
+    });
+  }
+
+  /** Tells watchers (the live stream) that something about the rental changed outside its record, e.g. its payment. */
+  async announce(id: string): Promise<void> {
+    const r = this.active.get(id) ?? (await this.deps.store.rentals.get(id));
+    if (r) this.emit("changed", r);
+  }
+
+  /** A top-up: the rental runs longer. */
+  async extendPaid(id: string, paidSeconds: number): Promise<void> {
+    const r = this.active.get(id);
+    if (!r || r.paidSeconds === null) return;
+    await this.serial(r.nodeId, async () => {
+      const current = this.active.get(id);
+      if (!current) return;
+      const expiresAt = current.startedAt ? limitOf(current.startedAt, current.request.maxDurationSeconds, paidSeconds) : current.expiresAt;
+      this.armLimit(await this.settle(id, { status: current.status, paidSeconds, expiresAt }));
+    });
   }
 
   /** A node that is or goes offline is told when it reconnects; a node too slow to answer is a 504. */
   async stop(rental: HubRental, reason = "stopped by the renter"): Promise<HubRental> {
     if (!isActive(rental)) return rental;
+    if (rental.status === "awaiting_payment") {
+      // Nothing on a node yet: it just ends (a funding that comes later is refunded).
+      return this.serial(rental.nodeId, async () =>
+        this.active.get(rental.id)?.status === "awaiting_payment" ? this.settle(rental.id, { status: "stopped", reason, endedAt: new Date(), expiresAt: null }) : ((await this.deps.store.rentals.get(rental.id)) ?? rental),
+      );
+    }
     this.stopping.add(rental.id);
     try {
       const res = await askNode(this.deps.channel, rental.nodeId, { $case: "stopRental", value: { rentalId: rental.id, timeoutSeconds: 10 } }, this.opts.commandTimeoutMs).catch((err: unknown) => {
@@ -197,7 +265,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     for (const r of this.active.onNode(nodeId)) {
       if (r.gpuIndices.length > 0) indices.push(...r.gpuIndices);
       // Started after the heartbeat, or not started yet: the heartbeat cannot know its GPUs.
-      else if (r.status === "starting" || r.createdAt.getTime() > seenAt) count += r.request.gpuIds.length || r.request.gpuCount;
+      else if (r.status === "starting" || r.status === "awaiting_payment" || r.createdAt.getTime() > seenAt) count += r.request.gpuIds.length || r.request.gpuCount;
     }
     return { indices, count };
   }
@@ -303,6 +371,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   private async onHeartbeat(nodeId: string, hb: Heartbeat): Promise<void> {
     const reported = new Map(hb.rentals.map((r) => [r.rentalId, r]));
     for (const r of this.active.onNode(nodeId)) {
+      if (r.status === "awaiting_payment") continue;
       const info = reported.get(r.id);
       if (info) await this.applyNodeView(nodeId, r.id, info);
       else if (!this.starting.has(r.id) && !this.stopping.has(r.id)) await this.settle(r.id, missingPatch(r));
@@ -333,7 +402,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   private async onNodeOffline(nodeId: string): Promise<void> {
     const lastSeen = this.deps.heartbeats.get(nodeId)?.receivedAt ?? new Date();
     for (const r of this.active.onNode(nodeId)) {
-      if (r.status !== "node_offline") await this.settle(r.id, { status: "node_offline", reason: "the node stopped heartbeating", offlineSince: r.startedAt && lastSeen < r.startedAt ? r.startedAt : lastSeen });
+      if (r.status !== "node_offline" && r.status !== "awaiting_payment") await this.settle(r.id, { status: "node_offline", reason: "the node stopped heartbeating", offlineSince: r.startedAt && lastSeen < r.startedAt ? r.startedAt : lastSeen });
     }
   }
 
@@ -361,7 +430,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     if (!r?.expiresAt) return;
     if (r.expiresAt.getTime() > Date.now()) return this.armLimit(r);
     try {
-      await this.stop(r, "duration limit reached");
+      await this.stop(r, limitReason(r));
     } catch (err) {
       this.deps.logger.warn({ err, rentalId: id }, "could not stop a rental at its duration limit; trying again");
       this.schedule(id, this.opts.commandTimeoutMs);
@@ -410,6 +479,12 @@ const START_LONGEST_MS = 24 * 3_600_000;
 
 const logsRemoved = (r: HubRental): ApiError =>
   new ApiError(410, "logs_removed", `rental ${r.id} ended and its container was removed (by its renter, or after the node's retention period): its logs are gone`);
+
+function limitReason(r: HubRental): string {
+  if (r.status === "awaiting_payment") return "no final payment came in time";
+  const own = r.request.maxDurationSeconds;
+  return r.paidSeconds !== null && (own === 0 || r.paidSeconds < own) ? "the deposit is used up (top it up to run longer)" : "duration limit reached";
+}
 
 function stripNode(input: CreateRental): RentalRequest {
   const { nodeId: _node, maxPricePerSecWei: _price, ...request } = input;

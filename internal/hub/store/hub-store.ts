@@ -1,4 +1,5 @@
 import type { AccessStore } from "./access-store.js";
+import type { PaymentStore } from "./payment-store.js";
 import type { RentalStore } from "./rental-store.js";
 
 /** The hub's records, independent of the database engine behind them. */
@@ -61,5 +62,7 @@ export interface HubStore {
   lastHeartbeats(): Promise<HeartbeatRecord[]>;
   readonly rentals: RentalStore;
   readonly access: AccessStore;
+  /** Paid rentals: escrow terms, chain logs acted on, the listener's cursor, the operator's outbox. */
+  readonly payments: PaymentStore;
   close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import { type AccessStore, KyselyAccessStore } from "./access-store.js";
+import { KyselyPaymentStore, type PaymentStore } from "./payment-store.js";
 import { KyselyRentalStore, type RentalStore } from "./rental-store.js";
 import type { Database } from "./schema.js";
 import type { HeartbeatRecord, HubStore, IssuedCertificate, NodeDescription, NodeRecord } from "./hub-store.js";
@@ -8,10 +9,12 @@ import type { HeartbeatRecord, HubStore, IssuedCertificate, NodeDescription, Nod
 export class KyselyHubStore implements HubStore {
   readonly rentals: RentalStore;
   readonly access: AccessStore;
+  readonly payments: PaymentStore;
 
   constructor(private readonly db: Kysely<Database>) {
     this.rentals = new KyselyRentalStore(db);
     this.access = new KyselyAccessStore(db);
+    this.payments = new KyselyPaymentStore(db);
   }
 
   async upsertNode(node: NodeRecord): Promise<void> {

@@ -93,6 +93,63 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  "0006_paid_rentals": {
+    // Paid rentals: the escrow's terms and state per rental, every chain log acted on (once, by
+    // transaction hash and log index), the listener's cursor, and the operator's transactions to send.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("rentals").addColumn("paid_seconds", "integer").execute();
+      await db.schema
+        .createTable("rental_payments")
+        .addColumn("rental_id", "text", (c) => c.primaryKey().references("rentals.id"))
+        .addColumn("rental_key", "text", (c) => c.notNull().unique())
+        .addColumn("renter", "text", (c) => c.notNull())
+        .addColumn("provider", "text", (c) => c.notNull())
+        .addColumn("price_per_sec_wei", "text", (c) => c.notNull())
+        .addColumn("min_deposit_wei", "text", (c) => c.notNull())
+        .addColumn("deposit_wei", "text", (c) => c.notNull())
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("refusal", "text", (c) => c.notNull())
+        .addColumn("seconds_used", "integer")
+        .addColumn("provider_wei", "text")
+        .addColumn("refund_wei", "text")
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("rental_payments_provider").on("rental_payments").column("provider").execute();
+      await db.schema
+        .createTable("chain_events")
+        .addColumn("tx_hash", "text", (c) => c.notNull())
+        .addColumn("log_index", "integer", (c) => c.notNull())
+        .addColumn("block_number", "bigint", (c) => c.notNull())
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("rental_id", "text")
+        .addColumn("detail_json", "text", (c) => c.notNull())
+        .addColumn("acted_at", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("chain_events_pk", ["tx_hash", "log_index"])
+        .execute();
+      await db.schema.createIndex("chain_events_rental").on("chain_events").column("rental_id").execute();
+      await db.schema
+        .createTable("chain_cursors")
+        .addColumn("name", "text", (c) => c.primaryKey())
+        .addColumn("block_number", "bigint", (c) => c.notNull())
+        .addColumn("block_hash", "text", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("chain_outbox")
+        .addColumn("rental_id", "text", (c) => c.notNull())
+        .addColumn("action", "text", (c) => c.notNull())
+        .addColumn("seconds_used", "integer")
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("tx_hash", "text")
+        .addColumn("raw_tx", "text")
+        .addColumn("attempts", "integer", (c) => c.notNull())
+        .addColumn("last_error", "text", (c) => c.notNull())
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("chain_outbox_pk", ["rental_id", "action"])
+        .execute();
+    },
+  },
 };
 
 class StaticProvider implements MigrationProvider {

@@ -2,9 +2,10 @@ import type { Kysely } from "kysely";
 import type { Database, RentalsTable } from "./schema.js";
 
 /** Where a rental is in its life, as the hub tells renters. */
-export type RentalStatus = "starting" | "running" | "node_offline" | "exited" | "stopped" | "failed";
+export type RentalStatus = "awaiting_payment" | "starting" | "running" | "node_offline" | "exited" | "stopped" | "failed";
 
-export const ACTIVE_STATUSES: readonly RentalStatus[] = ["starting", "running", "node_offline"];
+/** Not ended: waiting for its funding to be final, or on its node. */
+export const ACTIVE_STATUSES: readonly RentalStatus[] = ["awaiting_payment", "starting", "running", "node_offline"];
 
 /** What the renter asked for; kept as asked. */
 export interface RentalRequest {
@@ -50,6 +51,8 @@ export interface HubRental {
   expiresAt: Date | null;
   /** While its node is away: when the node was last seen. Billing pauses there until the node says the rental ran on. */
   offlineSince: Date | null;
+  /** Seconds its escrow deposit pays for (top-ups add to it); null when the rental is not paid on chain. */
+  paidSeconds: number | null;
 }
 
 export interface RentalFilter {
@@ -87,6 +90,7 @@ export class KyselyRentalStore implements RentalStore {
     if (patch.endedAt !== undefined) set.ended_at = iso(patch.endedAt);
     if (patch.expiresAt !== undefined) set.expires_at = iso(patch.expiresAt);
     if (patch.offlineSince !== undefined) set.offline_since = iso(patch.offlineSince);
+    if (patch.paidSeconds !== undefined) set.paid_seconds = patch.paidSeconds;
     if (Object.keys(set).length === 0) return;
     await this.db.updateTable("rentals").set(set).where("id", "=", id).execute();
   }
@@ -110,7 +114,7 @@ export class KyselyRentalStore implements RentalStore {
 
   async countByStatus(): Promise<Record<RentalStatus, number>> {
     const rows = await this.db.selectFrom("rentals").select(["status", (eb) => eb.fn.countAll<number | string | bigint>().as("n")]).groupBy("status").execute();
-    const counts: Record<RentalStatus, number> = { starting: 0, running: 0, node_offline: 0, exited: 0, stopped: 0, failed: 0 };
+    const counts: Record<RentalStatus, number> = { awaiting_payment: 0, starting: 0, running: 0, node_offline: 0, exited: 0, stopped: 0, failed: 0 };
     for (const r of rows) if (r.status in counts) counts[r.status as RentalStatus] = Number(r.n);
     return counts;
   }
@@ -136,6 +140,7 @@ function toRow(r: HubRental): RentalsTable {
     ended_at: iso(r.endedAt),
     expires_at: iso(r.expiresAt),
     offline_since: iso(r.offlineSince),
+    paid_seconds: r.paidSeconds,
   };
 }
 
@@ -156,5 +161,6 @@ function fromRow(row: RentalsTable): HubRental {
     endedAt: date(row.ended_at),
     expiresAt: date(row.expires_at),
     offlineSince: date(row.offline_since),
+    paidSeconds: row.paid_seconds,
   };
 }

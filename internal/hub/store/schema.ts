@@ -49,6 +49,8 @@ export interface RentalsTable {
   ended_at: string | null;
   expires_at: string | null;
   offline_since: string | null;
+  /** Seconds the rental's escrow deposit pays for; null for a rental that is not paid on chain. */
+  paid_seconds: number | null;
 }
 
 export interface BansTable {
@@ -64,6 +66,53 @@ export interface RevocationsTable {
   revoked_at: string;
 }
 
+/** Wei as decimal text: amounts exceed every column's integer range. */
+export interface RentalPaymentsTable {
+  rental_id: string;
+  rental_key: string;
+  renter: string;
+  provider: string;
+  price_per_sec_wei: string;
+  min_deposit_wei: string;
+  deposit_wei: string;
+  status: string;
+  refusal: string;
+  seconds_used: number | null;
+  provider_wei: string | null;
+  refund_wei: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ChainEventsTable {
+  tx_hash: string;
+  log_index: number;
+  block_number: ColumnType<number | string, number, number>;
+  kind: string;
+  rental_id: string | null;
+  detail_json: string;
+  acted_at: string;
+}
+
+export interface ChainCursorsTable {
+  name: string;
+  block_number: ColumnType<number | string, number, number>;
+  block_hash: string;
+}
+
+export interface ChainOutboxTable {
+  rental_id: string;
+  action: string;
+  seconds_used: number | null;
+  status: string;
+  tx_hash: string | null;
+  raw_tx: string | null;
+  attempts: number;
+  last_error: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   rentals: RentalsTable;
   nodes: NodesTable;
@@ -71,4 +120,8 @@ export interface Database {
   last_heartbeats: HeartbeatsTable;
   bans: BansTable;
   revocations: RevocationsTable;
+  rental_payments: RentalPaymentsTable;
+  chain_events: ChainEventsTable;
+  chain_cursors: ChainCursorsTable;
+  chain_outbox: ChainOutboxTable;
 }

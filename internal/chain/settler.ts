@@ -1,0 +1,114 @@
+import type { Logger } from "pino";
+import type { OutboxEntry, PaymentStore } from "../hub/store/payment-store.js";
+import { PollLoop } from "../util/poll-loop.js";
+import { type EscrowChain, type OperatorCall, rentalKeyOf } from "./escrow.js";
+
+export interface SettlerOptions {
+  pollMs: number;
+  maxBackoffMs: number;
+  /** A sent transaction with no receipt after this long is checked: replaced or dropped ones are signed again. */
+  resendAfterMs: number;
+}
+
+/**
+ * Sends what the operator owes the escrow (mark started, settle), from the outbox in the store.
+ * Each transaction is signed and its hash and raw form stored before it is broadcast, so a hub that
+ * dies after sending rebroadcasts the same transaction (same nonce, same hash) instead of making a
+ * second. Before signing, the escrow's own state is read: what is already done on chain is not sent.
+ * The entry is done when the listener sees a final log that does it (or makes it moot).
+ */
+export class Settler {
+  private readonly loop: PollLoop;
+  /** The highest nonce this hub signed with: the chain's pending count may not include a transaction still in its pool. */
+  private lastNonce = -1;
+
+  constructor(
+    private readonly opts: SettlerOptions,
+    private readonly deps: { chain: EscrowChain; payments: PaymentStore; logger: Logger; onTick?: () => Promise<void> },
+  ) {
+    this.loop = new PollLoop({ intervalMs: opts.pollMs, maxBackoffMs: opts.maxBackoffMs }, (signal) => this.tick(signal), (err, retryInMs) =>
+      deps.logger.warn({ err: (err as Error).message, retryInMs }, "sending the operator's transactions failed; retrying"),
+    );
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  wake(): void {
+    this.loop.wake();
+  }
+
+  close(): Promise<void> {
+    return this.loop.close();
+  }
+
+  private async tick(signal: AbortSignal): Promise<boolean> {
+    await this.deps.onTick?.();
+    const open = await this.deps.payments.outbox(["pending", "sent"]);
+    for (const e of open) if (e.rawTx) this.lastNonce = Math.max(this.lastNonce, this.deps.chain.nonceOf(e.rawTx));
+    // One at a time, in the order written: the operator's nonces follow that order.
+    for (const entry of open) {
+      signal.throwIfAborted();
+      try {
+        await (entry.status === "sent" ? this.follow(entry, signal) : this.send(entry, signal));
+      } catch (err) {
+        if (signal.aborted) throw err;
+        const message = (err as Error).message;
+        await this.deps.payments.updateOutbox(entry.rentalId, entry.action, { attempts: entry.attempts + 1, lastError: message });
+        throw err;
+      }
+    }
+    return false;
+  }
+
+  private async send(entry: OutboxEntry, signal: AbortSignal): Promise<void> {
+    if (await this.alreadyOnChain(entry, signal)) return;
+    const { chain, payments } = this.deps;
+    const nonce = Math.max(await chain.nextNonce(signal), this.lastNonce + 1);
+    const signed = await chain.signCall(callOf(entry), nonce, signal);
+    this.lastNonce = nonce;
+    // Stored before it leaves: whatever dies next, this transaction is the one that gets sent.
+    await payments.updateOutbox(entry.rentalId, entry.action, { status: "sent", txHash: signed.txHash, rawTx: signed.rawTx, attempts: entry.attempts + 1, lastError: "" });
+    if ((await chain.broadcast(signed.rawTx, signal)) === "nonce_taken") return this.signAgain(entry, `nonce ${nonce} was taken by another transaction`);
+    this.deps.logger.info({ rentalId: entry.rentalId, action: entry.action, secondsUsed: entry.secondsUsed, txHash: signed.txHash, nonce: signed.nonce }, "operator transaction sent");
+  }
+
+  /** A sent transaction: mined (the listener finishes it), reverted, or missing and sent again. */
+  private async follow(entry: OutboxEntry, signal: AbortSignal): Promise<void> {
+    const { chain, payments } = this.deps;
+    const receipt = entry.txHash ? await chain.receipt(entry.txHash, signal) : null;
+    if (receipt && !receipt.reverted) return;
+    if (await this.alreadyOnChain(entry, signal)) return;
+    if (receipt?.reverted || !entry.rawTx) {
+      await payments.updateOutbox(entry.rentalId, entry.action, { status: "pending", txHash: null, rawTx: null, lastError: receipt?.reverted ? `transaction ${entry.txHash} reverted` : "" });
+      return;
+    }
+    if (Date.now() - entry.updatedAt.getTime() > this.opts.resendAfterMs) {
+      // Long unmined and not done on chain: dropped or replaced. A fresh signature takes a fresh nonce.
+      return this.signAgain(entry, `transaction ${entry.txHash} was not mined`);
+    }
+    if ((await chain.broadcast(entry.rawTx, signal)) === "nonce_taken" && !(await chain.receipt(entry.txHash ?? "", signal))) {
+      await this.signAgain(entry, `transaction ${entry.txHash} lost its nonce to another`);
+    }
+  }
+
+  private async signAgain(entry: OutboxEntry, why: string): Promise<void> {
+    this.deps.logger.warn({ rentalId: entry.rentalId, action: entry.action, why }, "signing an operator transaction again");
+    await this.deps.payments.updateOutbox(entry.rentalId, entry.action, { status: "pending", txHash: null, rawTx: null, lastError: why });
+  }
+
+  /**
+   * What the escrow already shows done needs no transaction. The entry is not closed here: the
+   * chain's latest state may yet be reorganised away; the listener closes it when the log is final.
+   */
+  private async alreadyOnChain(entry: OutboxEntry, signal: AbortSignal): Promise<boolean> {
+    const onChain = await this.deps.chain.rental(rentalKeyOf(entry.rentalId), signal);
+    return onChain.closed || (entry.action === "start" && onChain.started);
+  }
+}
+
+function callOf(entry: OutboxEntry): OperatorCall {
+  const rentalKey = rentalKeyOf(entry.rentalId);
+  return entry.action === "start" ? { action: "start", rentalKey } : { action: "settle", rentalKey, secondsUsed: BigInt(entry.secondsUsed ?? 0) };
+}

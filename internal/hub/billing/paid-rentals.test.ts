@@ -1,0 +1,204 @@
+// Paid rentals through a real hub (HTTPS, gRPC over mTLS, its store) and a real local chain
+// (anvil, a block every 100 ms): a rental starts only once its funding is final and matches, its
+// end is settled on chain to the wei, refused fundings are refunded, two logs of one transaction
+// both count, and a funding that a reorganisation removes never starts anything.
+import { fileURLToPath } from "node:url";
+import { Contract, ContractFactory, hexlify, type InterfaceAbi, JsonRpcProvider, NonceManager, randomBytes, Wallet, zeroPadValue } from "ethers";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startAnvil, type RunningAnvil } from "../../chain/anvil.js";
+import { compileContract } from "../../chain/contracts/compile.js";
+import { rentalEscrowAbi } from "../../chain/contracts/rental-escrow-artifact.js";
+import { deployEscrow } from "../../chain/deploy-escrow.js";
+import { rentalKeyOf } from "../../chain/escrow.js";
+import { requestJson } from "../../httpclient/json-client.js";
+import { RentalInfo, RentalState, type StartRental } from "../../proto/gen/gpunode/v1/gpunode.js";
+import { signIn } from "../../../test/support/renter.js";
+import { enrollNode, nodeInfo, rentalWhere, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
+import type { RentalView } from "../http/rental-routes.js";
+
+/** Wei per second: large and odd, so a wrong product shows in the last digits. */
+const PRICE = 1_234_567_890_123n;
+const CONFIRMATIONS = 12;
+const MIN_PAID_SECONDS = 3;
+const FUND_TWICE = fileURLToPath(new URL("../../../test/fixtures/chain/FundTwice.sol", import.meta.url));
+
+describe("paid rentals on a real chain", () => {
+  let anvil: RunningAnvil;
+  let chain: JsonRpcProvider;
+  let escrow: Contract;
+  let t: TestHub;
+  let node: ScriptedNode;
+  let nodeId: string;
+  let token: string;
+  const provider = Wallet.createRandom();
+  let renter: NonceManager;
+
+  beforeAll(async () => {
+    anvil = await startAnvil({ blockTimeSeconds: 0.1 });
+    chain = new JsonRpcProvider(anvil.rpcUrl, undefined, { staticNetwork: true, pollingInterval: 50 });
+    // Counts its own nonces: anvil's pending count can lag a transaction that waits for the next block.
+    renter = new NonceManager(new Wallet(anvil.devKey(1), chain));
+    const deployed = await deployEscrow({ rpcUrl: anvil.rpcUrl, deployerKey: anvil.devKey(0), reclaimDelaySeconds: 3_600 });
+    escrow = new Contract(deployed.address, rentalEscrowAbi, chain);
+    t = await startTestHub({
+      heartbeatIntervalMs: 60_000,
+      chain: {
+        rpcUrl: anvil.rpcUrl,
+        chainId: anvil.chainId,
+        publicRpcUrl: anvil.rpcUrl,
+        escrowAddress: deployed.address,
+        confirmations: CONFIRMATIONS,
+        operatorKey: anvil.devKey(0),
+        fromBlock: deployed.blockNumber,
+        pollMs: 50,
+        paymentWindowMs: 120_000,
+        minPaidSeconds: MIN_PAID_SECONDS,
+        defaultPaidSeconds: 600,
+      },
+    });
+    const creds = await enrollNode(t, { wallet: provider, info: nodeInfo({ pricePerSecWei: PRICE.toString() }) });
+    nodeId = creds.nodeId;
+    node = await startScriptedNode(t, creds, { startRental: async (cmd: StartRental) => ({ $case: "rental", value: running(cmd.rentalId) }), stopRental: async (cmd) => ({ $case: "rental", value: stopped(cmd.rentalId) }) }, [], nodeInfo({ pricePerSecWei: PRICE.toString() }));
+    token = await signIn(t.http, renter.signer as Wallet);
+  });
+  afterAll(async () => {
+    await node?.stop();
+    await t?.close();
+    chain?.destroy();
+    await anvil?.stop();
+  });
+
+  const rent = (body: Record<string, unknown> = {}) =>
+    requestJson<RentalView>(t.http, "POST", "/v1/rentals", { bearer: token, body: { nodeId, gpuCount: 0, image: "busybox", command: ["sleep", "3600"], maxDurationSeconds: 600, ...body } });
+  const view = (id: string) => requestJson<RentalView>(t.http, "GET", `/v1/rentals/${id}`, { bearer: token });
+  const fund = async (args: { key: string; provider?: string; price?: bigint; amount: bigint }) => {
+    const tx = await renter.sendTransaction({ to: await escrow.getAddress(), value: args.amount, data: escrow.interface.encodeFunctionData("open", [args.key, args.provider ?? provider.address, args.price ?? PRICE, args.amount]) });
+    return (await tx.wait())!;
+  };
+  const balance = (who: string): Promise<bigint> => escrow.getFunction("balanceOf").staticCall(who) as Promise<bigint>;
+
+  it("starts a rental once its funding is final, and pays the provider seconds x price when it stops, refunding the rest", async () => {
+    const made = await rent();
+    expect(made.status).toBe("awaiting_payment");
+    const pay = made.payment!.pay!;
+    expect(pay).toMatchObject({ to: await escrow.getAddress(), value: (PRICE * 600n).toString(), rpcUrl: anvil.rpcUrl });
+    const providerBefore = await balance(provider.address);
+    const renterBefore = await balance((await renter.getAddress()));
+
+    // The renter sends exactly the call the hub gave.
+    const funding = await (await renter.sendTransaction({ to: pay.to, value: BigInt(pay.value), data: pay.data })).wait();
+    const startedAt = await rentalWhere(t, made.id, (r) => r.status === "running");
+    // Not before the funding had its confirmations.
+    expect(await chain.getBlockNumber()).toBeGreaterThanOrEqual(funding!.blockNumber + CONFIRMATIONS - 1);
+    expect(startedAt.paidSeconds).toBe(600);
+    await until(async () => (await escrow.getFunction("rentals").staticCall(rentalKeyOf(made.id)))[5] === true, "the operator marks it started on chain");
+
+    const ended = await requestJson<RentalView>(t.http, "POST", `/v1/rentals/${made.id}/stop`, { bearer: token });
+    expect(ended.status).toBe("stopped");
+    const settled = await until(async () => ((await view(made.id)).payment?.status === "settled" ? view(made.id) : undefined), "the settlement is final");
+    const used = PRICE * BigInt(ended.secondsUsed);
+    expect(settled.payment).toMatchObject({ depositWei: (PRICE * 600n).toString(), usedWei: used.toString(), refundWei: (PRICE * 600n - used).toString(), secondsUsed: ended.secondsUsed });
+    expect(settled.payment!.transactions.map((x) => x.kind)).toEqual(["opened", "started", "settled"]);
+    expect(settled.payment!.transactions[0]!.txHash).toBe(funding!.hash.toLowerCase());
+    // The chain agrees, to the wei.
+    expect((await balance(provider.address)) - providerBefore).toBe(used);
+    expect((await balance((await renter.getAddress()))) - renterBefore).toBe(PRICE * 600n - used);
+
+    const providerToken = await signIn(t.http, provider);
+    const earnings = await requestJson<{ withdrawableWei: string; nodes: Array<{ nodeId: string; settledWei: string }> }>(t.http, "GET", "/v1/earnings", { bearer: providerToken });
+    expect(earnings.withdrawableWei).toBe((await balance(provider.address)).toString());
+    expect(earnings.nodes).toContainEqual(expect.objectContaining({ nodeId, settledWei: expect.any(String) }));
+  });
+
+  it.each([
+    { what: "a price other than the node's", terms: { price: PRICE + 1n }, reason: "price" },
+    { what: "another provider", terms: { provider: Wallet.createRandom().address }, reason: "provider" },
+    { what: "a deposit below the minimum", terms: { amount: PRICE * BigInt(MIN_PAID_SECONDS) - 1n }, reason: "minimum" },
+  ])("refuses a funding with $what: the rental fails with the reason and the whole deposit is refunded", async ({ terms, reason }) => {
+    const made = await rent();
+    const before = await balance((await renter.getAddress()));
+    const amount = terms.amount ?? PRICE * 600n;
+    await fund({ key: made.payment!.rentalKey, amount, ...("price" in terms ? { price: terms.price } : {}), ...("provider" in terms ? { provider: terms.provider } : {}) });
+    const failed = await rentalWhere(t, made.id, (r) => r.status === "failed");
+    expect(failed.reason).toContain(reason);
+    expect(failed.startedAt).toBeNull();
+    const refused = await until(async () => ((await view(made.id)).payment?.refundWei !== null ? view(made.id) : undefined), "the refund is final");
+    expect(refused.payment).toMatchObject({ status: "refused", usedWei: "0", refundWei: amount.toString(), refusal: expect.stringContaining(reason) });
+    expect((await balance((await renter.getAddress()))) - before).toBe(amount);
+  });
+
+  it("acts on two escrow logs of one transaction, each once", async () => {
+    const [a, b] = [await rent(), await rent()];
+    const artifact = compileContract(FUND_TWICE, "FundTwice");
+    const funder = (await new ContractFactory(artifact.abi as InterfaceAbi, artifact.bytecode, renter).deploy()) as Contract;
+    await funder.waitForDeployment();
+    const amount = PRICE * 600n;
+    const tx = await funder.getFunction("fund")(await escrow.getAddress(), a.payment!.rentalKey, b.payment!.rentalKey, provider.address, PRICE, amount, { value: amount * 2n });
+    const receipt = await tx.wait();
+    expect(receipt.logs.length).toBe(2);
+    await Promise.all([a, b].map((r) => rentalWhere(t, r.id, (x) => x.status === "running")));
+    for (const r of [a, b]) expect((await view(r.id)).payment!.transactions[0]).toMatchObject({ kind: "opened", txHash: receipt.hash.toLowerCase() });
+  });
+
+  it("never starts a rental whose funding a reorganisation removed before it was final, and starts it on the funding that stays", async () => {
+    const made = await rent();
+    const snapshot = (await chain.send("evm_snapshot", [])) as string;
+    const lost = await fund({ key: made.payment!.rentalKey, amount: PRICE * 600n });
+    await chain.send("evm_revert", [snapshot]);
+    renter.reset(); // its nonce went back with the chain
+    // Well past where the lost funding would have been final: the hub read those blocks and found nothing.
+    await until(async () => (t.hub.paid!.status().processedBlock ?? 0) > lost.blockNumber + 2, "the hub reads past the lost block");
+    expect((await view(made.id)).status).toBe("awaiting_payment");
+    expect(await chain.getTransactionReceipt(lost.hash)).toBeNull();
+
+    await fund({ key: made.payment!.rentalKey, amount: PRICE * 600n });
+    await rentalWhere(t, made.id, (r) => r.status === "running");
+  });
+
+  it("ignores a funding of a rental id the hub never made (its renter reclaims it after the delay)", async () => {
+    const stray = await fund({ key: zeroPadValue(hexlify(randomBytes(16)), 32), amount: PRICE * 600n });
+    await until(async () => (t.hub.paid!.status().processedBlock ?? 0) >= stray.blockNumber, "the hub reads the stray funding's block");
+    expect(t.hub.paid!.status().connected).toBe(true);
+  });
+
+  it("extends a rental when its deposit is topped up, and stops it when the deposit is used up", async () => {
+    const made = await rent({ maxDurationSeconds: 0 });
+    await fund({ key: made.payment!.rentalKey, amount: PRICE * BigInt(MIN_PAID_SECONDS) });
+    const started = await rentalWhere(t, made.id, (r) => r.status === "running");
+    expect(started.expiresAt!.getTime() - started.startedAt!.getTime()).toBe(MIN_PAID_SECONDS * 1000);
+    const ended = await rentalWhere(t, made.id, (r) => r.status === "stopped");
+    expect(ended.reason).toContain("deposit is used up");
+    const settled = await until(async () => ((await view(made.id)).payment?.status === "settled" ? view(made.id) : undefined), "the settlement is final");
+    // Paid the whole deposit, never more.
+    expect(settled.payment).toMatchObject({ usedWei: (PRICE * BigInt(MIN_PAID_SECONDS)).toString(), refundWei: "0" });
+
+    const longer = await rent({ maxDurationSeconds: 0 });
+    await fund({ key: longer.payment!.rentalKey, amount: PRICE * BigInt(MIN_PAID_SECONDS) });
+    const running2 = await rentalWhere(t, longer.id, (r) => r.status === "running");
+    const topUp = await renter.sendTransaction({ to: await escrow.getAddress(), value: PRICE * 100n, data: escrow.interface.encodeFunctionData("topUp", [longer.payment!.rentalKey, PRICE * 100n]) });
+    await topUp.wait();
+    const extended = await rentalWhere(t, longer.id, (r) => r.paidSeconds === MIN_PAID_SECONDS + 100);
+    expect(extended.status).toBe("running");
+    expect(extended.expiresAt!.getTime() - running2.startedAt!.getTime()).toBe((MIN_PAID_SECONDS + 100) * 1000);
+    await requestJson(t.http, "POST", `/v1/rentals/${longer.id}/stop`, { bearer: token });
+  });
+});
+
+function running(rentalId: string): RentalInfo {
+  return RentalInfo.fromPartial({ rentalId, state: RentalState.RENTAL_STATE_RUNNING, startedAt: new Date().toISOString() });
+}
+
+function stopped(rentalId: string): RentalInfo {
+  return RentalInfo.fromPartial({ rentalId, state: RentalState.RENTAL_STATE_STOPPED, reason: "stopped by the hub" });
+}
+
+/** The chain has no push for "the hub settled it": poll what a user would look at, until it shows. */
+async function until<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

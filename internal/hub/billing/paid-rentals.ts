@@ -1,0 +1,66 @@
+import type { Logger } from "pino";
+import { EthersEscrow } from "../../chain/ethers-escrow.js";
+import { ChainListener, type ChainStatus } from "../../chain/listener.js";
+import { Settler } from "../../chain/settler.js";
+import type { ChainOptions } from "../options.js";
+import type { RentalBook } from "../rentals/rental-book.js";
+import type { HubStore } from "../store/hub-store.js";
+import type { PaymentSource } from "../http/rental-views.js";
+import { Billing } from "./billing.js";
+
+/** The chain's side of the hub, put together: escrow adapter, log listener, operator outbox, billing. */
+export class PaidRentals {
+  readonly billing: Billing;
+  readonly escrow: EthersEscrow;
+  readonly listener: ChainListener;
+  readonly settler: Settler;
+  readonly chainId: number;
+
+  constructor(
+    readonly opts: ChainOptions,
+    private readonly deps: { store: HubStore; logger: Logger },
+  ) {
+    const chainId = (this.chainId = opts.chainId);
+    this.escrow = new EthersEscrow({ rpcUrl: opts.rpcUrl, chainId, address: opts.escrowAddress, ...(opts.operatorKey ? { operatorKey: opts.operatorKey } : {}) });
+    this.settler = new Settler(
+      { pollMs: opts.pollMs, maxBackoffMs: 60_000, resendAfterMs: 10 * 60_000 },
+      { chain: this.escrow, payments: deps.store.payments, logger: deps.logger.child({ part: "settler" }), onTick: () => this.billing.queueLostSettlements() },
+    );
+    this.billing = new Billing(opts, { store: deps.store, logger: deps.logger.child({ part: "billing" }), wakeSettler: () => this.settler.wake() });
+    this.listener = new ChainListener(
+      { confirmations: opts.confirmations, pollMs: opts.pollMs, maxBackoffMs: 60_000, fromBlock: opts.fromBlock, maxRange: 2_000, chainId },
+      { chain: this.escrow, cursors: deps.store.payments, handle: (log) => this.billing.onLog(log), logger: deps.logger.child({ part: "chain" }) },
+    );
+  }
+
+  /** After the book has loaded its rentals: finishes what a restart interrupted, then follows the chain. */
+  async start(book: RentalBook): Promise<void> {
+    this.billing.attach(book);
+    await this.billing.resume();
+    this.listener.start();
+    if (this.escrow.operator) this.settler.start();
+    else this.deps.logger.warn("no -operator-key-file: rentals start once funded, but their start and settle transactions wait until the hub has the operator's key");
+    this.deps.logger.info(
+      { escrow: this.opts.escrowAddress, chainId: this.chainId, confirmations: this.opts.confirmations, operator: this.escrow.operator },
+      `rentals are paid through the escrow ${this.opts.escrowAddress} on chain ${this.chainId}; a funding counts after ${this.opts.confirmations} confirmation(s)`,
+    );
+  }
+
+  source(): PaymentSource {
+    return {
+      store: this.deps.store.payments,
+      place: { chainId: this.chainId, escrowAddress: this.opts.escrowAddress, publicRpcUrl: this.opts.publicRpcUrl },
+      askedDeposit: (r) => this.billing.askedDeposit(r),
+    };
+  }
+
+  status(): ChainStatus {
+    return this.listener.status();
+  }
+
+  async close(): Promise<void> {
+    await this.settler.close();
+    await this.listener.close();
+    this.escrow.close();
+  }
+}

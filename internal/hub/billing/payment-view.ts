@@ -1,0 +1,54 @@
+import { escrowInterface } from "../../chain/ethers-escrow.js";
+import { secondsUsed } from "../rentals/rental-cost.js";
+import type { ChainEventRecord, RentalPayment } from "../store/payment-store.js";
+import type { HubRental } from "../store/rental-store.js";
+
+export interface EscrowPlace {
+  chainId: number;
+  escrowAddress: string;
+  /** Where renters' wallets may send the funding ("" when the operator named none). */
+  publicRpcUrl: string;
+}
+
+/**
+ * A paid rental's money as its renter and provider see it: wei as decimal strings. While it awaits
+ * payment, `pay` is the exact call to make (any wallet can send `to`, `value`, `data`).
+ */
+export function paymentView(p: RentalPayment, r: HubRental, events: ChainEventRecord[], place: EscrowPlace, askedDepositWei: bigint, now = new Date()) {
+  const used = p.providerWei ?? minBig(BigInt(secondsUsed(r, now)) * p.pricePerSecWei, p.depositWei);
+  return {
+    status: p.status,
+    chainId: place.chainId,
+    escrowAddress: place.escrowAddress,
+    rentalKey: p.rentalKey,
+    provider: p.provider,
+    pricePerSecWei: p.pricePerSecWei.toString(),
+    minDepositWei: p.minDepositWei.toString(),
+    /** What the escrow holds for it (top-ups included); 0 until the funding is final. */
+    depositWei: p.depositWei.toString(),
+    /** Paid to the provider once settled; until then what the time so far costs, at most the deposit. */
+    usedWei: used.toString(),
+    /** Back to the renter's escrow balance once settled (null before). */
+    refundWei: p.refundWei?.toString() ?? null,
+    secondsUsed: p.secondsUsed,
+    refusal: p.refusal,
+    pay: p.status === "awaiting" && r.status === "awaiting_payment" ? payCall(p, askedDepositWei, place) : null,
+    transactions: events.map((e) => ({ kind: e.kind, txHash: e.txHash, blockNumber: e.blockNumber, logIndex: e.logIndex })),
+  };
+}
+
+export type PaymentView = ReturnType<typeof paymentView>;
+
+function payCall(p: RentalPayment, depositWei: bigint, place: EscrowPlace) {
+  const args = [p.rentalKey, p.provider, p.pricePerSecWei, depositWei] as const;
+  return {
+    to: place.escrowAddress,
+    value: depositWei.toString(),
+    data: escrowInterface.encodeFunctionData("open", [...args]),
+    function: "open(bytes32 rentalId, address provider, uint256 pricePerSec, uint256 amount)",
+    args: args.map(String),
+    rpcUrl: place.publicRpcUrl,
+  };
+}
+
+const minBig = (a: bigint, b: bigint): bigint => (a < b ? a : b);
