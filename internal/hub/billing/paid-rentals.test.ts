@@ -28,6 +28,7 @@ describe("paid rentals on a real chain", () => {
   let escrow: Contract;
   let t: TestHub;
   let node: ScriptedNode;
+  let connectNode: () => Promise<ScriptedNode>;
   let nodeId: string;
   let token: string;
   const provider = Wallet.createRandom();
@@ -58,7 +59,8 @@ describe("paid rentals on a real chain", () => {
     });
     const creds = await enrollNode(t, { wallet: provider, info: nodeInfo({ pricePerSecWei: PRICE.toString() }) });
     nodeId = creds.nodeId;
-    node = await startScriptedNode(t, creds, { startRental: async (cmd: StartRental) => ({ $case: "rental", value: running(cmd.rentalId) }), stopRental: async (cmd) => ({ $case: "rental", value: stopped(cmd.rentalId) }) }, [], nodeInfo({ pricePerSecWei: PRICE.toString() }));
+    connectNode = () => startScriptedNode(t, creds, { startRental: async (cmd: StartRental) => ({ $case: "rental", value: running(cmd.rentalId) }), stopRental: async (cmd) => ({ $case: "rental", value: stopped(cmd.rentalId) }) }, [], nodeInfo({ pricePerSecWei: PRICE.toString() }));
+    node = await connectNode();
     token = await signIn(t.http, renter.signer as Wallet);
   });
   afterAll(async () => {
@@ -152,6 +154,16 @@ describe("paid rentals on a real chain", () => {
     expect(await chain.getTransactionReceipt(lost.hash)).toBeNull();
 
     await fund({ key: made.payment!.rentalKey, amount: PRICE * 600n });
+    await rentalWhere(t, made.id, (r) => r.status === "running");
+  });
+
+  it("holds a funded rental while its node is away and starts it when the node is back", async () => {
+    const made = await rent();
+    await node.stop();
+    await fund({ key: made.payment!.rentalKey, amount: PRICE * 600n });
+    const held = await rentalWhere(t, made.id, (r) => r.paidSeconds === 600);
+    expect(held).toMatchObject({ status: "awaiting_payment", reason: expect.stringContaining("when its node is back") });
+    node = await connectNode();
     await rentalWhere(t, made.id, (r) => r.status === "running");
   });
 

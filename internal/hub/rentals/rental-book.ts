@@ -148,7 +148,8 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   }
 
   /**
-   * Its funding is final and matches: the rental starts, limited to what the deposit pays for.
+   * Its funding is final and matches: the rental starts, limited to what the deposit pays for. A node
+   * that is away gets it when it is back (or, after the payment window, the renter a full refund).
    * False when it no longer awaits payment (stopped, expired, or started already).
    */
   async startPaid(id: string, paidSeconds: number): Promise<boolean> {
@@ -157,10 +158,26 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     return this.serial(r.nodeId, async () => {
       const current = this.active.get(id);
       if (current?.status !== "awaiting_payment") return false;
-      const starting = await this.settle(id, { status: "starting", paidSeconds, expiresAt: null, reason: "" });
-      void this.guard(this.dispatchStart(starting));
+      if (!this.deps.channel.isConnected(current.nodeId)) {
+        const waitMs = this.deps.payments?.paymentWindowMs ?? 0;
+        const held = await this.settle(id, { status: "awaiting_payment", paidSeconds, reason: "paid; it starts when its node is back online", expiresAt: new Date(Date.now() + waitMs) });
+        this.armLimit(held);
+        return true;
+      }
+      await this.dispatchPaid(current, paidSeconds);
       return true;
     });
+  }
+
+  /** Paid rentals that waited for this node: it is back (it heartbeats). */
+  private async startWaitingPaid(nodeId: string): Promise<void> {
+    for (const r of this.active.onNode(nodeId)) if (r.status === "awaiting_payment" && r.paidSeconds !== null) await this.dispatchPaid(r, r.paidSeconds);
+  }
+
+  private async dispatchPaid(r: HubRental, paidSeconds: number): Promise<void> {
+    const starting = await this.settle(r.id, { status: "starting", paidSeconds, expiresAt: null, reason: "" });
+    this.disarm(r.id);
+    void this.guard(this.dispatchStart(starting));
   }
 
   /** A funding the hub will not start on (wrong price, provider or amount): the rental fails with the reason. */
@@ -369,6 +386,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
 
   /** A node's heartbeat lists every rental container it holds: the hub's record follows it. */
   private async onHeartbeat(nodeId: string, hb: Heartbeat): Promise<void> {
+    await this.startWaitingPaid(nodeId);
     const reported = new Map(hb.rentals.map((r) => [r.rentalId, r]));
     for (const r of this.active.onNode(nodeId)) {
       if (r.status === "awaiting_payment") continue;
@@ -481,7 +499,7 @@ const logsRemoved = (r: HubRental): ApiError =>
   new ApiError(410, "logs_removed", `rental ${r.id} ended and its container was removed (by its renter, or after the node's retention period): its logs are gone`);
 
 function limitReason(r: HubRental): string {
-  if (r.status === "awaiting_payment") return "no final payment came in time";
+  if (r.status === "awaiting_payment") return r.paidSeconds === null ? "no final payment came in time" : "its node did not come back online in time; the deposit is refunded";
   const own = r.request.maxDurationSeconds;
   return r.paidSeconds !== null && (own === 0 || r.paidSeconds < own) ? "the deposit is used up (top it up to run longer)" : "duration limit reached";
 }
