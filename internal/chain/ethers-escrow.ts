@@ -23,7 +23,7 @@ export class EthersEscrow implements EscrowChain {
 
   constructor(opts: EthersEscrowOptions) {
     // The network is given, not detected: a hub that starts while its RPC is down must not wait or spin on detection.
-    this.provider = new JsonRpcProvider(opts.rpcUrl, Network.from(opts.chainId), { staticNetwork: true, batchMaxCount: 1 });
+    this.provider = new JsonRpcProvider(opts.rpcUrl, Network.from(opts.chainId), { staticNetwork: true, batchMaxCount: 1, batchStallTime: 0 });
     this.address = opts.address;
     this.contract = new Contract(opts.address, rentalEscrowAbi, this.provider);
     this.wallet = opts.operatorKey ? new Wallet(opts.operatorKey, this.provider) : null;

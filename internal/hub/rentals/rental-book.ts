@@ -70,6 +70,8 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   private readonly refused = new Set<string>();
   /** The latest pull progress of rentals that are starting, as their nodes reported it. */
   private readonly pulls = new Map<string, PullView>();
+  /** Starts in flight, each waiting for word from its own node. */
+  private readonly silences = new Map<string, { nodeId: string; watch: SilenceWatch }>();
   /** GPUs picked on a node for rentals being created (before they are in `active`): concurrent picks see them. */
   private readonly reserved = new Map<string, number>();
 
@@ -301,8 +303,8 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     // A large pull may take hours and is fine while it moves: the hub gives up only after
     // startSilenceMs without the answer or any pull progress (the node fails a stalled pull itself).
     const silence = new SilenceWatch(this.opts.startSilenceMs, `the node reported no progress starting it for ${Math.round(this.opts.startSilenceMs / 1000)} s`);
-    const onProgress = (nodeId: string, p: ImagePullProgress): void => void (nodeId === rental.nodeId && p.rentalId === rental.id && silence.heard());
-    this.deps.channel.events.on("pullProgress", onProgress);
+    // Heard through the book's one pullProgress listener: a listener per start would pile up on a busy hub.
+    this.silences.set(rental.id, { nodeId: rental.nodeId, watch: silence });
     try {
       res = await this.deps.channel.sendCommand(
         rental.nodeId,
@@ -329,7 +331,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     } catch (err) {
       failure = silence.signal.aborted ? silence.signal.reason : err;
     } finally {
-      this.deps.channel.events.off("pullProgress", onProgress);
+      this.silences.delete(rental.id);
       silence.close();
     }
     await this.serial(rental.nodeId, async () => {
@@ -361,6 +363,8 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
 
   /** A starting rental's pull, as its own node reports it: kept for the views, and sent live to its renter. */
   private onPullProgress(nodeId: string, p: ImagePullProgress): void {
+    const silence = this.silences.get(p.rentalId);
+    if (silence?.nodeId === nodeId) silence.watch.heard();
     const r = this.active.get(p.rentalId);
     if (!r || r.status !== "starting" || !this.isOwnRental(nodeId, r)) return;
     this.pulls.set(r.id, { status: p.status, currentBytes: Number(p.currentBytes), totalBytes: Number(p.totalBytes), layersDone: p.layersDone, layersTotal: p.layersTotal, at: new Date().toISOString() });
