@@ -5,7 +5,7 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DIST } from "../support/program.js";
-import { tempDir } from "../support/stack.js";
+import { getJson, tempDir } from "../support/stack.js";
 
 describe("npm start (the local stack)", () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -16,8 +16,9 @@ describe("npm start (the local stack)", () => {
     await dir.remove();
   });
 
-  it("signs a dev wallet in, prints the certificate and heartbeats, and stops both on Ctrl-C", async () => {
-    const child = spawn(process.execPath, [`${DIST}cmd/local-stack/main.js`], { cwd: dir.path, stdio: ["ignore", "pipe", "pipe"] });
+  /** The compiled local stack as a user runs it, with its output as lines a test can wait for. */
+  function runStack(args: string[] = []) {
+    const child = spawn(process.execPath, [`${DIST}cmd/local-stack/main.js`, ...args], { cwd: dir.path, stdio: ["ignore", "pipe", "pipe"] });
     const lines: string[] = [];
     const waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
     const onLine = (line: string): void => {
@@ -34,7 +35,11 @@ describe("npm start (the local stack)", () => {
         exited.then(([code]) => Promise.reject(new Error(`the local stack exited (${code}) before ${re}:\n${lines.join("\n")}`))),
       ]);
     };
+    return { child, lines, exited, seen };
+  }
 
+  it("signs a dev wallet in, prints the certificate and heartbeats, and stops both on Ctrl-C", async () => {
+    const { child, lines, exited, seen } = runStack();
     try {
       const wallet = /dev wallet (0x[0-9a-fA-F]{40})/.exec(await seen(/dev wallet 0x/))?.[1];
       expect(await seen(/CA fingerprint sha256:/)).toContain("[hub ]");
@@ -47,6 +52,26 @@ describe("npm start (the local stack)", () => {
       expect(code).toBe(0);
       expect(lines.at(-1)).toBe("stopped.");
       // The throwaway key is in a file of the stack's; it is never printed.
+      expect(lines.join("\n")).not.toMatch(/0x[0-9a-fA-F]{64}/);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+
+  it("with -chain: runs a local chain with the escrow, funds a renter, and the hub takes payments", async () => {
+    const { child, lines, exited, seen } = runStack(["-chain"]);
+    try {
+      const renterLine = await seen(/renter wallet 0x[0-9a-fA-F]{40} holds 10000 test ether/);
+      const hubUrl = /--hub-http (\S+)/.exec(renterLine)?.[1] ?? "";
+      const escrow = /escrow (0x[0-9a-fA-F]{40})/.exec(await seen(/paid rentals on a local chain/))?.[1];
+      await seen(/heartbeat #1 sent/);
+      const chain = await getJson<{ payments: boolean; chainId: number; escrowAddress: string }>(`${hubUrl}/v1/chain`);
+      expect(chain).toMatchObject({ payments: true, chainId: 31337, escrowAddress: escrow });
+
+      child.kill("SIGINT");
+      const [code] = await exited;
+      expect(code).toBe(0);
+      // Keys stay in their files: the operator's, the renter's and the provider's are never printed.
       expect(lines.join("\n")).not.toMatch(/0x[0-9a-fA-F]{64}/);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
