@@ -54,6 +54,8 @@ export interface EscrowChain {
   /** The escrow's logs in [from, to], in chain order. */
   logs(fromBlock: number, toBlock: number, signal?: AbortSignal): Promise<EscrowLog[]>;
   rental(rentalKey: string, signal?: AbortSignal): Promise<OnChainRental>;
+  /** The ERC-20 the escrow takes payments in, or null for the chain's native currency. */
+  token(signal?: AbortSignal): Promise<string | null>;
   /** What `account` may withdraw now. */
   balanceOf(account: string, signal?: AbortSignal): Promise<bigint>;
   /** The next nonce the operator's account can use, pending transactions counted. */

@@ -53,6 +53,11 @@ export class EthersEscrow implements EscrowChain {
     return { exists: BigInt(r[0]) !== 0n, renter: r[0], provider: r[1], pricePerSecWei: r[2], depositWei: r[3], started: r[5], closed: r[6] };
   }
 
+  async token(signal?: AbortSignal): Promise<string | null> {
+    const token = (await abortable(this.contract.getFunction("token").staticCall(), signal)) as string;
+    return BigInt(token) === 0n ? null : token;
+  }
+
   async balanceOf(account: string, signal?: AbortSignal): Promise<bigint> {
     return (await abortable(this.contract.getFunction("balanceOf").staticCall(account), signal)) as bigint;
   }

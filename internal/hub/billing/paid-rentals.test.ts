@@ -21,6 +21,7 @@ const PRICE = 1_234_567_890_123n;
 const CONFIRMATIONS = 12;
 const MIN_PAID_SECONDS = 3;
 const FUND_TWICE = fileURLToPath(new URL("../../../test/fixtures/chain/FundTwice.sol", import.meta.url));
+const TEST_TOKEN = fileURLToPath(new URL("../../../test/fixtures/chain/TestToken.sol", import.meta.url));
 
 describe("paid rentals on a real chain", () => {
   let anvil: RunningAnvil;
@@ -214,3 +215,54 @@ async function until<T>(check: () => Promise<T | undefined | false>, what: strin
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+describe("paid rentals in an ERC-20 escrow", () => {
+  it("tells the renter to approve the deposit, then starts and settles the rental in the token, to the unit", async () => {
+    const anvil = await startAnvil({ blockTimeSeconds: 0.1 });
+    const chain = new JsonRpcProvider(anvil.rpcUrl, undefined, { staticNetwork: true, pollingInterval: 50 });
+    const renter = new NonceManager(new Wallet(anvil.devKey(1), chain));
+    const operator = new NonceManager(new Wallet(anvil.devKey(0), chain));
+    const tokenBuild = compileContract(TEST_TOKEN, "TestToken");
+    const token = (await new ContractFactory(tokenBuild.abi as InterfaceAbi, tokenBuild.bytecode, operator).deploy()) as Contract;
+    await token.waitForDeployment();
+    await (await token.getFunction("mint")(await renter.getAddress(), PRICE * 10_000n)).wait();
+    const deployed = await deployEscrow({ rpcUrl: anvil.rpcUrl, deployerKey: anvil.devKey(2), operator: await operator.getAddress(), token: await token.getAddress(), reclaimDelaySeconds: 3_600 });
+    const t = await startTestHub({
+      heartbeatIntervalMs: 60_000,
+      chain: { rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, publicRpcUrl: "", escrowAddress: deployed.address, confirmations: 3, operatorKey: anvil.devKey(0), fromBlock: deployed.blockNumber, pollMs: 50, paymentWindowMs: 120_000, minPaidSeconds: 1, defaultPaidSeconds: 600 },
+    });
+    const provider = Wallet.createRandom();
+    const creds = await enrollNode(t, { wallet: provider, info: nodeInfo({ pricePerSecWei: PRICE.toString() }) });
+    const node = await startScriptedNode(t, creds, { startRental: async (cmd: StartRental) => ({ $case: "rental", value: running(cmd.rentalId) }), stopRental: async (cmd) => ({ $case: "rental", value: stopped(cmd.rentalId) }) }, [], nodeInfo({ pricePerSecWei: PRICE.toString() }));
+    try {
+      const token_ = await signIn(t.http, renter.signer as Wallet);
+      await until(async () => t.hub.paid!.status().connected, "the hub reads the chain");
+      const made = await until(async () => {
+        const r = await requestJson<RentalView>(t.http, "POST", "/v1/rentals", { bearer: token_, body: { nodeId: creds.nodeId, gpuCount: 0, image: "busybox", command: ["sleep", "60"], maxDurationSeconds: 100 } });
+        // The token is read once the chain answers: until then a view cannot say how to pay.
+        return r.payment?.pay?.approve ? r : undefined;
+      }, "the view asks for an approval");
+      const pay = made.payment!.pay!;
+      expect(pay).toMatchObject({ value: "0", approve: { to: await token.getAddress(), amount: (PRICE * 100n).toString() } });
+      await (await renter.sendTransaction({ to: pay.approve!.to, data: pay.approve!.data })).wait();
+      await (await renter.sendTransaction({ to: pay.to, data: pay.data })).wait();
+      await rentalWhere(t, made.id, (r) => r.status === "running");
+      const ended = await requestJson<RentalView>(t.http, "POST", `/v1/rentals/${made.id}/stop`, { bearer: token_ });
+      const settled = await until(async () => {
+        const v = await requestJson<RentalView>(t.http, "GET", `/v1/rentals/${made.id}`, { bearer: token_ });
+        return v.payment?.status === "settled" ? v : undefined;
+      }, "the settlement is final");
+      const used = PRICE * BigInt(ended.secondsUsed);
+      expect(settled.payment).toMatchObject({ usedWei: used.toString(), refundWei: (PRICE * 100n - used).toString() });
+      const escrow = new Contract(deployed.address, rentalEscrowAbi, chain);
+      expect(await escrow.getFunction("balanceOf").staticCall(provider.address)).toBe(used);
+      expect(await token.getFunction("balanceOf").staticCall(deployed.address)).toBe(PRICE * 100n);
+    } finally {
+      await node.stop();
+      await t.close();
+      chain.destroy();
+      await anvil.stop();
+    }
+  });
+});
+

@@ -15,6 +15,9 @@ export class PaidRentals {
   readonly listener: ChainListener;
   readonly settler: Settler;
   readonly chainId: number;
+  /** Read once from the escrow, as soon as the chain answers. */
+  private token: string | null | undefined;
+  private readingToken = false;
 
   constructor(
     readonly opts: ChainOptions,
@@ -36,6 +39,7 @@ export class PaidRentals {
   /** After the book has loaded its rentals: finishes what a restart interrupted, then follows the chain. */
   async start(book: RentalBook): Promise<void> {
     this.billing.attach(book);
+    this.listener.on("status", (s) => void (s.connected && this.token === undefined && this.readToken()));
     await this.billing.resume();
     this.listener.start();
     if (this.escrow.operator) this.settler.start();
@@ -46,10 +50,20 @@ export class PaidRentals {
     );
   }
 
+  private async readToken(): Promise<void> {
+    if (this.readingToken) return;
+    this.readingToken = true;
+    this.token = await this.escrow.token().catch(() => undefined);
+    this.readingToken = false;
+  }
+
   source(): PaymentSource {
+    const paid = this;
     return {
       store: this.deps.store.payments,
-      place: { chainId: this.chainId, escrowAddress: this.opts.escrowAddress, publicRpcUrl: this.opts.publicRpcUrl },
+      get place() {
+        return { chainId: paid.chainId, escrowAddress: paid.opts.escrowAddress, publicRpcUrl: paid.opts.publicRpcUrl, token: paid.token };
+      },
       askedDeposit: (r) => this.billing.askedDeposit(r),
     };
   }

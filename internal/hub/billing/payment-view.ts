@@ -1,3 +1,4 @@
+import { Interface } from "ethers";
 import { escrowInterface } from "../../chain/ethers-escrow.js";
 import { secondsUsed } from "../rentals/rental-cost.js";
 import type { ChainEventRecord, RentalPayment } from "../store/payment-store.js";
@@ -8,7 +9,11 @@ export interface EscrowPlace {
   escrowAddress: string;
   /** Where renters' wallets may send the funding ("" when the operator named none). */
   publicRpcUrl: string;
+  /** The ERC-20 the escrow takes, or null for the native currency (undefined until read from the chain). */
+  token?: string | null;
 }
+
+const erc20 = new Interface(["function approve(address spender, uint256 amount)"]);
 
 /**
  * A paid rental's money as its renter and provider see it: wei as decimal strings. While it awaits
@@ -41,9 +46,12 @@ export type PaymentView = ReturnType<typeof paymentView>;
 
 function payCall(p: RentalPayment, depositWei: bigint, place: EscrowPlace) {
   const args = [p.rentalKey, p.provider, p.pricePerSecWei, depositWei] as const;
+  const token = place.token ?? null;
   return {
     to: place.escrowAddress,
-    value: depositWei.toString(),
+    // In a token escrow the deposit moves by transferFrom: nothing is sent as value, and the escrow must be approved first.
+    value: token ? "0" : depositWei.toString(),
+    approve: token ? { to: token, data: erc20.encodeFunctionData("approve", [place.escrowAddress, depositWei]), amount: depositWei.toString() } : null,
     data: escrowInterface.encodeFunctionData("open", [...args]),
     function: "open(bytes32 rentalId, address provider, uint256 pricePerSec, uint256 amount)",
     args: args.map(String),
