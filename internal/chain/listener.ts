@@ -32,6 +32,8 @@ export interface ChainStatus {
   /** How far the hub is behind the chain's head, in blocks (confirmations included). */
   lagBlocks: number | null;
   lastError: string;
+  /** When the chain last answered (ISO time); null until the first read. */
+  readAt: string | null;
   /** Reorganisations seen deeper than the confirmations (the cursor's own block changed). */
   deepReorgs: number;
 }
@@ -48,7 +50,7 @@ const CURSOR = "escrow";
  */
 export class ChainListener extends EventEmitter<{ status: [ChainStatus] }> {
   private readonly loop: PollLoop;
-  private state: ChainStatus = { connected: false, headBlock: null, finalBlock: null, processedBlock: null, lagBlocks: null, lastError: "", deepReorgs: 0 };
+  private state: ChainStatus = { connected: false, headBlock: null, finalBlock: null, processedBlock: null, lagBlocks: null, lastError: "", readAt: null, deepReorgs: 0 };
   private chainChecked = false;
 
   constructor(
@@ -93,7 +95,7 @@ export class ChainListener extends EventEmitter<{ status: [ChainStatus] }> {
       if (hash) await this.deps.cursors.setCursor(CURSOR, { blockNumber: to, blockHash: hash });
       cursor = { blockNumber: to, blockHash: hash ?? "" };
     }
-    this.publish({ connected: true, headBlock: head, finalBlock: final, processedBlock: cursor.blockNumber, lagBlocks: Math.max(0, head - cursor.blockNumber), lastError: "" });
+    this.publish({ connected: true, headBlock: head, finalBlock: final, processedBlock: cursor.blockNumber, lagBlocks: Math.max(0, head - cursor.blockNumber), lastError: "", readAt: new Date().toISOString() });
     return to < final;
   }
 

@@ -180,6 +180,10 @@ describe("dashboard in a real browser", () => {
     const seconds = Math.ceil(((stopped?.endedAt?.getTime() ?? 0) - (stopped?.startedAt?.getTime() ?? 0)) / 1000);
     await rentalRow(rentalId).locator(".rental-cost", { hasText: (BigInt(seconds) * BigInt(PRICE)).toString() }).waitFor();
     await gpuRow(1).locator(".gpu-state", { hasText: "free" }).waitFor();
+    // A hub without payments shows nothing about a chain: no status, no Payment column, no escrow balance.
+    await page.locator("#chain-status").waitFor({ state: "hidden" });
+    await rentalRow(rentalId).locator(".rental-payment").waitFor({ state: "hidden" });
+    await page.locator("#balance-section").waitFor({ state: "hidden" });
 
     await page.screenshot({ path: SCREENSHOT_STOPPED, fullPage: true });
   });

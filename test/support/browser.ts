@@ -41,15 +41,43 @@ export async function launchChromium(): Promise<TestBrowser> {
 export interface TestWallet {
   /** Every message the page asked the wallet to sign, as text. */
   signed: string[];
+  /** Every transaction the page asked the wallet to send (eth_sendTransaction's parameter). */
+  sent: WalletTransaction[];
+}
+
+/** eth_sendTransaction's parameter as a page passes it: hex quantities, as EIP-1193 wallets take them. */
+export interface WalletTransaction {
+  from: string;
+  to: string;
+  value?: string;
+  data?: string;
+}
+
+export interface TestWalletOptions {
+  /** What eth_chainId answers (1 unless given). */
+  chainId?: number;
+  /** Answers eth_sendTransaction with the transaction's hash; absent, the wallet refuses it (4200). */
+  sendTransaction?: (tx: WalletTransaction) => Promise<string>;
 }
 
 /**
  * A test EIP-1193 provider as `window.ethereum`: it shares one account (lower-case, as many wallets
- * do) and answers `personal_sign` with a real signature made in Node by the ethers wallet.
- * Call before the page's first navigation.
+ * do) and answers `personal_sign` with a real signature made in Node by the ethers wallet, and
+ * `eth_sendTransaction` through `opts.sendTransaction` when given. Its init script applies to the
+ * page's whole browser context: give each wallet a context of its own. Call before the page's
+ * first navigation.
  */
-export async function injectTestWallet(page: Page, wallet: BaseWallet): Promise<TestWallet> {
+export async function injectTestWallet(page: Page, wallet: BaseWallet, opts: TestWalletOptions = {}): Promise<TestWallet> {
   const signed: string[] = [];
+  const sent: WalletTransaction[] = [];
+  const send = opts.sendTransaction;
+  if (send) {
+    await page.exposeFunction("__testWalletSendTransaction", async (tx: WalletTransaction): Promise<string> => {
+      if (tx.from?.toLowerCase() !== wallet.address.toLowerCase()) throw new Error(`eth_sendTransaction from ${tx.from}, but the test wallet is ${wallet.address}`);
+      sent.push(tx);
+      return send(tx);
+    });
+  }
   await page.exposeFunction("__testWalletPersonalSign", async (messageHex: string, address: string): Promise<string> => {
     if (address.toLowerCase() !== wallet.address.toLowerCase()) throw new Error(`personal_sign for ${address}, but the test wallet is ${wallet.address}`);
     const bytes = getBytes(messageHex);
@@ -57,9 +85,13 @@ export async function injectTestWallet(page: Page, wallet: BaseWallet): Promise<
     return wallet.signMessage(bytes);
   });
   await page.context().addInitScript(
-    ({ account }) => {
+    ({ account, chainIdHex, canSend }) => {
       type Request = { method: string; params?: unknown[] };
-      const g = globalThis as unknown as { ethereum?: unknown; __testWalletPersonalSign: (hex: string, address: string) => Promise<string> };
+      const g = globalThis as unknown as {
+        ethereum?: unknown;
+        __testWalletPersonalSign: (hex: string, address: string) => Promise<string>;
+        __testWalletSendTransaction: (tx: unknown) => Promise<string>;
+      };
       g.ethereum = {
         isTestWallet: true,
         request: async ({ method, params = [] }: Request): Promise<unknown> => {
@@ -68,16 +100,19 @@ export async function injectTestWallet(page: Page, wallet: BaseWallet): Promise<
             case "eth_accounts":
               return [account];
             case "eth_chainId":
-              return "0x1";
+              return chainIdHex;
             case "personal_sign":
               return g.__testWalletPersonalSign(String(params[0]), String(params[1]));
+            case "eth_sendTransaction":
+              if (canSend) return g.__testWalletSendTransaction(params[0]);
+              throw Object.assign(new Error("the test wallet sends no transactions"), { code: 4200 });
             default:
               throw Object.assign(new Error(`the test wallet does not support ${method}`), { code: 4200 });
           }
         },
       };
     },
-    { account: wallet.address.toLowerCase() },
+    { account: wallet.address.toLowerCase(), chainIdHex: `0x${(opts.chainId ?? 1).toString(16)}`, canSend: send !== undefined },
   );
-  return { signed };
+  return { signed, sent };
 }

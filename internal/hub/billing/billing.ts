@@ -109,7 +109,7 @@ export class Billing implements RentalPayments {
         return;
       }
       case "started":
-        await this.deps.store.payments.actOnce(event, { done: [{ rentalId: payment.rentalId, action: "start", txHash: log.txHash }] });
+        if (await this.deps.store.payments.actOnce(event, { done: [{ rentalId: payment.rentalId, action: "start", txHash: log.txHash }] })) await this.book?.announce(payment.rentalId);
         return;
       case "settled": {
         const status = payment.status === "refused" ? "refused" : "settled";

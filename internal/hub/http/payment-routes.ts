@@ -25,7 +25,8 @@ export function addPaymentRoutes(router: Router, deps: PaymentRouteDeps): void {
       minPaidSeconds: paid.opts.minPaidSeconds,
       paymentWindowSeconds: Math.round(paid.opts.paymentWindowMs / 1000),
       // The RPC's errors stay in the hub's log: they may name the operator's provider.
-      sync: { connected: s.connected, headBlock: s.headBlock, processedBlock: s.processedBlock, lagBlocks: s.lagBlocks },
+      // "starting": the hub has not read the chain yet (it just started), which is not "unreachable".
+      sync: { state: s.connected ? "connected" : s.lastError ? "unreachable" : "starting", connected: s.connected, readAt: s.readAt, headBlock: s.headBlock, finalBlock: s.finalBlock, processedBlock: s.processedBlock, lagBlocks: s.lagBlocks },
     };
   });
 

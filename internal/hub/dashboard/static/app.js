@@ -1,8 +1,17 @@
 // The hub's dashboard: live nodes, the signed-in wallet's rentals, and a form to start one.
 // A plain ES module served by the hub itself; it talks only to the hub's own REST API and
 // GET /v1/events (Server-Sent Events). Every text goes into the page through textContent.
+// Paid rentals (GET /v1/chain says whether the hub takes payments) are funded and withdrawn
+// through the same browser wallet (EIP-1193 eth_sendTransaction); the hub reads the chain.
 
-const ACTIVE = new Set(["starting", "running", "node_offline"]);
+const ACTIVE = new Set(["awaiting_payment", "starting", "running", "node_offline"]);
+/** withdraw(): the escrow's selector, the first 4 bytes of keccak256("withdraw()"); it takes no arguments. */
+const WITHDRAW_CALLDATA = "0x3ccfd60b";
+/** How often the chain's status (and the signed-in wallet's escrow balance) is read again. */
+const CHAIN_REFRESH_MS = 10_000;
+/** Blocks behind the newest final block before the hub counts as lagging (it polls between blocks). */
+const LAG_TOLERANCE_BLOCKS = 2;
+const SENT_KEY = "dashboard.sentPayments";
 
 const state = {
   /** @type {string | null} */ wallet: null,
@@ -10,6 +19,14 @@ const state = {
   /** @type {Map<string, {role: string, rental: any}>} */ rentals: new Map(),
   /** server clock minus ours, from the snapshot: ages and the sign-in time follow the hub's clock */
   skewMs: 0,
+  /** GET /v1/chain; null until read */
+  chain: null,
+  /** GET /v1/earnings of the signed-in wallet; null when signed out or without payments */
+  earnings: null,
+  /** rental id -> hash of the funding this page sent, while the hub waits for it to be final (kept across reloads) */
+  sent: loadSent(),
+  /** the last withdrawal this page sent: {hash, done} */
+  withdrawal: null,
 };
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -92,8 +109,7 @@ function action(button, fn) {
 // ------------------------------------------------------------------ sign-in (EIP-1193 wallet + EIP-4361)
 
 async function signIn() {
-  const eth = window.ethereum;
-  if (!eth || typeof eth.request !== "function") throw new Error("No browser wallet found: install a wallet that provides window.ethereum (EIP-1193).");
+  const eth = browserWallet();
   const accounts = await eth.request({ method: "eth_requestAccounts" });
   if (!Array.isArray(accounts) || accounts.length === 0) throw new Error("The wallet shared no account.");
   const address = String(accounts[0]);
@@ -110,6 +126,46 @@ function utf8Hex(text) {
   return `0x${[...new TextEncoder().encode(text)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
+/** The browser wallet (EIP-1193), or a clear error. */
+function browserWallet() {
+  const eth = window.ethereum;
+  if (!eth || typeof eth.request !== "function") throw new Error("No browser wallet found: install a wallet that provides window.ethereum (EIP-1193).");
+  return eth;
+}
+
+/** The signed-in account as the wallet spells it: payments and withdrawals must come from it (the escrow credits the sender). */
+async function signedInAccount(eth) {
+  const accounts = await eth.request({ method: "eth_requestAccounts" });
+  const mine = Array.isArray(accounts) ? accounts.find((a) => String(a).toLowerCase() === state.wallet?.toLowerCase()) : undefined;
+  if (!mine) throw new Error(`The wallet's account is not the signed-in ${state.wallet}: switch to that account in the wallet, or sign in again.`);
+  return String(mine);
+}
+
+/** Asks the wallet to switch to the escrow's chain (adding it with the hub's public RPC if it does not know it). */
+async function ensureChain(eth, chainId, rpcUrl) {
+  const onChain = async () => BigInt(String(await eth.request({ method: "eth_chainId" })));
+  if ((await onChain()) === BigInt(chainId)) return;
+  const hexId = `0x${chainId.toString(16)}`;
+  try {
+    await eth.request({ method: "wallet_switchEthereumChain", params: [{ chainId: hexId }] });
+  } catch (err) {
+    // 4902: the wallet does not know the chain.
+    if (err?.code !== 4902 || !rpcUrl) throw err;
+    await eth.request({ method: "wallet_addEthereumChain", params: [{ chainId: hexId, chainName: `Chain ${chainId}`, rpcUrls: [rpcUrl], nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 } }] });
+  }
+  const now = await onChain();
+  if (now !== BigInt(chainId)) throw new Error(`The wallet is on chain ${now}, not chain ${chainId}: switch it and try again.`);
+}
+
+/** Sends one transaction from the signed-in account through the wallet; resolves to its hash. */
+async function sendTransaction(chainId, rpcUrl, tx) {
+  const eth = browserWallet();
+  const from = await signedInAccount(eth);
+  await ensureChain(eth, chainId, rpcUrl);
+  const hash = await eth.request({ method: "eth_sendTransaction", params: [{ from, to: tx.to, value: `0x${BigInt(tx.value).toString(16)}`, data: tx.data }] });
+  return String(hash);
+}
+
 async function signOut() {
   await api("POST", "/v1/auth/signout");
   setWallet(null);
@@ -119,7 +175,14 @@ async function signOut() {
 }
 
 function setWallet(wallet) {
+  const changed = state.wallet !== wallet;
   state.wallet = wallet;
+  if (changed) {
+    state.earnings = null;
+    state.withdrawal = null;
+    renderBalance();
+    void refreshEarnings();
+  }
   $("wallet-address").textContent = wallet ?? "";
   $("signed-in").hidden = !wallet;
   $("sign-in").hidden = !!wallet;
@@ -160,6 +223,8 @@ function connect() {
     const entry = JSON.parse(e.data);
     state.rentals.set(entry.rental.id, entry);
     renderRentals();
+    // A settlement or refund changes the escrow balances.
+    if (entry.rental.payment) soonRefreshEarnings();
   });
   source.addEventListener("session", () => {
     setWallet(null);
@@ -204,12 +269,16 @@ function secondsUsed(r) {
 
 const costWei = (r) => (BigInt(secondsUsed(r)) * BigInt(r.pricePerSecWei)).toString();
 const WEI_PER_ETH = 10n ** 18n;
-/** Wei as ether with up to 6 decimals, exact (bigints): "0.0045 ETH". */
+/** Wei as ether with up to 6 decimals, exact (bigints): "0.0045 ETH"; below a millionth, down to the wei: "0.000000012 ETH". */
 function ether(wei) {
   const v = BigInt(wei);
-  const frac = (((v % WEI_PER_ETH) * 1_000_000n) / WEI_PER_ETH).toString().padStart(6, "0").replace(/0+$/, "");
+  const digits = v > 0n && v < WEI_PER_ETH / 1_000_000n ? 18 : 6;
+  const frac = (((v % WEI_PER_ETH) * 10n ** BigInt(digits)) / WEI_PER_ETH).toString().padStart(digits, "0").replace(/0+$/, "");
   return `${v / WEI_PER_ETH}${frac ? `.${frac}` : ""} ETH`;
 }
+/** An amount for people, the exact wei on hover. */
+const amount = (cls, label, wei) => el("span", { class: `amount ${cls}`, title: `${wei} wei` }, `${label} ${ether(wei)}`);
+const hexHash = (h) => short(h, 10, 6);
 /** The cost cell: ether for people, the exact wei beside it. */
 function costCell(r) {
   const wei = costWei(r);
@@ -280,9 +349,221 @@ function renderNode(n) {
 function renderRentals() {
   const tbody = $("rentals").querySelector("tbody");
   const entries = [...state.rentals.values()].sort((a, b) => Date.parse(b.rental.createdAt) - Date.parse(a.rental.createdAt));
+  forgetSent();
   tbody.replaceChildren(...entries.map(rentalRow));
   $("no-rentals").hidden = entries.length > 0;
+  // The Payment column only where the hub takes payments (or a rental was paid).
+  $("rentals").classList.toggle("paid", !!state.chain?.payments || entries.some((e) => e.rental.payment));
   renderEarnings();
+}
+
+// ------------------------------------------------------------------ paid rentals
+
+const PAYMENT_LABELS = { awaiting: "awaiting payment", funded: "paid", refused: "refused", settled: "settled", reclaimed: "reclaimed" };
+
+/** A paid rental's money: what to pay (and a Pay button) while it awaits payment, then deposit, used, refund and its transactions. */
+function paymentCell(role, r) {
+  const p = r.payment;
+  if (!p) return el("td", { class: "rental-payment pay-col muted" }, "free");
+  const cell = el("td", { class: "rental-payment pay-col" }, el("span", { class: `badge payment-status ${p.status}` }, PAYMENT_LABELS[p.status] ?? p.status));
+  const awaiting = p.status === "awaiting" && r.status === "awaiting_payment";
+  if (awaiting && p.pay) {
+    cell.append(el("span", { class: "pay-line" }, amount("payment-deposit", "deposit", p.pay.value)));
+    const sent = state.sent.get(r.id);
+    if (sent) {
+      const wait = state.chain?.payments ? `waiting for ${state.chain.confirmations} confirmation${state.chain.confirmations === 1 ? "" : "s"}` : "waiting for the hub to see it final";
+      cell.append(el("span", { class: "pay-line payment-sent" }, "sent ", el("code", { class: "tx-hash", title: sent }, hexHash(sent)), ` · ${wait}`));
+    } else if (role === "renter") {
+      const button = el("button", { type: "button", class: "pay", textContent: "Pay" });
+      button.addEventListener("click", action(button, () => payRental(r)));
+      cell.append(el("span", { class: "pay-line" }, button, r.expiresAt ? el("span", { class: "muted pay-deadline", dataset: { until: r.expiresAt } }, payDeadline(r.expiresAt)) : null));
+    }
+    return cell;
+  }
+  if (p.status === "awaiting") {
+    cell.append(el("span", { class: "pay-line muted" }, "not paid"));
+    return cell;
+  }
+  const lines = el(
+    "span",
+    { class: "pay-line" },
+    amount("payment-deposit", "deposit", p.depositWei),
+    " · ",
+    amount("payment-used", "used", p.usedWei),
+    " · ",
+    p.refundWei === null ? el("span", { class: "amount payment-refund muted" }, "refund after settlement") : amount("payment-refund", "refund", p.refundWei),
+  );
+  cell.append(lines);
+  if (p.refusal) cell.append(el("span", { class: "reason payment-refusal" }, `refused: ${p.refusal}`));
+  if (p.transactions.length) {
+    cell.append(
+      el(
+        "span",
+        { class: "pay-line txs" },
+        ...p.transactions.flatMap((t, i) => [
+          i > 0 ? " " : null,
+          el("span", { class: "tx", dataset: { kind: t.kind } }, `${t.kind} `, el("code", { class: "tx-hash", title: `${t.txHash} (block ${t.blockNumber})` }, hexHash(t.txHash))),
+        ]),
+      ),
+    );
+  }
+  return cell;
+}
+
+function payDeadline(iso) {
+  const left = Math.max(0, Math.floor((Date.parse(iso) - serverNow()) / 1000));
+  return left > 0 ? `pay within ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` : "payment window over";
+}
+
+/** Sends the funding the hub asked for (payment.pay: to, value, data) through the wallet. */
+async function payRental(r) {
+  const p = r.payment;
+  const hash = await sendTransaction(p.chainId, p.pay.rpcUrl || state.chain?.publicRpcUrl, p.pay);
+  state.sent.set(r.id, hash);
+  saveSent();
+  renderRentals();
+}
+
+/** A sent funding is shown until the live stream moves the rental on. */
+function forgetSent() {
+  let changed = false;
+  for (const id of state.sent.keys()) {
+    const r = state.rentals.get(id)?.rental;
+    if (r && (r.status !== "awaiting_payment" || r.payment?.status !== "awaiting")) changed = state.sent.delete(id) || changed;
+  }
+  if (changed) saveSent();
+}
+
+function loadSent() {
+  try {
+    return new Map(Object.entries(JSON.parse(sessionStorage.getItem(SENT_KEY) ?? "{}")));
+  } catch {
+    return new Map();
+  }
+}
+
+function saveSent() {
+  try {
+    sessionStorage.setItem(SENT_KEY, JSON.stringify(Object.fromEntries(state.sent)));
+  } catch {
+    // No storage: the page forgets the hash on reload, nothing else.
+  }
+}
+
+/** GET /v1/chain: where rentals are paid and how far the hub has read the chain. */
+async function refreshChain() {
+  try {
+    state.chain = await api("GET", "/v1/chain");
+  } catch {
+    // The hub itself is away: the feed's status says so; keep the last word about the chain.
+  }
+  renderChain();
+}
+
+function renderChain() {
+  const c = state.chain;
+  const box = $("chain-status");
+  box.hidden = !c?.payments;
+  $("rentals").classList.toggle("paid", !!c?.payments || [...state.rentals.values()].some((e) => e.rental.payment));
+  if (!c?.payments) return;
+  const s = c.sync;
+  // lagBlocks counts from the head; the newest final block is confirmations - 1 behind it.
+  const behind = s.lagBlocks === null ? null : Math.max(0, s.lagBlocks - (c.confirmations - 1));
+  const [text, level] = s.state === "starting" ? ["reading the chain…", "warn"] : s.state === "unreachable" ? ["chain unreachable", "bad"] : behind === null ? ["reading the chain…", "warn"] : behind > LAG_TOLERANCE_BLOCKS ? [`lagging ${behind} blocks`, "warn"] : ["synced", "ok"];
+  box.className = `chain ${level}`;
+  box.title = `head block ${s.headBlock ?? "unknown"}, read up to block ${s.processedBlock ?? "none"}; a payment counts after ${c.confirmations} confirmation(s)`;
+  box.replaceChildren(`paid on chain ${c.chainId}, escrow `, el("code", { title: c.escrowAddress }, short(c.escrowAddress)), "; ", el("span", { class: "chain-sync" }, text));
+}
+
+let earningsRead = 0;
+let earningsSoon;
+
+/** One read for a burst of rental events (a provider's many rentals), not one each. */
+function soonRefreshEarnings() {
+  if (earningsSoon) return;
+  earningsSoon = setTimeout(() => {
+    earningsSoon = undefined;
+    void refreshEarnings();
+  }, 500);
+}
+
+/** GET /v1/earnings: the signed-in wallet's escrow balance and, for a provider, its settled earnings per node. */
+async function refreshEarnings() {
+  const seq = ++earningsRead;
+  if (!state.wallet || !state.chain?.payments) {
+    state.earnings = null;
+  } else {
+    try {
+      const e = await api("GET", "/v1/earnings");
+      if (seq !== earningsRead) return; // a newer read is on its way
+      state.earnings = e.payments ? e : null;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) state.earnings = null;
+      // Otherwise keep the last numbers until the next read.
+    }
+  }
+  renderBalance();
+}
+
+function renderBalance() {
+  const e = state.earnings;
+  const withdrawable = e?.withdrawableWei ?? null;
+  $("balance-section").hidden = !e || (e.nodes.length === 0 && withdrawable === "0" && !state.withdrawal);
+  if (!e) return;
+  const cell = $("withdrawable");
+  if (withdrawable === null) {
+    cell.removeAttribute("title");
+    cell.textContent = "unknown (the hub could not read the escrow)";
+  } else {
+    cell.title = `${withdrawable} wei`;
+    cell.textContent = ether(withdrawable);
+  }
+  const button = /** @type {HTMLButtonElement} */ ($("withdraw"));
+  button.disabled = withdrawing || withdrawable === null || BigInt(withdrawable) === 0n;
+  const w = state.withdrawal;
+  $("withdraw-status").replaceChildren(...(w ? [w.done ? "withdrawn in " : "withdrawal sent ", el("code", { class: "tx-hash", title: w.hash }, hexHash(w.hash)), w.done ? "" : " · waiting for it to be mined"] : []));
+  $("earnings-nodes").hidden = e.nodes.length === 0;
+  $("earnings-nodes")
+    .querySelector("tbody")
+    .replaceChildren(
+      ...e.nodes.map((n) =>
+        el(
+          "tr",
+          { dataset: { nodeId: n.nodeId } },
+          el("td", { title: n.nodeId }, el("code", {}, short(n.nodeId, 8, 0))),
+          el("td", { class: "earn-settled", title: `${n.settledWei} wei` }, ether(n.settledWei)),
+          el("td", { class: "earn-settled-rentals" }, String(n.settledRentals)),
+          el("td", { class: "earn-running" }, String(n.runningPaidRentals)),
+        ),
+      ),
+    );
+}
+
+let withdrawing = false;
+
+/** withdraw() on the escrow from the signed-in account; then reads the balance until the hub sees it paid out. */
+async function withdraw() {
+  const c = state.chain;
+  if (!c?.payments) throw new Error("This hub takes no payments on chain.");
+  const before = state.earnings?.withdrawableWei ?? null;
+  withdrawing = true;
+  renderBalance();
+  try {
+    const hash = await sendTransaction(c.chainId, c.publicRpcUrl, { to: c.escrowAddress, value: "0", data: WITHDRAW_CALLDATA });
+    state.withdrawal = { hash, done: false };
+    renderBalance();
+    for (let i = 0; i < 60 && state.withdrawal?.hash === hash; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await refreshEarnings();
+      if (state.withdrawal?.hash === hash && state.earnings && state.earnings.withdrawableWei !== before) {
+        state.withdrawal = { hash, done: true };
+        break;
+      }
+    }
+  } finally {
+    withdrawing = false;
+    renderBalance();
+  }
 }
 
 function rentalRow({ role, rental: r }) {
@@ -300,6 +581,7 @@ function rentalRow({ role, rental: r }) {
     el("td", { class: "rental-gpus" }, gpus),
     el("td", { class: "rental-elapsed" }, duration(secondsUsed(r))),
     el("td", { class: "cost" }, costCell(r)),
+    paymentCell(role, r),
     ssh,
     el("td", {}, role === "renter" && ACTIVE.has(r.status) ? stop : null, role === "renter" ? logsButton(r) : null),
   );
@@ -370,6 +652,7 @@ function tick() {
     row.querySelector(".rental-elapsed").textContent = duration(secondsUsed(entry.rental));
     row.querySelector("td.cost").replaceChildren(...costCell(entry.rental));
   }
+  for (const span of document.querySelectorAll(".pay-deadline")) span.textContent = payDeadline(span.dataset.until);
   renderEarnings();
 }
 
@@ -459,6 +742,17 @@ $("rent-node").addEventListener("change", renderGpuChoices);
 $("sign-in").addEventListener("click", action($("sign-in"), signIn));
 $("sign-out").addEventListener("click", action($("sign-out"), signOut));
 $("error-close").addEventListener("click", clearError);
+// Not action(): the button stays disabled after the withdrawal while the balance is 0.
+$("withdraw").addEventListener("click", () => {
+  clearError();
+  withdraw().catch(showError);
+});
 setWallet(null);
 connect();
 setInterval(tick, 1000);
+const refreshPaid = async () => {
+  await refreshChain();
+  await refreshEarnings();
+};
+void refreshPaid();
+setInterval(refreshPaid, CHAIN_REFRESH_MS);
