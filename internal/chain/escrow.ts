@@ -60,6 +60,8 @@ export interface EscrowChain {
   balanceOf(account: string, signal?: AbortSignal): Promise<bigint>;
   /** The next nonce the operator's account can use, pending transactions counted. */
   nextNonce(signal?: AbortSignal): Promise<number>;
+  /** How many of the operator's transactions are mined (the latest block's nonce count). */
+  minedNonce(signal?: AbortSignal): Promise<number>;
   /**
    * Signs the operator's call without sending it, so that its hash and raw form can be stored first:
    * a hub that dies after sending rebroadcasts the same transaction instead of making a second.

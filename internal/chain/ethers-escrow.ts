@@ -66,6 +66,10 @@ export class EthersEscrow implements EscrowChain {
     return abortable(this.provider.getTransactionCount(this.signer().address, "pending"), signal);
   }
 
+  async minedNonce(signal?: AbortSignal): Promise<number> {
+    return abortable(this.provider.getTransactionCount(this.signer().address, "latest"), signal);
+  }
+
   async signCall(call: OperatorCall, nonce: number, signal?: AbortSignal): Promise<SignedCall> {
     const wallet = this.signer();
     const data = call.action === "start" ? escrowInterface.encodeFunctionData("markStarted", [call.rentalKey]) : escrowInterface.encodeFunctionData("settle", [call.rentalKey, call.secondsUsed]);
@@ -75,14 +79,16 @@ export class EthersEscrow implements EscrowChain {
   }
 
   async broadcast(rawTx: string, signal?: AbortSignal): Promise<"sent" | "known" | "nonce_taken"> {
+    signal?.throwIfAborted();
     try {
-      await abortable(this.provider.broadcastTransaction(rawTx), signal);
+      await this.provider.broadcastTransaction(rawTx);
       return "sent";
     } catch (err) {
-      const message = (err as Error).message;
-      if (/already known|already imported/i.test(message)) return "known";
-      if (/nonce too low|nonce has already been used|underpriced/i.test(message)) return "nonce_taken";
-      throw err;
+      // The node's own words, before ethers wraps them ("could not coalesce error" says nothing).
+      const said = rpcMessage(err);
+      if (/already known|already imported/i.test(said)) return "known";
+      if (/nonce too low|nonce has already been used|underpriced|replacement fee too low/i.test(said)) return "nonce_taken";
+      throw new ChainError("chain_rpc", shortMessage(err));
     }
   }
 
@@ -144,6 +150,11 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
     signal.addEventListener("abort", onAbort, { once: true });
     guarded.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
+}
+
+function rpcMessage(err: unknown): string {
+  const e = err as { error?: { message?: string }; info?: { error?: { message?: string } }; message?: string };
+  return [e.error?.message, e.info?.error?.message, e.message].filter(Boolean).join("; ");
 }
 
 function shortMessage(err: unknown): string {

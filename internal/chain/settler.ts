@@ -19,7 +19,7 @@ export interface SettlerOptions {
  */
 export class Settler {
   private readonly loop: PollLoop;
-  /** The highest nonce this hub signed with: the chain's pending count may not include a transaction still in its pool. */
+  /** The highest nonce in use: the chain's mined count less one, or the highest of our unmined transactions. */
   private lastNonce = -1;
 
   constructor(
@@ -45,8 +45,8 @@ export class Settler {
 
   private async tick(signal: AbortSignal): Promise<boolean> {
     await this.deps.onTick?.();
+    await this.closeNonceGap(signal);
     const open = await this.deps.payments.outbox(["pending", "sent"]);
-    for (const e of open) if (e.rawTx) this.lastNonce = Math.max(this.lastNonce, this.deps.chain.nonceOf(e.rawTx));
     // One at a time, in the order written: the operator's nonces follow that order.
     for (const entry of open) {
       signal.throwIfAborted();
@@ -65,7 +65,8 @@ export class Settler {
   private async send(entry: OutboxEntry, signal: AbortSignal): Promise<void> {
     if (await this.alreadyOnChain(entry, signal)) return;
     const { chain, payments } = this.deps;
-    const nonce = Math.max(await chain.nextNonce(signal), this.lastNonce + 1);
+    // Our own count once we have one: a chain's pending count may miss a transaction still in its pool.
+    const nonce = this.lastNonce >= 0 ? this.lastNonce + 1 : await chain.nextNonce(signal);
     const signed = await chain.signCall(callOf(entry), nonce, signal);
     this.lastNonce = nonce;
     // Stored before it leaves: whatever dies next, this transaction is the one that gets sent.
@@ -91,6 +92,24 @@ export class Settler {
     if ((await chain.broadcast(entry.rawTx, signal)) === "nonce_taken" && !(await chain.receipt(entry.txHash ?? "", signal))) {
       await this.signAgain(entry, `transaction ${entry.txHash} lost its nonce to another`);
     }
+  }
+
+  /**
+   * The operator's nonces must have no gap: a transaction waits until every lower nonce is mined. A
+   * reorganisation can take mined operator transactions back out of the chain, and a dropped one
+   * leaves a hole; then nothing signed after it is ever mined. When the lowest unmined nonce of the
+   * outbox is above the chain's mined count, nothing of ours fills the hole: the unmined ones are
+   * signed again from the chain's count.
+   */
+  private async closeNonceGap(signal: AbortSignal): Promise<void> {
+    const { chain } = this.deps;
+    const unmined: OutboxEntry[] = [];
+    for (const e of await this.deps.payments.outbox(["sent"])) if (e.rawTx && !(e.txHash && (await chain.receipt(e.txHash, signal)))) unmined.push(e);
+    const mined = await chain.minedNonce(signal);
+    const lowest = Math.min(...unmined.map((e) => chain.nonceOf(e.rawTx ?? "")));
+    if (unmined.length === 0 || lowest > mined) this.lastNonce = mined - 1;
+    else this.lastNonce = Math.max(this.lastNonce, ...unmined.map((e) => chain.nonceOf(e.rawTx ?? "")));
+    if (unmined.length > 0 && lowest > mined) for (const e of unmined) await this.signAgain(e, `nonce ${chain.nonceOf(e.rawTx ?? "")} waits behind a gap: the chain has mined ${mined} of the operator's transactions`);
   }
 
   private async signAgain(entry: OutboxEntry, why: string): Promise<void> {

@@ -63,6 +63,24 @@ describe("config files and environment, as the real programs read them", () => {
     expect(p.output).not.toContain("s3cret");
   });
 
+  it("rental-hub refuses an operator key readable by others, and -chain-rpc without an escrow, printing neither the key nor the RPC URL", async () => {
+    const key = "0x" + "ab".repeat(32);
+    const keyFile = join(dir.path, "operator.key");
+    await writeFile(keyFile, `${key}\n`);
+    await chmod(keyFile, 0o644);
+    const rpc = "https://rpc.example/v3/s3cret-api-key";
+    const loose = run("rental-hub", HUB_SCRIPT, ["-chain-rpc", rpc, "-escrow-address", "0x5FbDB2315678afecb367f032d93F642f64180aa3", "-operator-key-file", keyFile]);
+    expect((await loose.exited).code).toBe(2);
+    expect(loose.output).toMatch(/rental-hub: flag -operator-key-file: .*operator\.key is readable by group or others \(mode 0644\); run: chmod 600/);
+    const noEscrow = run("rental-hub", HUB_SCRIPT, ["-chain-rpc", rpc]);
+    expect((await noEscrow.exited).code).toBe(2);
+    expect(noEscrow.output).toMatch(/-chain-rpc needs -escrow-address/);
+    for (const out of [loose.output, noEscrow.output]) {
+      expect(out).not.toContain("abababab");
+      expect(out).not.toContain("s3cret");
+    }
+  });
+
   it.each([
     ["node-daemon", DAEMON_SCRIPT],
     ["rental-hub", HUB_SCRIPT],

@@ -132,6 +132,12 @@ export class Billing implements RentalPayments {
   }
 
   private async onFunded(payment: RentalPayment, log: Extract<EscrowLog, { kind: "opened" }>, event: ChainEventRecord): Promise<void> {
+    if (payment.status !== "awaiting") {
+      // The escrow opens a rental id once: another "opened" log is the same funding, moved to another
+      // block by a reorganisation deeper than the confirmations. Acted on already: only recorded.
+      if (await this.deps.store.payments.actOnce(event, {})) this.deps.logger.warn({ rentalId: payment.rentalId, txHash: log.txHash, status: payment.status }, "a rental's funding was seen again after a deep reorganisation; nothing changes");
+      return;
+    }
     const rental = await this.deps.store.rentals.get(payment.rentalId);
     const refusal = rental ? this.refusal(payment, rental, log) : "the rental is unknown";
     const now = new Date();
@@ -154,7 +160,7 @@ export class Billing implements RentalPayments {
 
   /** Why the hub will not start on this funding, or "" when it matches the rental. */
   private refusal(payment: RentalPayment, rental: HubRental, log: Extract<EscrowLog, { kind: "opened" }>): string {
-    if (payment.status !== "awaiting" || rental.status !== "awaiting_payment") return `the rental is ${rental.status === "awaiting_payment" ? payment.status : rental.status}, not awaiting payment`;
+    if (rental.status !== "awaiting_payment") return `the rental is ${rental.status}, not awaiting payment`;
     if (log.provider.toLowerCase() !== payment.provider.toLowerCase()) return `the funding names provider ${log.provider}, but the node's wallet is ${payment.provider}`;
     if (log.pricePerSecWei !== payment.pricePerSecWei) return `the funding's price is ${log.pricePerSecWei} wei/s, but the node's is ${payment.pricePerSecWei}`;
     if (log.depositWei < payment.minDepositWei) return `the deposit of ${log.depositWei} wei is less than the minimum of ${payment.minDepositWei} (${this.opts.minPaidSeconds} s at the node's price)`;

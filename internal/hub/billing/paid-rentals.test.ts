@@ -3,7 +3,7 @@
 // end is settled on chain to the wei, refused fundings are refunded, two logs of one transaction
 // both count, and a funding that a reorganisation removes never starts anything.
 import { fileURLToPath } from "node:url";
-import { Contract, ContractFactory, hexlify, type InterfaceAbi, JsonRpcProvider, NonceManager, randomBytes, Wallet, zeroPadValue } from "ethers";
+import { Contract, ContractFactory, hexlify, type InterfaceAbi, JsonRpcProvider, NonceManager, Transaction, randomBytes, Wallet, zeroPadValue } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAnvil, type RunningAnvil } from "../../chain/anvil.js";
 import { compileContract } from "../../chain/contracts/compile.js";
@@ -156,6 +156,29 @@ describe("paid rentals on a real chain", () => {
 
     await fund({ key: made.payment!.rentalKey, amount: PRICE * 600n });
     await rentalWhere(t, made.id, (r) => r.status === "running");
+  });
+
+  it("keeps what it acted on through a reorganisation deeper than its confirmations, and settles once the funding is back on chain", async () => {
+    const made = await rent();
+    const snapshot = (await chain.send("evm_snapshot", [])) as string;
+    const sent = await renter.sendTransaction({ to: made.payment!.pay!.to, value: BigInt(made.payment!.pay!.value), data: made.payment!.pay!.data });
+    const raw = Transaction.from(sent).serialized;
+    await rentalWhere(t, made.id, (r) => r.status === "running");
+    const reorgsBefore = t.hub.paid!.status().deepReorgs;
+
+    await chain.send("evm_revert", [snapshot]);
+    renter.reset();
+    await until(async () => t.hub.paid!.status().deepReorgs > reorgsBefore, "the hub notices the deep reorganisation");
+    // Acted on stays acted on: the rental runs on.
+    expect((await view(made.id)).status).toBe("running");
+
+    // The funding comes back, as a real chain's mempool re-includes it; it is not acted on a second time.
+    await chain.broadcastTransaction(raw);
+    await until(async () => (await chain.getTransactionReceipt(sent.hash)) !== null, "the funding is mined again");
+    await requestJson(t.http, "POST", `/v1/rentals/${made.id}/stop`, { bearer: token });
+    const settled = await until(async () => ((await view(made.id)).payment?.status === "settled" ? view(made.id) : undefined), "the settlement is final");
+    expect(BigInt(settled.payment!.usedWei)).toBe(PRICE * BigInt(settled.secondsUsed));
+    expect(settled.payment!.transactions.filter((x) => x.kind === "opened").length).toBeLessThanOrEqual(2);
   });
 
   it("holds a funded rental while its node is away and starts it when the node is back", async () => {

@@ -20,6 +20,8 @@ export function addPaymentRoutes(router: Router, deps: PaymentRouteDeps): void {
       payments: true,
       chainId: paid.chainId,
       escrowAddress: paid.opts.escrowAddress,
+      // The ERC-20 deposits are paid in; null: the chain's native currency (undefined until the chain answers).
+      token: paid.source().place.token ?? null,
       publicRpcUrl: paid.opts.publicRpcUrl,
       confirmations: paid.opts.confirmations,
       minPaidSeconds: paid.opts.minPaidSeconds,

@@ -163,7 +163,8 @@ export function rentalView(r: HubRental, now = new Date(), pull: PullView | null
     expiresAt: r.expiresAt?.toISOString() ?? null,
     secondsUsed: secondsUsed(r, now),
     pricePerSecWei: r.pricePerSecWei,
-    costWei: costWei(r, now),
+    // A paid rental never costs more than its deposit: what the escrow pays out is capped there.
+    costWei: payment ? payment.usedWei : costWei(r, now),
     /** While it starts: the image pull's progress (null otherwise). */
     pull: r.status === "starting" ? pull : null,
     /** Paid on chain: deposit, used, refund, transaction hashes, and while it awaits payment the call to make. Null for a free rental. */
