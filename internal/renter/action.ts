@@ -25,7 +25,8 @@ export function action<O extends object = Record<string, unknown>>(fn: (ctx: Act
     } catch (err) {
       const code = err instanceof CliError ? err.code : "internal";
       const message = userMessage(err) ?? (err instanceof Error ? (err.stack ?? err.message) : String(err));
-      if (out.json) out.out(JSON.stringify({ error: { code, message } }));
+      const details = err instanceof CliError ? err.details : {};
+      if (out.json) out.out(JSON.stringify({ error: { code, message, ...details } }));
       else out.err(`gpu-rent: ${message}`);
       process.exitCode = err instanceof CliError ? err.exitCode : EXIT.failed;
     } finally {

@@ -11,6 +11,8 @@ export class CliError extends AppError {
     readonly code: string,
     message: string,
     readonly exitCode: number = EXIT.failed,
+    /** More for scripts: with --json it goes into the error object next to code and message. */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }

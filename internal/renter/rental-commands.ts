@@ -1,15 +1,17 @@
 import type { Command } from "commander";
 import { confirm } from "@inquirer/prompts";
 import { action } from "./action.js";
+import { type PayOptions, payOptions } from "./chain-access.js";
 import { CliError, usageError } from "./cli-error.js";
+import { awaitsFunding, RentalFunding } from "./funding.js";
 import { HubApi, type RentalView } from "./hub-api.js";
 import { ether, type Output, table } from "./output.js";
 import { PullBar } from "./pull-bar.js";
-import { followRental } from "./rental-events.js";
+import { ACTIVE, followRental } from "./rental-events.js";
 import { SessionStore } from "./session-store.js";
 import { publicKey } from "./ssh-key.js";
 
-interface RentOptions {
+interface RentOptions extends PayOptions {
   gpus?: string;
   gpuIds?: string;
   model?: string;
@@ -25,10 +27,8 @@ interface RentOptions {
   root?: boolean;
 }
 
-const ACTIVE = new Set(["starting", "running", "node_offline"]);
-
 export function addRentalCommands(program: Command): void {
-  program
+  const rent = program
     .command("rent")
     .description("rent GPUs: an interactive machine you ssh into, or a batch job (a command after --)")
     .argument("[command...]", "a batch job's command, after --: the rental runs it to the end and reports its exit code")
@@ -45,8 +45,14 @@ export function addRentalCommands(program: Command): void {
     .option("--max-price <wei>", "at most this many wei per second")
     .option("--root", "SSH in as root (by default sessions run as the image's own user, like docker exec)")
     .option("--wait", "follow the rental until it runs or ends (default on a terminal)")
-    .option("--no-wait", "return as soon as the hub took the request")
-    .addHelpText("after", "\nExamples:\n  gpu-rent rent --gpus 1 --model h100 --image pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime\n  gpu-rent rent --gpus 0 --image busybox -- sh -c 'echo hi'   # a batch job, CPU only")
+    .option("--no-wait", "return as soon as the hub took the request (and, on a paid node, the funding is sent)");
+  payOptions(rent)
+    .addHelpText(
+      "after",
+      "\nOn a node with a price the hub asks for a deposit into its escrow first: gpu-rent sends it from your wallet\n(the one login used, or --key-file/--keystore), shows its confirmations, then follows the start.\n" +
+        "\nExamples:\n  gpu-rent rent --gpus 1 --model h100 --image pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime\n  gpu-rent rent --gpus 0 --image busybox -- sh -c 'echo hi'   # a batch job, CPU only\n" +
+        "  gpu-rent rent --gpus 1 --max-duration 2h --chain-rpc https://rpc.example.org --image busybox -- ./train.sh   # deposit: 2 h at the node's price",
+    )
     .action(
       action<RentOptions>(async ({ out, opts, args, signal }) => {
         const s = await new SessionStore().require();
@@ -54,20 +60,33 @@ export function addRentalCommands(program: Command): void {
         const body = await rentBody(opts, args);
         const created = await api.call<RentalView>("POST", "/v1/rentals", body);
         const wait = opts.wait ?? (process.stdout.isTTY === true && !out.json);
-        if (!wait) return showRental(out, created);
-        if (!out.json) out.err(`rental ${created.id} on node ${created.nodeId}: ${created.status}`);
-        // An interactive rental is ready once it runs; a batch job is followed to its end.
-        const settled = args.length === 0 ? (r: RentalView) => r.status !== "starting" : (r: RentalView) => !ACTIVE.has(r.status);
-        const ended = await untilSettled(out, api, s, created, settled, signal);
-        showRental(out, ended);
-        if (!["running", "exited"].includes(ended.status) || (ended.status === "exited" && ended.exitCode !== 0)) process.exitCode = 1;
+        const say = (line: string): void => void (out.json ? undefined : out.err(line));
+        if (wait) say(`rental ${created.id} on node ${created.nodeId}: ${created.status}`);
+        const funding = awaitsFunding(created) ? await RentalFunding.send([created], { api, session: s, opts, say, byHand: true }) : undefined;
+        try {
+          const paid = funding ? { funding: { txHash: funding.sent.get(created.id) ?? null, from: funding.from } } : {};
+          if (!wait) {
+            if (funding) say(`the rental starts once the funding has ${funding.confirmations.needed} confirmations: gpu-rent show ${created.id}`);
+            return showRental(out, created, paid);
+          }
+          // An interactive rental is ready once it runs; a batch job is followed to its end.
+          const settled = args.length === 0 ? (r: RentalView) => r.status !== "starting" && r.status !== "awaiting_payment" : (r: RentalView) => !ACTIVE.has(r.status);
+          const following = { onFollow: () => funding?.showConfirmations(), onChange: (r: RentalView) => funding?.seen(r) };
+          const ended = await untilSettled(out, api, s, created, settled, funding ? AbortSignal.any([signal, funding.signal]) : signal, following).catch((err: unknown) => {
+            throw funding?.failure ?? err;
+          });
+          showRental(out, ended, paid);
+          if (!["running", "exited"].includes(ended.status) || (ended.status === "exited" && ended.exitCode !== 0)) process.exitCode = 1;
+        } finally {
+          await funding?.close();
+        }
       }),
     );
 
   program
     .command("ls")
     .description("your rentals, newest first")
-    .option("--active", "only those starting, running or whose node is away")
+    .option("--active", "only those awaiting their funding, starting, running or whose node is away")
     .action(
       action<{ active?: boolean }>(async ({ out, opts }) => {
         const s = await new SessionStore().require();
@@ -127,14 +146,28 @@ export function addRentalCommands(program: Command): void {
 
   program
     .command("cost")
-    .description("seconds used, price and cost of a rental, exact in wei")
+    .description("seconds used, price and cost of a rental, exact in wei; for a paid one also its deposit, used, refund and transactions")
     .argument("<rental>", "rental id")
+    .addHelpText("after", "\nExamples:\n  gpu-rent cost 5f0c...\n  gpu-rent --json cost 5f0c... | jq '.payment.transactions[] | .kind + \" \" + .txHash'")
     .action(
       action(async ({ out, args }) => {
         const r = await rental(args[0] ?? "");
-        const cost = { id: r.id, status: r.status, secondsUsed: r.secondsUsed, pricePerSecWei: r.pricePerSecWei, costWei: r.costWei };
-        if (out.json) return out.out(JSON.stringify(cost));
-        out.out(`${r.secondsUsed} s x ${r.pricePerSecWei} wei/s = ${r.costWei} wei (${ether(r.costWei)})${ACTIVE.has(r.status) ? ", still running" : ""}`);
+        const cost = { id: r.id, status: r.status, secondsUsed: r.secondsUsed, pricePerSecWei: r.pricePerSecWei, costWei: r.costWei, payment: r.payment };
+        if (out.json) return out.out(JSON.stringify(cost, null, 2));
+        const lines = [`${r.secondsUsed} s x ${r.pricePerSecWei} wei/s = ${r.costWei} wei (${ether(r.costWei)})${ACTIVE.has(r.status) ? `, still ${r.status.replace("_", " ")}` : ""}`];
+        const p = r.payment;
+        if (p) {
+          const wei = (v: string): string => `${v} wei (${ether(v)})`;
+          lines.push(
+            `payment   ${p.status}${p.refusal ? ` (${p.refusal})` : ""}, escrow ${p.escrowAddress} on chain ${p.chainId}`,
+            `deposit   ${wei(p.depositWei)}`,
+            `used      ${wei(p.usedWei)}${p.status === "settled" ? "" : " so far"}`,
+            `refund    ${p.refundWei === null ? "once it is settled" : wei(p.refundWei)}`,
+            ...p.transactions.map((t) => `${t.kind.padEnd(9)} ${t.txHash} (block ${t.blockNumber})`),
+          );
+          if (p.transactions.length === 0) lines.push("no final transaction yet");
+        }
+        out.out(lines.join("\n"));
       }),
     );
 }
@@ -179,14 +212,25 @@ async function rentBody(o: RentOptions, command: string[]): Promise<Record<strin
   };
 }
 
-function parseDurationMs(text: string): number {
+export function parseDurationMs(text: string, flag = "--max-duration"): number {
   const m = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(text.trim());
-  if (!m) throw usageError(`--max-duration ${text}: expected a number with a unit, e.g. 90m or 12h`);
+  if (!m) throw usageError(`${flag} ${text}: expected a number with a unit, e.g. 90m or 12h`);
   return Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "s" | "m" | "h" | "d"];
 }
 
-/** Follows the rental until `settled` says so; Ctrl-C asks whether to stop it. */
-async function untilSettled(out: Output, api: HubApi, s: Parameters<typeof followRental>[0], created: RentalView, settled: (r: RentalView) => boolean, signal: AbortSignal): Promise<RentalView> {
+/**
+ * Follows the rental until `settled` says so; Ctrl-C asks whether to stop it. `onFollow` runs once
+ * Ctrl-C is handled (e.g. to start showing a funding's confirmations), `onChange` on every change.
+ */
+async function untilSettled(
+  out: Output,
+  api: HubApi,
+  s: Parameters<typeof followRental>[0],
+  created: RentalView,
+  settled: (r: RentalView) => boolean,
+  signal: AbortSignal,
+  hooks: { onFollow?: () => void; onChange?: (r: RentalView) => void } = {},
+): Promise<RentalView> {
   const follow = new AbortController();
   const onAbort = () => follow.abort();
   signal.addEventListener("abort", onAbort);
@@ -199,12 +243,18 @@ async function untilSettled(out: Output, api: HubApi, s: Parameters<typeof follo
   process.on("SIGINT", onSigint);
   const bar = process.stderr.isTTY && !out.json ? new PullBar(created.image) : undefined;
   let pulledSaid = false;
+  if (signal.aborted) onAbort();
   try {
+    hooks.onFollow?.();
     let last = created.status;
+    let lastPayment = created.payment?.status;
     return await followRental(
       s,
       created.id,
       (r) => {
+        hooks.onChange?.(r);
+        if (r.payment && r.payment.status !== lastPayment && !out.json) out.err(`payment ${r.payment.status}${r.payment.refusal ? `: ${r.payment.refusal}` : ""}`);
+        lastPayment = r.payment?.status;
         if (r.pull && bar) bar.update(r.pull);
         else if (r.pull && !pulledSaid && !out.json) {
           pulledSaid = true;
@@ -231,8 +281,9 @@ async function untilSettled(out: Output, api: HubApi, s: Parameters<typeof follo
   }
 }
 
-export function showRental(out: Output, r: RentalView): void {
-  if (out.json) return out.out(JSON.stringify(r, null, 2));
+/** A rental for people, or its view as JSON (with `extra`, e.g. the funding this command sent). */
+export function showRental(out: Output, r: RentalView, extra: Record<string, unknown> = {}): void {
+  if (out.json) return out.out(JSON.stringify({ ...r, ...extra }, null, 2));
   const lines = [
     `rental   ${r.id}`,
     `status   ${r.status}${r.reason ? ` (${r.reason})` : ""}${r.exitCode !== null ? `, exit code ${r.exitCode}` : ""}`,
@@ -240,6 +291,8 @@ export function showRental(out: Output, r: RentalView): void {
     `image    ${r.image}${r.command.length > 0 ? `  command ${JSON.stringify(r.command)}` : ""}`,
     `cost     ${r.secondsUsed} s x ${r.pricePerSecWei} wei/s = ${r.costWei} wei (${ether(r.costWei)})`,
   ];
+  const p = r.payment;
+  if (p) lines.push(`payment  ${p.status}: deposit ${ether(p.depositWei)}, used ${ether(p.usedWei)}${p.refundWei === null ? "" : `, refund ${ether(p.refundWei)}`} (gpu-rent cost ${r.id})`);
   if (r.ssh) {
     lines.push(`ssh      gpu-rent ssh ${r.id}    (or: ${r.ssh.command})`);
     lines.push(`copy     scp -P ${r.ssh.port} FILE ${r.ssh.user}@${r.ssh.host}:    sftp -P ${r.ssh.port} ${r.ssh.user}@${r.ssh.host}`);

@@ -3,6 +3,9 @@ import type { IncomingMessage } from "node:http";
 import type { RentalView } from "./hub-api.js";
 import type { Session } from "./session-store.js";
 
+/** A rental that is not over yet: it awaits its funding, starts, runs, or its node is away. */
+export const ACTIVE = new Set(["awaiting_payment", "starting", "running", "node_offline"]);
+
 /**
  * Follows rentals over the hub's live event stream (GET /v1/events, Server-Sent Events) until
  * `done` says so: no polling, each change as the hub makes it.

@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { HubApi, fetchHubCa } from "./hub-api.js";
 import { action } from "./action.js";
@@ -28,7 +29,7 @@ export function addSessionCommands(program: Command): void {
         if (!o.hubCaFingerprint) out.err(`trusting the hub's CA ${ca.fingerprint} on first use: compare it with the one the hub printed, and pin it with --hub-ca-fingerprint`);
         const signed = await new HubApi({ baseUrl: hubHttp, ca: ca.caCertPem }).signIn(wallet);
         const store = new SessionStore();
-        await store.save({ hubHttp, caCertPem: ca.caCertPem, caFingerprint: ca.fingerprint, address: signed.address, token: signed.token, expiresAt: signed.expiresAt });
+        await store.save({ hubHttp, caCertPem: ca.caCertPem, caFingerprint: ca.fingerprint, address: signed.address, token: signed.token, expiresAt: signed.expiresAt, ...(o.keyFile ? { keyFile: resolve(o.keyFile) } : {}), ...(o.keystore ? { keystore: resolve(o.keystore) } : {}) });
         if (out.json) out.out(JSON.stringify({ address: signed.address, hub: hubHttp, expiresAt: signed.expiresAt, caFingerprint: ca.fingerprint }));
         else out.out(`signed in to ${hubHttp} as ${signed.address} until ${signed.expiresAt}`);
       }),

@@ -12,6 +12,9 @@ const sessionSchema = z.object({
   address: z.string(),
   token: z.string(),
   expiresAt: z.string(),
+  /** Where login read the wallet from (paths only, never the key): rent, withdraw and topup pay with it. */
+  keyFile: z.string().optional(),
+  keystore: z.string().optional(),
 });
 export type Session = z.infer<typeof sessionSchema>;
 
