@@ -55,7 +55,14 @@ export class ChainListener extends EventEmitter<{ status: [ChainStatus] }> {
 
   constructor(
     private readonly opts: ChainListenerOptions,
-    private readonly deps: { chain: EscrowChain; cursors: ChainCursorStore; handle: (log: EscrowLog) => Promise<void>; logger: Logger },
+    private readonly deps: {
+      chain: EscrowChain;
+      cursors: ChainCursorStore;
+      handle: (log: EscrowLog) => Promise<void>;
+      logger: Logger;
+      /** False on a hub that is not the one to read the chain now (another replica holds the lease). */
+      isLeader?: () => boolean;
+    },
   ) {
     super();
     this.loop = new PollLoop({ intervalMs: opts.pollMs, maxBackoffMs: opts.maxBackoffMs }, (signal) => this.tick(signal), (err, retryInMs) => this.failed(err, retryInMs));
@@ -79,6 +86,7 @@ export class ChainListener extends EventEmitter<{ status: [ChainStatus] }> {
 
   private async tick(signal: AbortSignal): Promise<boolean> {
     const { chain } = this.deps;
+    if (this.deps.isLeader && !this.deps.isLeader()) return false;
     if (!this.chainChecked) {
       const id = await chain.chainId(signal);
       if (id !== this.opts.chainId) throw new Error(`the chain RPC serves chain ${id}, not chain ${this.opts.chainId}: nothing is read from it`);

@@ -24,7 +24,14 @@ export class Settler {
 
   constructor(
     private readonly opts: SettlerOptions,
-    private readonly deps: { chain: EscrowChain; payments: PaymentStore; logger: Logger; onTick?: () => Promise<void> },
+    private readonly deps: {
+      chain: EscrowChain;
+      payments: PaymentStore;
+      logger: Logger;
+      onTick?: () => Promise<void>;
+      /** False on a hub that is not the one to send the operator's transactions now. */
+      isLeader?: () => boolean;
+    },
   ) {
     this.loop = new PollLoop({ intervalMs: opts.pollMs, maxBackoffMs: opts.maxBackoffMs }, (signal) => this.tick(signal), (err, retryInMs) =>
       deps.logger.warn({ err: (err as Error).message, retryInMs }, "sending the operator's transactions failed; retrying"),
@@ -44,6 +51,7 @@ export class Settler {
   }
 
   private async tick(signal: AbortSignal): Promise<boolean> {
+    if (this.deps.isLeader && !this.deps.isLeader()) return false;
     await this.deps.onTick?.();
     await this.closeNonceGap(signal);
     const open = await this.deps.payments.outbox(["pending", "sent"]);

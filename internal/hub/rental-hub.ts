@@ -37,7 +37,8 @@ import { HubTls } from "./tls/hub-tls.js";
 import { AccessControl } from "./access/access-control.js";
 import { NodeRegistry } from "./registry/node-registry.js";
 import type { HubStore } from "./store/hub-store.js";
-import { openHubStore } from "./store/open-store.js";
+import { openHubStore, selectStore } from "./store/open-store.js";
+import { holdSingleHub } from "./cluster/single-hub.js";
 
 /** A failed renewal of the hub's own certificate is tried again this often. */
 const HUB_CERT_RETRY_MS = 60_000;
@@ -90,6 +91,11 @@ export class RentalHub {
     const { opts, logger } = this;
     this.store = await openHubStore({ databaseUrl: opts.databaseUrl, sqliteFile: join(opts.dataDir, "hub.db") });
     this.closers.push(() => this.store.close());
+    const stored = selectStore({ databaseUrl: opts.databaseUrl, sqliteFile: join(opts.dataDir, "hub.db") });
+    if (stored.engine === "sqlite") {
+      const single = await holdSingleHub(stored.file, { store: this.store.leases, logger });
+      this.closers.push(() => single.close());
+    }
 
     const ca = await CertificateAuthority.openOrCreate({ dir: join(opts.dataDir, "ca") });
     this.caCertPem = ca.certPem;

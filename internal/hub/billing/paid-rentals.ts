@@ -6,6 +6,7 @@ import type { ChainOptions } from "../options.js";
 import type { RentalBook } from "../rentals/rental-book.js";
 import type { HubStore } from "../store/hub-store.js";
 import type { PaymentSource } from "../http/rental-views.js";
+import { Lease } from "../cluster/lease.js";
 import { Billing } from "./billing.js";
 
 /** The chain's side of the hub, put together: escrow adapter, log listener, operator outbox, billing. */
@@ -15,6 +16,8 @@ export class PaidRentals {
   readonly listener: ChainListener;
   readonly settler: Settler;
   readonly chainId: number;
+  /** The chain's work (reading logs, sending the operator's transactions) runs on one hub at a time. */
+  readonly lease: Lease;
   /** Read once from the escrow, as soon as the chain answers. */
   private token: string | null | undefined;
   private readingToken = false;
@@ -24,15 +27,16 @@ export class PaidRentals {
     private readonly deps: { store: HubStore; logger: Logger },
   ) {
     const chainId = (this.chainId = opts.chainId);
+    this.lease = new Lease({ name: "chain", ttlMs: 15_000, renewMs: 5_000 }, { store: deps.store.leases, logger: deps.logger.child({ part: "chain" }) });
     this.escrow = new EthersEscrow({ rpcUrl: opts.rpcUrl, chainId, address: opts.escrowAddress, ...(opts.operatorKey ? { operatorKey: opts.operatorKey } : {}) });
     this.settler = new Settler(
       { pollMs: opts.pollMs, maxBackoffMs: 60_000, resendAfterMs: 10 * 60_000 },
-      { chain: this.escrow, payments: deps.store.payments, logger: deps.logger.child({ part: "settler" }), onTick: () => this.billing.queueLostSettlements() },
+      { chain: this.escrow, payments: deps.store.payments, logger: deps.logger.child({ part: "settler" }), onTick: () => this.billing.queueLostSettlements(), isLeader: () => this.lease.held },
     );
     this.billing = new Billing(opts, { store: deps.store, logger: deps.logger.child({ part: "billing" }), wakeSettler: () => this.settler.wake() });
     this.listener = new ChainListener(
       { confirmations: opts.confirmations, pollMs: opts.pollMs, maxBackoffMs: 60_000, fromBlock: opts.fromBlock, maxRange: 2_000, chainId },
-      { chain: this.escrow, cursors: deps.store.payments, handle: (log) => this.billing.onLog(log), logger: deps.logger.child({ part: "chain" }) },
+      { chain: this.escrow, cursors: deps.store.payments, handle: (log) => this.billing.onLog(log), logger: deps.logger.child({ part: "chain" }), isLeader: () => this.lease.held },
     );
   }
 
@@ -41,6 +45,12 @@ export class PaidRentals {
     this.billing.attach(book);
     this.listener.on("status", (s) => void (s.connected && this.token === undefined && this.readToken()));
     await this.billing.resume();
+    this.lease.on("acquired", () => {
+      this.listener.wake();
+      this.settler.wake();
+    });
+    await this.lease.tryOnce().catch((err: unknown) => this.deps.logger.warn({ err }, "could not take the chain lease yet; trying again"));
+    this.lease.start();
     this.listener.start();
     if (this.escrow.operator) this.settler.start();
     else this.deps.logger.warn("no -operator-key-file: rentals start once funded, but their start and settle transactions wait until the hub has the operator's key");
@@ -75,6 +85,7 @@ export class PaidRentals {
   async close(): Promise<void> {
     await this.settler.close();
     await this.listener.close();
+    await this.lease.close();
     this.escrow.close();
   }
 }

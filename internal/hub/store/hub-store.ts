@@ -1,4 +1,5 @@
 import type { AccessStore } from "./access-store.js";
+import type { LeaseStore } from "./lease-store.js";
 import type { PaymentStore } from "./payment-store.js";
 import type { RentalStore } from "./rental-store.js";
 
@@ -64,5 +65,7 @@ export interface HubStore {
   readonly access: AccessStore;
   /** Paid rentals: escrow terms, chain logs acted on, the listener's cursor, the operator's outbox. */
   readonly payments: PaymentStore;
+  /** Work that runs on one hub at a time. */
+  readonly leases: LeaseStore;
   close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import { type AccessStore, KyselyAccessStore } from "./access-store.js";
+import { KyselyLeaseStore, type LeaseStore } from "./lease-store.js";
 import { KyselyPaymentStore, type PaymentStore } from "./payment-store.js";
 import { KyselyRentalStore, type RentalStore } from "./rental-store.js";
 import type { Database } from "./schema.js";
@@ -10,11 +11,13 @@ export class KyselyHubStore implements HubStore {
   readonly rentals: RentalStore;
   readonly access: AccessStore;
   readonly payments: PaymentStore;
+  readonly leases: LeaseStore;
 
   constructor(private readonly db: Kysely<Database>) {
     this.rentals = new KyselyRentalStore(db);
     this.access = new KyselyAccessStore(db);
     this.payments = new KyselyPaymentStore(db);
+    this.leases = new KyselyLeaseStore(db);
   }
 
   async upsertNode(node: NodeRecord): Promise<void> {

@@ -150,6 +150,18 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  "0007_leases": {
+    // Work that must run on one hub at a time (the chain listener and settler; on SQLite, the hub
+    // itself): whoever holds the lease, until it expires unless renewed.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("leases")
+        .addColumn("name", "text", (c) => c.primaryKey())
+        .addColumn("holder", "text", (c) => c.notNull())
+        .addColumn("expires_at_ms", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 class StaticProvider implements MigrationProvider {

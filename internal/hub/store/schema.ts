@@ -113,6 +113,12 @@ export interface ChainOutboxTable {
   updated_at: string;
 }
 
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  expires_at_ms: ColumnType<number | string, number, number>;
+}
+
 export interface Database {
   rentals: RentalsTable;
   nodes: NodesTable;
@@ -124,4 +130,5 @@ export interface Database {
   chain_events: ChainEventsTable;
   chain_cursors: ChainCursorsTable;
   chain_outbox: ChainOutboxTable;
+  leases: LeasesTable;
 }
