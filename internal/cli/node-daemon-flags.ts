@@ -26,7 +26,7 @@ export const nodeDaemonFlags = {
   privateKeyFile: text({ value: "path", help: "file holding the wallet's private key; refused unless mode 0600" }),
   privateKey: text({ value: "hex", help: "the wallet key itself; as a flag it is visible in ps (warned about): prefer the file or the environment", secret: true }),
   siweDomain: parsed({ value: "domain", help: "EIP-4361 domain to sign in for (host or host:port); must equal the hub's", default: undefined, defaultText: "the domain the hub names when asked for a nonce", parse: optional(siweDomain) }),
-  chainId: parsed({ value: "id", help: "EIP-155 chain id in the sign-in message", default: d.chainId, parse: intIn(1, 2 ** 53 - 1), numbers: true }),
+  chainId: parsed({ value: "id", help: "EIP-155 chain id in the sign-in message", default: d.chainId, defaultText: "the hub's (from its sign-in nonce)", parse: optional(intIn(1, 2 ** 53 - 1)), numbers: true }),
   hubCaFingerprint: parsed({ value: "sha256:hex", help: "pin the hub CA (the hub prints it at start); without it the first CA seen is trusted and remembered", default: undefined, parse: optional(fingerprint) }),
   insecureHttp: bool({ help: "allow a plain-HTTP hub-http (local testing only)", default: d.insecureHttp }),
   enableMining: bool({ help: "run the idle mining workload on free GPUs", default: d.enableMining }),

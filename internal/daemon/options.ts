@@ -10,7 +10,8 @@ export interface DaemonOptions {
   /** The address renters reach this machine on. */
   host?: string;
   siweDomain?: string;
-  chainId: number;
+  /** Absent: the chain the hub names when it hands out a sign-in nonce. */
+  chainId?: number;
   /** sha256:... of the hub CA; without it the CA is trusted on first use. */
   hubCaFingerprint?: string;
   /** Allow a plain-HTTP hub URL (local testing only). */
@@ -69,7 +70,7 @@ export function defaultCertDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export const defaultDaemonOptions: DaemonOptions = {
   hub: "localhost:8443",
-  chainId: 1,
+  chainId: undefined,
   insecureHttp: false,
   certDir: defaultCertDir(),
   apiPort: 8444,

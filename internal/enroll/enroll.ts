@@ -23,7 +23,8 @@ export interface EnrollOptions {
   hub: HttpTarget;
   /** -siwe-domain; without it the daemon signs for the domain the hub names in its nonce answer. */
   siweDomain?: string;
-  chainId: number;
+  /** -chain-id; without it the daemon signs for the chain the hub names in its nonce answer. */
+  chainId?: number;
   machineId: string;
   previousNodeId?: string;
 }
@@ -46,12 +47,16 @@ export async function enroll(
   if (nonce.domain && nonce.domain !== domain) {
     logger.warn({ ours: domain, hubs: nonce.domain }, `the hub expects SIWE domain ${nonce.domain}, not ${domain}: leave -siwe-domain unset or set it to the hub's, or sign-in will be refused`);
   }
+  const chainId = opts.chainId ?? (nonce.chainId || 1);
+  if (nonce.chainId && nonce.chainId !== chainId) {
+    logger.warn({ ours: chainId, hubs: nonce.chainId }, `the hub expects chain id ${nonce.chainId}, not ${chainId}: leave -chain-id unset or set it to the hub's, or sign-in will be refused`);
+  }
   const { message, signature } = await createSignIn({
     signer: deps.wallet,
     domain,
     // The hub takes the URI to be its domain's origin, so it follows the domain, not the address dialled.
     uri: `${new URL(opts.hub.baseUrl).protocol}//${domain}`,
-    chainId: opts.chainId,
+    chainId,
     nonce: nonce.nonce,
     statement: SIGN_IN_STATEMENT,
     expiresInMs: SIGN_IN_LIFETIME_MS,

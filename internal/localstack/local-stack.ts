@@ -63,8 +63,6 @@ export class LocalStack {
         "--api-port", String(apiPort),
         "--api-listen-host", "127.0.0.1",
         "--metrics-listen", `127.0.0.1:${nodeMetricsPort}`,
-        // Nodes sign in on the hub's chain: the local chain's when there is one.
-        ...(chain ? ["--chain-id", String(chain.anvil.chainId)] : []),
       ],
       (line) => this.show("node", line),
     );
