@@ -17,9 +17,11 @@ import { HubChannel } from "./channel/hub-channel.js";
 import { startHubGrpcServer } from "./channel/grpc-server.js";
 import { stopGrpcServer } from "../grpc/stop-server.js";
 import { HeartbeatBuffer } from "./heartbeat-buffer.js";
+import type { GpuHistory } from "./gpu-history.js";
 import { addAuthRoutes } from "./http/auth-routes.js";
 import { addDashboardRoutes } from "./dashboard/dashboard-routes.js";
 import { addEventRoutes } from "./http/events-routes.js";
+import { addGpuHistoryRoutes } from "./http/gpu-history-routes.js";
 import { addOpenApiRoute } from "./http/openapi-routes.js";
 import { addNodeRoutes } from "./http/node-routes.js";
 import { RateLimiter } from "./http/rate-limit.js";
@@ -65,6 +67,8 @@ export class RentalHub {
   channel!: HubChannel;
   presence!: Presence;
   rentals!: RentalBook;
+  /** The last hour of every GPU's metrics, from the heartbeats. */
+  gpuHistory!: GpuHistory;
   store!: HubStore;
   /** Present when the hub takes payments on chain. */
   paid: PaidRentals | undefined;
@@ -169,6 +173,7 @@ export class RentalHub {
       hubIdentity: () => hubTls.clientIdentity(),
       logger: logger.child({ part: "nodes" }),
     });
+    this.gpuHistory = addGpuHistoryRoutes(router, { store: this.store, nodeEvents: this.channel.events });
 
     const paid = (this.paid = opts.chain ? new PaidRentals(opts.chain, { store: this.store, logger }) : undefined);
     if (!paid) logger.info("no -chain-rpc: rentals are free (no payment); see the README's Paid rentals to turn payments on");

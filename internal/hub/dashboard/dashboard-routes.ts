@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { extname, join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { SessionTokens } from "../../auth/session-tokens.js";
@@ -32,15 +33,27 @@ interface Asset {
   etag: string;
 }
 
-/** Reads internal/hub/dashboard/static/ once, at start: a missing file fails the hub's start, not a later request. */
+/**
+ * Files the page loads from npm packages, served as /dashboard/{name} from the installed package
+ * (node_modules, a dependency): the charts' library, uPlot, as an ES module and its style sheet.
+ */
+const PACKAGE_ASSETS: Record<string, string> = {
+  "uPlot.esm.js": "uplot/dist/uPlot.esm.js",
+  "uPlot.min.css": "uplot/dist/uPlot.min.css",
+};
+
+/** Reads internal/hub/dashboard/static/ and the package files once, at start: a missing file fails the hub's start, not a later request. */
 export function loadDashboardAssets(dir = packageFile(import.meta.url, join("internal", "hub", "dashboard", "static"))): Map<string, Asset> {
   const assets = new Map<string, Asset>();
-  for (const name of readdirSync(dir)) {
+  const add = (name: string, file: string): void => {
     const type = TYPES[extname(name)];
-    if (!type) continue;
-    const body = readFileSync(join(dir, name));
+    if (!type) return;
+    const body = readFileSync(file);
     assets.set(name, { body, type, etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"` });
-  }
+  };
+  for (const name of readdirSync(dir)) add(name, join(dir, name));
+  const require = createRequire(import.meta.url);
+  for (const [name, specifier] of Object.entries(PACKAGE_ASSETS)) add(name, require.resolve(specifier));
   if (!assets.has("index.html")) throw new Error(`dashboard assets incomplete: no index.html in ${dir}`);
   return assets;
 }

@@ -3,6 +3,9 @@
 // GET /v1/events (Server-Sent Events). Every text goes into the page through textContent.
 // Paid rentals (GET /v1/chain says whether the hub takes payments) are funded and withdrawn
 // through the same browser wallet (EIP-1193 eth_sendTransaction); the hub reads the chain.
+// Each node's GPUs get small charts of the last hour (uPlot, served by the hub from its npm package).
+
+import uPlot from "./uPlot.esm.js";
 
 const ACTIVE = new Set(["awaiting_payment", "starting", "running", "node_offline"]);
 /** withdraw(): the escrow's selector, the first 4 bytes of keccak256("withdraw()"); it takes no arguments. */
@@ -207,7 +210,10 @@ function connect() {
     setWallet(s.wallet);
     state.nodes = new Map(s.nodes.map((n) => [n.id, n]));
     state.rentals = new Map(s.rentals.map((r) => [r.rental.id, r]));
+    // Reconnected: what was missed meanwhile comes from the history again.
+    for (const c of nodeCharts.values()) c.fresh = false;
     renderAllNodes();
+    for (const c of nodeCharts.values()) if (c.details.open && !c.fresh) void loadHistory(c);
     renderRentals();
     refreshRentForm();
   });
@@ -339,9 +345,253 @@ function renderNode(n) {
     }
     body.append(row);
   });
+  // The same charts element every time: its canvases (and their data) outlive the row around them.
+  if (n.gpus.length) body.append(el("tr", { class: "gpu-charts-row" }, el("td", { colSpan: 13 }, chartsFor(n))));
   const old = $("nodes").querySelector(`tbody[data-node-id="${CSS.escape(n.id)}"]`);
   if (old) old.replaceWith(body);
   else $("nodes").append(body);
+}
+
+// ------------------------------------------------------------------ GPU charts (uPlot)
+
+/** The charts' window, as GET /v1/nodes/{id}/gpu-history keeps it. */
+const HISTORY_MS = 3_600_000;
+/** Most points a chart keeps from the live feed between two reads of the history. */
+const MAX_CHART_POINTS = 1_000;
+/** Nodes whose charts start open; later ones open on a click (an open node reads its history). */
+const AUTO_OPEN_CHARTS = 12;
+/** How often open charts slide to the current hour without new heartbeats. */
+const SLIDE_MS = 30_000;
+const GIB = 1024 ** 3;
+const CHART_WIDTH = 236;
+const CHART_HEIGHT = 96;
+
+/** One chart per metric, in this order: its column of the history, its axis and its latest value. */
+const METRICS = [
+  {
+    key: "util",
+    title: "Utilisation",
+    color: "#2f5bea",
+    column: (s) => s.utilizationGpuPercent,
+    live: (g) => g.utilizationPercent,
+    latest: (g) => (g.utilizationPercent === null ? "–" : `${g.utilizationPercent} %`),
+    tick: (v) => `${v} %`,
+    point: (v) => `${v} %`,
+    range: () => [0, 100],
+  },
+  {
+    key: "mem",
+    title: "Memory used",
+    color: "#7a3fc4",
+    column: (s) => s.memoryUsedBytes.map((b) => b / GIB),
+    live: (g) => (g.memoryUsedBytes === null ? null : g.memoryUsedBytes / GIB),
+    latest: (g) => `${g.memoryUsedBytes === null ? "–" : gib(g.memoryUsedBytes)} / ${gib(g.memoryTotalBytes)} GiB`,
+    tick: (v) => `${v} GiB`,
+    point: (v) => `${v.toFixed(1)} GiB`,
+    range: (gc) => [0, Math.max(1, Math.ceil(gc.memoryTotalBytes / GIB))],
+  },
+  {
+    key: "temp",
+    title: "Temperature",
+    color: "#c4572f",
+    column: (s) => s.temperatureCelsius,
+    live: (g) => g.temperatureCelsius,
+    latest: (g) => (g.temperatureCelsius === null ? "–" : `${g.temperatureCelsius} °C`),
+    tick: (v) => `${v} °C`,
+    point: (v) => `${Math.round(v * 10) / 10} °C`,
+    range: (_gc, max) => [0, Math.max(100, Math.ceil((max ?? 0) / 10) * 10)],
+  },
+];
+
+/**
+ * node id -> its charts: { id, details, grid, note, gpus: Map<index, GpuCharts>, fresh, reads }.
+ * GpuCharts: { index, uuid, memoryTotalBytes, row, caption, figures, plots (while shown), data: {t, util, mem, temp} }.
+ */
+const nodeCharts = new Map();
+
+const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+
+/** The node's charts, kept in step with its live view: a row per GPU, the latest values, the heartbeat's point. */
+function chartsFor(n) {
+  let c = nodeCharts.get(n.id);
+  if (!c) {
+    const details = el("details", { class: "gpu-charts" });
+    const grid = el("div", { class: "gpu-charts-grid" });
+    const note = el("span", { class: "gpu-charts-note muted" });
+    details.append(el("summary", {}, "GPU history · last hour ", note), grid);
+    c = { id: n.id, details, grid, note, gpus: new Map(), fresh: false, reads: 0 };
+    nodeCharts.set(n.id, c);
+    const charts = c;
+    details.addEventListener("toggle", () => {
+      if (details.open) openCharts(charts);
+      else charts.fresh = false; // reopened: read the history again
+    });
+    details.open = [...nodeCharts.values()].filter((x) => x.details.open).length < AUTO_OPEN_CHARTS;
+  }
+  syncCharts(c, n);
+  if (c.details.open) openCharts(c);
+  return c.details;
+}
+
+function syncCharts(c, n) {
+  let reorder = false;
+  const present = new Set();
+  for (const g of n.gpus) {
+    present.add(g.index);
+    let gc = c.gpus.get(g.index);
+    if (gc && gc.uuid !== g.uuid) {
+      dropGpuCharts(gc);
+      gc = undefined;
+    }
+    if (!gc) {
+      gc = newGpuCharts(g);
+      c.gpus.set(g.index, gc);
+      reorder = true;
+    }
+    gc.memoryTotalBytes = g.memoryTotalBytes;
+    gc.caption.replaceChildren(el("strong", {}, `GPU ${g.index}`), el("span", { class: "gpu-chart-name", title: g.uuid }, g.model || "unknown"));
+    METRICS.forEach((m, i) => (gc.latest[i].textContent = m.latest(g)));
+    gc.live = g;
+  }
+  for (const [index, gc] of c.gpus) {
+    if (present.has(index)) continue;
+    dropGpuCharts(gc);
+    c.gpus.delete(index);
+    reorder = true;
+  }
+  if (reorder) c.grid.replaceChildren(...[...c.gpus.values()].sort((a, b) => a.index - b.index).map((gc) => gc.row));
+
+  // This heartbeat's numbers, as the hub's history records them (a GPU that could not be read adds none).
+  const t = n.lastHeartbeatAt ? Date.parse(n.lastHeartbeatAt) : NaN;
+  if (Number.isNaN(t)) return;
+  for (const g of n.gpus) {
+    const gc = c.gpus.get(g.index);
+    if (!gc || g.error || g.utilizationPercent === null || !(t > (gc.data.t.at(-1) ?? -Infinity))) continue;
+    gc.data.t.push(t);
+    for (const m of METRICS) gc.data[m.key].push(m.live(g));
+    trimChart(gc);
+    drawChart(gc);
+  }
+}
+
+function newGpuCharts(g) {
+  const caption = el("div", { class: "gpu-chart-caption" });
+  const latest = METRICS.map(() => el("span", { class: "gpu-chart-latest" }));
+  const figures = METRICS.map((m, i) =>
+    el("figure", { class: "gpu-chart", role: "img", dataset: { metric: m.key } }, el("figcaption", {}, el("span", { class: "gpu-chart-title" }, m.title), latest[i])),
+  );
+  const row = el("div", { class: "gpu-chart-row", dataset: { gpuIndex: String(g.index) } }, caption, ...figures);
+  const gc = { index: g.index, uuid: g.uuid, memoryTotalBytes: g.memoryTotalBytes, row, caption, latest, figures, plots: null, live: g, data: { t: [], util: [], mem: [], temp: [] } };
+  describeCharts(gc);
+  return gc;
+}
+
+function dropGpuCharts(gc) {
+  for (const p of gc.plots ?? []) p.destroy();
+  gc.plots = null;
+  gc.row.remove();
+}
+
+/** Forgets what fell out of the hour, and the oldest points beyond the cap. */
+function trimChart(gc) {
+  const cutoff = serverNow() - HISTORY_MS;
+  let drop = 0;
+  while (drop < gc.data.t.length && (gc.data.t[drop] < cutoff || gc.data.t.length - drop > MAX_CHART_POINTS)) drop++;
+  if (drop > 0) for (const k of ["t", "util", "mem", "temp"]) gc.data[k].splice(0, drop);
+}
+
+/** The charts are canvases: their text equivalent names the GPU, the count of samples and the latest value. */
+function describeCharts(gc) {
+  const n = gc.data.t.length;
+  METRICS.forEach((m, i) => {
+    const last = gc.data[m.key].at(-1);
+    const summary = n === 0 ? "no samples yet" : `${n} sample${n === 1 ? "" : "s"} since ${clock(gc.data.t[0])}, the last ${m.point(last)} at ${clock(gc.data.t[n - 1])}`;
+    gc.figures[i].setAttribute("aria-label", `${m.title} of GPU ${gc.index} over the last hour: ${summary}`);
+  });
+}
+
+function drawChart(gc) {
+  describeCharts(gc);
+  if (!gc.plots) return;
+  METRICS.forEach((m, i) => gc.plots[i].setData([gc.data.t, gc.data[m.key]]));
+}
+
+/** Builds the canvases of an open node's charts (once) and reads its history (once per opening or reconnect). */
+function openCharts(c) {
+  for (const gc of c.gpus.values()) {
+    if (gc.plots) continue;
+    gc.plots = METRICS.map((m, i) => new uPlot(chartOptions(gc, m, i), [gc.data.t, gc.data[m.key]], gc.figures[i]));
+  }
+  if (!c.fresh) void loadHistory(c);
+}
+
+function chartOptions(gc, m, i) {
+  const axis = { stroke: "#6b7385", font: "10px system-ui, sans-serif", grid: { stroke: "#eceff5", width: 1 }, ticks: { stroke: "#e3e6ee", width: 1, size: 3 } };
+  return {
+    width: CHART_WIDTH,
+    height: CHART_HEIGHT,
+    ms: 1,
+    legend: { show: false },
+    cursor: { drag: { x: false, y: false }, points: { size: 5 } },
+    scales: {
+      x: { time: true, range: () => [serverNow() - HISTORY_MS, serverNow()] },
+      y: { range: (_u, _min, max) => m.range(gc, max) },
+    },
+    axes: [
+      { ...axis, space: 48, size: 22, values: (_u, splits) => splits.map((v) => clock(v)) },
+      { ...axis, space: 24, size: m.key === "mem" ? 50 : 42, values: (_u, splits) => splits.map((v) => m.tick(v)) },
+    ],
+    series: [{}, { label: m.title, stroke: m.color, width: 1.5, fill: `${m.color}1f`, points: { size: 4 } }],
+    hooks: {
+      // Hovering shows the point under the cursor beside the chart; leaving shows the latest again.
+      setCursor: [
+        (u) => {
+          const idx = u.cursor.idx;
+          const v = idx === null || idx === undefined ? undefined : u.data[1][idx];
+          gc.latest[i].textContent = v === undefined || v === null ? m.latest(gc.live) : `${m.point(v)} at ${clock(u.data[0][idx])}`;
+        },
+      ],
+    },
+  };
+}
+
+/** GET /v1/nodes/{id}/gpu-history, then the live points newer than it. */
+async function loadHistory(c) {
+  const read = ++c.reads;
+  c.fresh = true;
+  let h;
+  try {
+    h = await api("GET", `/v1/nodes/${encodeURIComponent(c.id)}/gpu-history`);
+  } catch (err) {
+    if (read !== c.reads) return;
+    c.fresh = false;
+    c.note.textContent = `(history unavailable: ${err.message})`;
+    return;
+  }
+  if (read !== c.reads) return; // a newer read is on its way
+  c.note.textContent = "";
+  for (const hg of h.gpus) {
+    const gc = c.gpus.get(hg.index);
+    if (!gc || gc.uuid !== hg.uuid) continue;
+    const s = hg.samples;
+    const last = s.t.at(-1) ?? -Infinity;
+    const newer = gc.data.t.findIndex((t) => t > last);
+    const tail = (k) => (newer < 0 ? [] : gc.data[k].slice(newer));
+    gc.data = { t: [...s.t, ...tail("t")], ...Object.fromEntries(METRICS.map((m) => [m.key, [...m.column(s), ...tail(m.key)]])) };
+    trimChart(gc);
+    drawChart(gc);
+  }
+}
+
+/** The hour moves on between heartbeats: open charts slide with it. */
+function slideCharts() {
+  for (const c of nodeCharts.values()) {
+    if (!c.details.open) continue;
+    for (const gc of c.gpus.values()) {
+      trimChart(gc);
+      drawChart(gc);
+    }
+  }
 }
 
 // ------------------------------------------------------------------ rentals table
@@ -750,6 +1000,7 @@ $("withdraw").addEventListener("click", () => {
 setWallet(null);
 connect();
 setInterval(tick, 1000);
+setInterval(slideCharts, SLIDE_MS);
 const refreshPaid = async () => {
   await refreshChain();
   await refreshEarnings();
