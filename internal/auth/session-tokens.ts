@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { AppError } from "../errors/app-error.js";
 
 export type TokenRefusalCode = "token_missing" | "token_unknown" | "token_expired";
@@ -17,99 +17,115 @@ export class TokenRefusal extends AppError {
 
 export interface SessionTokensOptions {
   ttlMs: number;
+  /** The HMAC key (32 bytes): hubs with the same key accept each other's tokens. */
+  key: Buffer;
   now?: () => number;
-  /** Most tokens remembered at once; the oldest are dropped beyond. */
-  maxTokens?: number;
 }
 
-export const DEFAULT_MAX_SESSION_TOKENS = 100_000;
-
-const TOKEN_BYTES = 32;
-
-interface Session {
-  address: string;
+/** A signed-out session, until its token would have expired anyway. */
+export interface Revocation {
+  id: string;
   expiresAtMs: number;
 }
 
+interface Claims {
+  /** The wallet. */
+  a: string;
+  /** Token id: what a sign-out revokes. */
+  i: string;
+  /** Issued at, ms. */
+  t: number;
+  /** Expires at, ms. */
+  e: number;
+}
+
+const PREFIX = "s1.";
+
 /**
- * Short-lived bearer tokens issued after a sign-in. Only a SHA-256 of each token
- * is kept, so a heap dump or debug print of this map yields nothing usable.
- * Expired tokens are remembered for one more TTL to answer "expired" rather than "unknown".
+ * Bearer tokens issued after a sign-in, signed (HMAC-SHA256) rather than remembered: any hub with
+ * the key (replicas share the CA it is derived from) accepts them, and they survive a restart. What
+ * is remembered is what ends a session early: sign-outs (by token id, kept in the store for every
+ * hub) and banned wallets (every token issued before the ban).
  */
 export class SessionTokens {
-  // Keyed by hex SHA-256; insertion order is issue order.
-  private readonly sessions = new Map<string, Session>();
   private readonly ttlMs: number;
-  private readonly max: number;
+  private readonly key: Buffer;
   private readonly now: () => number;
+  private readonly revoked = new Map<string, number>();
+  private readonly revokedBefore = new Map<string, number>();
 
   constructor(opts: SessionTokensOptions) {
     if (!(opts.ttlMs > 0)) throw new RangeError(`SessionTokens ttlMs must be > 0, got ${opts.ttlMs}`);
-    const max = opts.maxTokens ?? DEFAULT_MAX_SESSION_TOKENS;
-    if (!Number.isInteger(max) || max < 1) throw new RangeError(`SessionTokens maxTokens must be an integer >= 1, got ${max}`);
+    if (opts.key.length < 32) throw new RangeError("SessionTokens key must be at least 32 bytes");
     this.ttlMs = opts.ttlMs;
-    this.max = max;
+    this.key = opts.key;
     this.now = opts.now ?? Date.now;
   }
 
   issue(address: string): { token: string; expiresAt: Date } {
     const now = this.now();
-    this.prune(now);
-    const token = randomBytes(TOKEN_BYTES).toString("base64url");
-    const expiresAtMs = now + this.ttlMs;
-    this.sessions.set(digest(token), { address, expiresAtMs });
-    while (this.sessions.size > this.max) {
-      const oldest = this.sessions.keys().next();
-      if (oldest.done) break;
-      this.sessions.delete(oldest.value);
-    }
-    return { token, expiresAt: new Date(expiresAtMs) };
+    const claims: Claims = { a: address, i: randomBytes(16).toString("base64url"), t: now, e: now + this.ttlMs };
+    const body = Buffer.from(JSON.stringify(claims)).toString("base64url");
+    return { token: `${PREFIX}${body}.${this.mac(body)}`, expiresAt: new Date(claims.e) };
   }
 
   /** Throws TokenRefusal. */
-  verify(token: string | undefined): { address: string; expiresAt: Date } {
+  verify(token: string | undefined): { address: string; expiresAt: Date; id: string } {
     if (!token) throw new TokenRefusal("token_missing", "token check failed: no bearer token was presented");
-    const now = this.now();
-    this.prune(now);
-    const session = this.sessions.get(digest(token));
-    if (!session) throw new TokenRefusal("token_unknown", "token check failed: the token was not issued here, was revoked, or is long expired");
-    if (now >= session.expiresAtMs) {
-      throw new TokenRefusal(
-        "token_expired",
-        `token check failed: the token expired at ${new Date(session.expiresAtMs).toISOString()}; sign in again`,
-      );
+    const claims = this.claims(token);
+    if (!claims || this.revoked.has(claims.i) || claims.t < (this.revokedBefore.get(claims.a.toLowerCase()) ?? -Infinity)) {
+      throw new TokenRefusal("token_unknown", "token check failed: the token was not issued here, was revoked, or is long expired");
     }
-    return { address: session.address, expiresAt: new Date(session.expiresAtMs) };
+    if (this.now() >= claims.e) throw new TokenRefusal("token_expired", `token check failed: the token expired at ${new Date(claims.e).toISOString()}; sign in again`);
+    return { address: claims.a, expiresAt: new Date(claims.e), id: claims.i };
   }
 
-  revoke(token: string): void {
-    this.sessions.delete(digest(token));
+  /** Ends the session here; returns what other hubs must be told (undefined for a token that is no session). */
+  revoke(token: string): Revocation | undefined {
+    const claims = this.claims(token);
+    if (!claims) return undefined;
+    this.revokeId({ id: claims.i, expiresAtMs: claims.e });
+    return { id: claims.i, expiresAtMs: claims.e };
   }
 
-  /** Ends every session of the address (a banned wallet); returns how many there were. */
+  /** A sign-out made on this hub or another. */
+  revokeId(r: Revocation): void {
+    this.prune();
+    if (r.expiresAtMs > this.now()) this.revoked.set(r.id, r.expiresAtMs);
+  }
+
+  /**
+   * Ends every session of the address issued until now (a banned wallet); 1 when it had not been done
+   * yet, else 0. Kept after an unban: sessions from before the ban stay ended, new sign-ins work.
+   */
   revokeAddress(address: string): number {
-    let n = 0;
-    for (const [key, session] of this.sessions) {
-      if (session.address.toLowerCase() !== address.toLowerCase()) continue;
-      this.sessions.delete(key);
-      n++;
+    const key = address.toLowerCase();
+    if (this.revokedBefore.has(key)) return 0;
+    this.revokedBefore.set(key, this.now() + 1);
+    return 1;
+  }
+
+  private claims(token: string): Claims | undefined {
+    if (!token.startsWith(PREFIX)) return undefined;
+    const [body, mac] = token.slice(PREFIX.length).split(".");
+    if (!body || !mac) return undefined;
+    const want = Buffer.from(this.mac(body));
+    const got = Buffer.from(mac);
+    if (want.length !== got.length || !timingSafeEqual(want, got)) return undefined;
+    try {
+      const c = JSON.parse(Buffer.from(body, "base64url").toString("utf8")) as Partial<Claims>;
+      return typeof c.a === "string" && typeof c.i === "string" && typeof c.t === "number" && typeof c.e === "number" ? (c as Claims) : undefined;
+    } catch {
+      return undefined;
     }
-    return n;
   }
 
-  /** Number of tokens remembered (for metrics and tests). */
-  get size(): number {
-    return this.sessions.size;
+  private mac(body: string): string {
+    return createHmac("sha256", this.key).update(body).digest("base64url");
   }
 
-  private prune(now: number): void {
-    for (const [key, session] of this.sessions) {
-      if (session.expiresAtMs + this.ttlMs > now) break;
-      this.sessions.delete(key);
-    }
+  private prune(): void {
+    const now = this.now();
+    for (const [id, exp] of this.revoked) if (exp <= now) this.revoked.delete(id);
   }
-}
-
-function digest(token: string): string {
-  return createHash("sha256").update(token, "utf8").digest("hex");
 }

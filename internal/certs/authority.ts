@@ -1,3 +1,4 @@
+import { hkdfSync } from "node:crypto";
 import { join } from "node:path";
 import { CertificateError } from "./errors.js";
 import { recoverFileSet, writeFileSet } from "./file-set.js";
@@ -53,8 +54,18 @@ export class CertificateAuthority {
   private constructor(
     readonly certPem: string,
     private readonly issuer: Issuer,
+    /** Derived from the CA key: the same on every hub that shares the CA, and nothing without it. */
+    private readonly secretSeed: Buffer,
   ) {
     this.fingerprint = certificateFingerprint(certPem);
+  }
+
+  /**
+   * A 32-byte key for `purpose`, derived (HKDF-SHA256) from the CA's private key: hubs that share the
+   * CA (replicas, a restarted hub) derive the same one, and it never needs storing anywhere.
+   */
+  deriveKey(purpose: string): Buffer {
+    return Buffer.from(hkdfSync("sha256", this.secretSeed, "rental-hub", purpose, 32));
   }
 
   /**
@@ -180,6 +191,6 @@ export class CertificateAuthority {
     if (cert.getExtension(x509.BasicConstraintsExtension)?.ca !== true) {
       throw new CertificateError("invalid_ca", `${certPath} is not a CA certificate (basicConstraints CA:TRUE missing)`);
     }
-    return new CertificateAuthority(certPem, { cert, signingKey: keys.privateKey });
+    return new CertificateAuthority(certPem, { cert, signingKey: keys.privateKey }, Buffer.from(keyPem, "utf8"));
   }
 }

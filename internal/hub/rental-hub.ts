@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { Closers } from "../util/closers.js";
 import { NonceStore } from "../auth/nonce-store.js";
 import { SessionTokens } from "../auth/session-tokens.js";
+import { SessionSignOuts } from "./access/session-sign-outs.js";
 import { SiweVerifier, type SiwePolicy } from "../auth/siwe-verifier.js";
 import { CertificateAuthority } from "../certs/authority.js";
 import { formatHostPort } from "../grpc/host-port.js";
@@ -139,7 +140,11 @@ export class RentalHub {
     const siweDomain = opts.siweDomain ?? formatHostPort({ host: publicHost, port: httpPort });
     const policy: SiwePolicy = { domain: siweDomain, uriOrigin: `${scheme}://${siweDomain}`, chainId: opts.chainId };
     const nonces = new NonceStore({ ttlMs: opts.nonceTtlMs });
-    const tokens = new SessionTokens({ ttlMs: opts.tokenTtlMs });
+    // Signed with a key derived from the CA: every hub that shares the CA accepts them, across restarts.
+    const tokens = new SessionTokens({ ttlMs: opts.tokenTtlMs, key: ca.deriveKey("session tokens v1") });
+    const signOuts = new SessionSignOuts({ refreshMs: opts.accessRefreshMs }, { tokens, store: this.store.sessions, logger });
+    await signOuts.start();
+    this.closers.push(() => signOuts.close());
     router.on("GET", "/healthz", async () => ({ ok: true, version: VERSION }));
     router.on("GET", "/v1/ca", async () => ({ caCertPem: ca.certPem, fingerprint: ca.fingerprint }));
     router.on("GET", "/v1/ca.pem", async ({ res }) => {
@@ -163,6 +168,7 @@ export class RentalHub {
       for (const wallet of access.bannedWallets()) if (tokens.revokeAddress(wallet) > 0) logger.info({ wallet }, "ended the sessions of a banned wallet");
     };
     access.on("changed", endBannedSessions);
+    endBannedSessions();
     addNodeRoutes(router, {
       tokens,
       registry,
@@ -188,7 +194,7 @@ export class RentalHub {
     addRentalRoutes(router, { tokens, store: this.store, book: this.rentals, views });
     addPaymentRoutes(router, { tokens, store: this.store, paid });
     addEventRoutes(router, { tokens, store: this.store, presence, heartbeats, nodeEvents: this.channel.events, isDraining: (id) => this.channel.isDraining(id), book: this.rentals, views, logger: logger.child({ part: "events" }) });
-    addDashboardRoutes(router, { tokens });
+    addDashboardRoutes(router, { signOut: (token) => signOuts.signOut(token) });
     addOpenApiRoute(router);
 
     const served = metrics && opts.metricsListen ? await serveHubMetrics(opts.metricsListen, metrics, { channel: this.channel, presence, rentals: this.store.rentals, ...(paid ? { chain: () => paid.status() } : {}) }) : undefined;

@@ -3,7 +3,6 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { extname, join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { SessionTokens } from "../../auth/session-tokens.js";
 import { notFound } from "../http/api-error.js";
 import type { Router } from "../http/router.js";
 import { clearSessionCookie, sessionToken } from "../http/session-cookie.js";
@@ -59,7 +58,8 @@ export function loadDashboardAssets(dir = packageFile(import.meta.url, join("int
 }
 
 export interface DashboardRouteDeps {
-  tokens: SessionTokens;
+  /** Ends the session on every hub (the token is refused, not just forgotten). */
+  signOut: (token: string) => Promise<void>;
 }
 
 /** GET / (the page), GET /dashboard/{file} (its module and style sheet), POST /v1/auth/signout. */
@@ -74,7 +74,7 @@ export function addDashboardRoutes(router: Router, deps: DashboardRouteDeps, ass
   // The session cookie is HttpOnly, so only the hub can end it: the token is revoked, not just forgotten.
   router.on("POST", "/v1/auth/signout", async ({ req, res }) => {
     const token = sessionToken(req);
-    if (token) deps.tokens.revoke(token);
+    if (token) await deps.signOut(token);
     clearSessionCookie(res);
     res.writeHead(204);
     res.end();

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { RentalViews } from "./rental-views.js";
 import { randomUUID } from "node:crypto";
 import { EventEmitter, once } from "node:events";
@@ -56,7 +57,7 @@ describe("GET /v1/events", () => {
     nodeA = (await enrollNode(t, { wallet: provider, machineId: "a".repeat(64), info: nodeInfo({ host: "10.0.0.1" }) })).nodeId;
     nodeB = (await enrollNode(t, { wallet: Wallet.createRandom(), machineId: "b".repeat(64), info: nodeInfo({ host: "10.0.0.2" }) })).nodeId;
     deps = {
-      tokens: new SessionTokens({ ttlMs: 60_000 }),
+      tokens: new SessionTokens({ ttlMs: 60_000, key: randomBytes(32) }),
       store: t.hub.store,
       presence: new Presence({ intervalMs: 60_000, offlineAfterMissed: 3 }),
       heartbeats: new HeartbeatBuffer({ flushIntervalMs: 60_000 }, { store: t.hub.store, logger: quietLogger }),

@@ -1,6 +1,7 @@
 import type { AccessStore } from "./access-store.js";
 import type { LeaseStore } from "./lease-store.js";
 import type { PaymentStore } from "./payment-store.js";
+import type { SessionStore } from "./session-store.js";
 import type { RentalStore } from "./rental-store.js";
 
 /** The hub's records, independent of the database engine behind them. */
@@ -67,5 +68,7 @@ export interface HubStore {
   readonly payments: PaymentStore;
   /** Work that runs on one hub at a time. */
   readonly leases: LeaseStore;
+  /** Renters' sign-outs, read by every hub. */
+  readonly sessions: SessionStore;
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import { type AccessStore, KyselyAccessStore } from "./access-store.js";
 import { KyselyLeaseStore, type LeaseStore } from "./lease-store.js";
 import { KyselyPaymentStore, type PaymentStore } from "./payment-store.js";
+import { KyselySessionStore, type SessionStore } from "./session-store.js";
 import { KyselyRentalStore, type RentalStore } from "./rental-store.js";
 import type { Database } from "./schema.js";
 import type { HeartbeatRecord, HubStore, IssuedCertificate, NodeDescription, NodeRecord } from "./hub-store.js";
@@ -12,12 +13,14 @@ export class KyselyHubStore implements HubStore {
   readonly access: AccessStore;
   readonly payments: PaymentStore;
   readonly leases: LeaseStore;
+  readonly sessions: SessionStore;
 
   constructor(private readonly db: Kysely<Database>) {
     this.rentals = new KyselyRentalStore(db);
     this.access = new KyselyAccessStore(db);
     this.payments = new KyselyPaymentStore(db);
     this.leases = new KyselyLeaseStore(db);
+    this.sessions = new KyselySessionStore(db);
   }
 
   async upsertNode(node: NodeRecord): Promise<void> {

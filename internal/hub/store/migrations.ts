@@ -162,6 +162,17 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  "0008_session_revocations": {
+    // Sessions are signed tokens every hub accepts; a sign-out is kept here so that every hub refuses
+    // the token, until it would have expired anyway.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("session_revocations")
+        .addColumn("token_id", "text", (c) => c.primaryKey())
+        .addColumn("expires_at_ms", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 class StaticProvider implements MigrationProvider {

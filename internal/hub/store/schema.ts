@@ -119,6 +119,11 @@ export interface LeasesTable {
   expires_at_ms: ColumnType<number | string, number, number>;
 }
 
+export interface SessionRevocationsTable {
+  token_id: string;
+  expires_at_ms: ColumnType<number | string, number, number>;
+}
+
 export interface Database {
   rentals: RentalsTable;
   nodes: NodesTable;
@@ -131,4 +136,5 @@ export interface Database {
   chain_cursors: ChainCursorsTable;
   chain_outbox: ChainOutboxTable;
   leases: LeasesTable;
+  session_revocations: SessionRevocationsTable;
 }
