@@ -58,6 +58,8 @@ export const rentalHubFlags = {
   operatorKeyFile: text({ value: "path", help: "the escrow operator's private key (marks rentals started, settles them); refused unless mode 0600" }),
   paymentWindow: parsed({ value: "duration", help: "how long a paid rental waits for its funding to be final", default: 15 * 60_000, defaultText: "`15m`", parse: duration }),
   minPaidDuration: parsed({ value: "duration", help: "the least time a deposit must pay for at the node's price", default: 60_000, defaultText: "`1m`", parse: duration }),
+  minContainerToolkit: text({ value: "version", help: "nodes whose NVIDIA Container Toolkit is older get no rentals (known container escapes); empty turns the check off", default: d.rentals.toolkit.minimum }),
+  containerToolkitExempt: list({ value: "node-ids", help: "comma-separated nodes that get rentals whatever their toolkit (the operator's exception)", default: [], defaultText: "none", split: commaList }),
   ...logFlagTable,
 };
 
@@ -104,6 +106,7 @@ export async function toRentalHubArgs(r: Resolved<typeof rentalHubFlags>): Promi
       trustedProxies: v.trustedProxy,
       connectionLimits: { ...d.connectionLimits, perAddress: v.maxConnectionsPerIp },
       signInLimits: { perIp: perMinute(v.signInsPerIp), perAddress: perMinute(v.signInsPerWallet) },
+      rentals: { ...d.rentals, toolkit: { minimum: v.minContainerToolkit, exempt: v.containerToolkitExempt } },
       ...(await chainOptions(r)),
     },
     log: logFlags(v),

@@ -1,3 +1,4 @@
+import { readContainerToolkitVersion } from "../gpu/container-toolkit.js";
 import type { Wallet } from "ethers";
 import type { Logger } from "pino";
 import { Closers } from "../util/closers.js";
@@ -91,6 +92,8 @@ export class NodeDaemon {
     const certDir = new CertDir(opts.certDir);
     hub.ca = await establishHubTrust({ hubHttpUrl: hub.baseUrl, pinnedFingerprint: opts.hubCaFingerprint, signal }, { certDir, logger });
 
+    const toolkit = await readContainerToolkitVersion({ timeoutMs: 5_000, signal });
+    if (toolkit) logger.info({ containerToolkit: toolkit }, `NVIDIA Container Toolkit ${toolkit}`);
     const host = this.publicHost();
     const apiPort = opts.apiPort === 0 ? await reserveFreePort(opts.apiListenHost) : opts.apiPort;
     const status: NodeStatus = new NodeStatus(
@@ -100,6 +103,7 @@ export class NodeDaemon {
         activity: { assignmentOf: (i) => (this.workloads?.activity ?? ALL_GPUS_FREE).assignmentOf(i) },
         notices,
         dockerVersion: () => this.workloads?.engineVersion ?? "",
+        containerToolkitVersion: () => toolkit,
         rentals: () => this.workloads?.rentals.list() ?? [],
         miners: () => this.workloads?.mining.status() ?? [],
         link: () => ({ connected: this.link?.connected ?? false, heartbeatsSent: this.link?.heartbeatsSent ?? 0, reconnects: this.link?.reconnects ?? 0, lastHeartbeatAt: this.link?.lastHeartbeatAt }),

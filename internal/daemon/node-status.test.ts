@@ -36,6 +36,7 @@ describe("NodeStatus when the whole GPU read fails", () => {
         activity: ALL_GPUS_FREE,
         notices: ["a notice from start-up"],
         dockerVersion: () => "",
+        containerToolkitVersion: () => "",
         rentals: () => [],
         miners: () => [],
         link: () => ({ connected: true, heartbeatsSent: 0, reconnects: 0 }),

@@ -19,6 +19,8 @@ export interface NodeStatusDeps {
   activity: GpuActivitySource;
   notices: string[];
   dockerVersion(): string;
+  /** The NVIDIA Container Toolkit's version, "" when it is not installed. */
+  containerToolkitVersion(): string;
   rentals(): RentalInfo[];
   miners(): MinerStatus[];
   link(): { connected: boolean; heartbeatsSent: number; reconnects: number; lastHeartbeatAt?: Date };
@@ -125,6 +127,7 @@ export class NodeStatus {
       cudaDriver: snapshot.cudaDriverVersion,
       docker: this.deps.dockerVersion(),
       os: `${type()} ${release()} ${arch()}`,
+      containerToolkit: this.deps.containerToolkitVersion(),
     };
   }
 

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import type { HostPort } from "../grpc/host-port.js";
 import { type ConnectionLimits, defaultConnectionLimits } from "./http/connection-limits.js";
+import { SAFE_CONTAINER_TOOLKIT, type ToolkitPolicy } from "./rentals/toolkit-policy.js";
 
 export interface HubOptions {
   dataDir: string;
@@ -60,6 +61,8 @@ export interface ChainOptions {
 }
 
 export interface RentalTimings {
+  /** Nodes whose NVIDIA Container Toolkit has a known container escape get no rentals. */
+  toolkit: ToolkitPolicy;
   /** How long the hub waits for word of a start (the node's answer, or image pull progress) before failing it. */
   startSilenceMs: number;
   /** How long it waits for a node's answer to a stop or logs request. */
@@ -93,5 +96,5 @@ export const defaultHubOptions: HubOptions = {
   accessRefreshMs: 5_000,
   trustedProxies: [],
   connectionLimits: defaultConnectionLimits,
-  rentals: { startSilenceMs: 15 * 60_000, commandTimeoutMs: 60_000, longestTimerMs: 2 ** 31 - 1 },
+  rentals: { startSilenceMs: 15 * 60_000, commandTimeoutMs: 60_000, longestTimerMs: 2 ** 31 - 1, toolkit: { minimum: SAFE_CONTAINER_TOOLKIT, exempt: [] } },
 };

@@ -178,6 +178,7 @@ export class RentalHub {
       channel: this.channel,
       hubIdentity: () => hubTls.clientIdentity(),
       logger: logger.child({ part: "nodes" }),
+      toolkit: opts.rentals.toolkit,
     });
     this.gpuHistory = addGpuHistoryRoutes(router, { store: this.store, nodeEvents: this.channel.events });
 
@@ -193,7 +194,7 @@ export class RentalHub {
     const views = new RentalViews({ book: this.rentals, ...(paid ? { payments: paid.source() } : {}) });
     addRentalRoutes(router, { tokens, store: this.store, book: this.rentals, views });
     addPaymentRoutes(router, { tokens, store: this.store, paid });
-    addEventRoutes(router, { tokens, store: this.store, presence, heartbeats, nodeEvents: this.channel.events, isDraining: (id) => this.channel.isDraining(id), book: this.rentals, views, logger: logger.child({ part: "events" }) });
+    addEventRoutes(router, { tokens, store: this.store, presence, heartbeats, nodeEvents: this.channel.events, isDraining: (id) => this.channel.isDraining(id), book: this.rentals, views, toolkit: opts.rentals.toolkit, logger: logger.child({ part: "events" }) });
     addDashboardRoutes(router, { signOut: (token) => signOuts.signOut(token) });
     addOpenApiRoute(router);
 

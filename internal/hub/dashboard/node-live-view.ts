@@ -36,6 +36,8 @@ export interface NodeLive {
   pricePerSecWei: string;
   lastHeartbeatAt: string | null;
   gpus: GpuLive[];
+  /** Why the hub places no rental on it (an unsafe container toolkit); null when it does. */
+  refusesRentals: string | null;
 }
 
 // The stored heartbeat body is the proto JSON form written by heartbeatView(); read it defensively.
@@ -61,7 +63,7 @@ const STATES: Record<string, GpuLiveState> = {
   GPU_ACTIVITY_UNHEALTHY: "unhealthy",
 };
 
-export function nodeLiveView(node: NodeRecord, presence: Pick<Presence, "status">, hb: HeartbeatRecord | undefined, draining: boolean): NodeLive {
+export function nodeLiveView(node: NodeRecord, presence: Pick<Presence, "status">, hb: HeartbeatRecord | undefined, draining: boolean, refusesRentals: string | null = null): NodeLive {
   const parsed = hb ? heartbeatBodySchema.safeParse(hb.body) : undefined;
   const reported = parsed?.success ? parsed.data.gpus : undefined;
   const gpus: GpuLive[] = reported
@@ -98,6 +100,7 @@ export function nodeLiveView(node: NodeRecord, presence: Pick<Presence, "status"
     status: nodeStatus(presence.status(node.id), draining),
     pricePerSecWei: node.pricePerSecWei,
     lastHeartbeatAt: hb ? hb.receivedAt.toISOString() : null,
+    refusesRentals,
     gpus,
   };
 }

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { TokenRefusal, type SessionTokens } from "../../auth/session-tokens.js";
 import type { HubChannel } from "../channel/hub-channel.js";
 import { nodeLiveView, type NodeLive } from "../dashboard/node-live-view.js";
+import { type ToolkitPolicy, toolkitRefusal } from "../rentals/toolkit-policy.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import type { Presence } from "../presence.js";
 import type { RentalBook } from "../rentals/rental-book.js";
@@ -33,6 +34,8 @@ export const defaultEventStreamOptions: EventStreamOptions = {
 
 export interface EventRouteDeps {
   tokens: SessionTokens;
+  /** Which nodes get no rentals, and why (shown on each node). */
+  toolkit?: ToolkitPolicy;
   store: HubStore;
   presence: Presence;
   heartbeats: HeartbeatBuffer;
@@ -140,6 +143,11 @@ export class EventFeed {
     }
   }
 
+  private liveView(n: NodeRecord): NodeLive {
+    const refusal = this.deps.toolkit ? toolkitRefusal(n, this.deps.toolkit) : null;
+    return nodeLiveView(n, this.deps.presence, this.deps.heartbeats.get(n.id), this.deps.isDraining(n.id), refusal);
+  }
+
   private async snapshot(wallet: string | null): Promise<EventStreamEvents["snapshot"]> {
     const { store, heartbeats, presence } = this.deps;
     const nodes = await store.listNodes();
@@ -152,7 +160,7 @@ export class EventFeed {
       rentals.push(...(await this.deps.views.many(asRenter)).map((rental) => ({ role: "renter" as const, rental })));
       rentals.push(...(await this.deps.views.many(asProvider)).map((rental) => ({ role: "provider" as const, rental })));
     }
-    return { wallet, serverTime: new Date().toISOString(), nodes: nodes.map((n) => nodeLiveView(n, presence, heartbeats.get(n.id), this.deps.isDraining(n.id))), rentals };
+    return { wallet, serverTime: new Date().toISOString(), nodes: nodes.map((n) => this.liveView(n)), rentals };
   }
 
   private walletOf(token: string | undefined): string | null {
@@ -281,7 +289,7 @@ export class EventFeed {
       if (!node) return undefined;
       if (this.clients.size > 0) this.nodeCache.set(nodeId, node);
     }
-    return nodeLiveView(node, this.deps.presence, this.deps.heartbeats.get(nodeId), this.deps.isDraining(nodeId));
+    return this.liveView(node);
   }
 
   /**

@@ -12,6 +12,7 @@ import { ApiError, forbidden, notFound, rateLimited } from "./api-error.js";
 import { optionalWallet, requireWallet } from "./auth-routes.js";
 import { readJsonBody } from "./json-body.js";
 import { nodeViewFor } from "./node-views.js";
+import type { ToolkitPolicy } from "../rentals/toolkit-policy.js";
 import { RateLimiter } from "./rate-limit.js";
 import type { Router } from "./router.js";
 
@@ -25,6 +26,8 @@ export interface NodeRouteDeps {
   /** The hub's current client identity (it renews). */
   hubIdentity: () => HubClientIdentity;
   logger: Logger;
+  /** Which nodes get no rentals, and why: every node view says so. */
+  toolkit: ToolkitPolicy;
 }
 
 /** How often one wallet may make the hub dial its node's API. */

@@ -4,11 +4,13 @@ import { nodeStatus } from "../dashboard/node-live-view.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import type { Presence } from "../presence.js";
 import type { NodeRecord } from "../store/hub-store.js";
+import { type ToolkitPolicy, toolkitRefusal } from "../rentals/toolkit-policy.js";
 
 export interface NodeViewSources {
   presence: Presence;
   heartbeats: HeartbeatBuffer;
   channel: Pick<HubChannel, "isConnected" | "isDraining">;
+  toolkit: ToolkitPolicy;
 }
 
 /**
@@ -65,6 +67,8 @@ export function publicNodeView(n: NodeRecord, src: NodeViewSources) {
     registeredAt: n.registeredAt.toISOString(),
     updatedAt: n.updatedAt.toISOString(),
     lastHeartbeat: hb ? { seq: hb.seq, receivedAt: hb.receivedAt.toISOString(), body: publicHeartbeatBody(hb.body) } : null,
+    /** Why the hub places no rental here (an unsafe container toolkit); null when it does. */
+    refusesRentals: toolkitRefusal(n, src.toolkit),
   };
 }
 

@@ -27,6 +27,7 @@ export const nodeInfoSchema = z.object({
       cudaDriver: z.string().max(64),
       docker: z.string().max(64),
       os: z.string().max(128),
+      containerToolkit: z.string().max(64),
     })
     .partial()
     .optional(),

@@ -14,6 +14,7 @@ import { ACTIVE_STATUSES, type HubRental, type RentalRequest } from "../store/re
 import { ActiveRentals } from "./active-rentals.js";
 import { SilenceWatch } from "./silence-watch.js";
 import { limitOf } from "./rental-limit.js";
+import { toolkitRefusal } from "./toolkit-policy.js";
 import { askNode } from "./node-commands.js";
 import { pickNode } from "./node-picker.js";
 import { answerFailed, changes, missingPatch, nodeViewPatch, type RentalPatch, startFailed } from "./node-view.js";
@@ -115,6 +116,8 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     const node = await this.deps.store.getNode(nodeId);
     if (!node) throw new ApiError(404, "unknown_node", `no node ${nodeId}`);
     if (!this.deps.channel.isConnected(nodeId)) throw new ApiError(409, "node_offline", `node ${nodeId} is offline`);
+    const unsafe = toolkitRefusal(node, this.opts.toolkit);
+    if (unsafe) throw new ApiError(409, "unsafe_container_toolkit", `node ${nodeId} takes no rentals: ${unsafe}`);
     if (this.deps.channel.isDraining(nodeId)) throw new ApiError(409, "node_draining", `node ${nodeId} is draining: it takes no new rentals; pick another node or leave nodeId empty`);
     if (input.maxPricePerSecWei && BigInt(node.pricePerSecWei) > BigInt(input.maxPricePerSecWei)) {
       throw new ApiError(409, "price_above_max", `node ${nodeId} asks ${node.pricePerSecWei} wei/s, more than your maximum of ${input.maxPricePerSecWei}`);
@@ -262,7 +265,9 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     const node = pickNode(
       nodes.map((n) => {
         const heartbeat = this.deps.heartbeats.get(n.id);
-        return { node: n, online: this.deps.channel.isConnected(n.id), draining: this.deps.channel.isDraining(n.id), heartbeat, promised: this.promised(n.id, heartbeat) };
+        // A node the hub places nothing on is, for picking, a node that is not there.
+        const online = this.deps.channel.isConnected(n.id) && toolkitRefusal(n, this.opts.toolkit) === null;
+        return { node: n, online, draining: this.deps.channel.isDraining(n.id), heartbeat, promised: this.promised(n.id, heartbeat) };
       }),
       { gpuCount, gpuModel: input.gpuModel, maxPricePerSecWei: input.maxPricePerSecWei ? BigInt(input.maxPricePerSecWei) : undefined },
     );

@@ -319,7 +319,13 @@ function renderNode(n) {
         el("td", { rowSpan: span, title: n.id }, el("code", {}, short(n.id, 8, 0))),
         el("td", { rowSpan: span, title: n.wallet, class: "node-wallet" }, short(n.wallet)),
         el("td", { rowSpan: span, class: "node-host" }, n.host),
-        el("td", { rowSpan: span }, el("span", { class: `badge node-status ${n.status}`, title: n.status === "draining" ? "online; takes no new rentals (node-daemon drain)" : undefined }, n.status)),
+        el(
+          "td",
+          { rowSpan: span },
+          el("span", { class: `badge node-status ${n.status}`, title: n.status === "draining" ? "online; takes no new rentals (node-daemon drain)" : undefined }, n.status),
+          n.refusesRentals ? el("span", { class: "badge node-refused", title: n.refusesRentals }, "no rentals") : "",
+          n.refusesRentals ? el("div", { class: "node-refusal" }, n.refusesRentals) : "",
+        ),
         el("td", { rowSpan: span, class: "node-price", title: `${n.pricePerSecWei} wei per second` }, `${ether(BigInt(n.pricePerSecWei) * 3600n)} / GPU-h`),
         el("td", { rowSpan: span, class: "node-heartbeat", dataset: { since: n.lastHeartbeatAt ?? "" } }, ago(n.lastHeartbeatAt)),
       );

@@ -220,6 +220,8 @@ export interface Versions {
   cudaDriver: string;
   docker: string;
   os: string;
+  /** The NVIDIA Container Toolkit (nvidia-ctk --version); empty when it is not installed. */
+  containerToolkit: string;
 }
 
 export interface GpuInfo {
@@ -999,7 +1001,7 @@ export const NodeInfo: MessageFns<NodeInfo> = {
 };
 
 function createBaseVersions(): Versions {
-  return { daemon: "", nodeRuntime: "", driver: "", cudaDriver: "", docker: "", os: "" };
+  return { daemon: "", nodeRuntime: "", driver: "", cudaDriver: "", docker: "", os: "", containerToolkit: "" };
 }
 
 export const Versions: MessageFns<Versions> = {
@@ -1021,6 +1023,9 @@ export const Versions: MessageFns<Versions> = {
     }
     if (message.os !== "") {
       writer.uint32(50).string(message.os);
+    }
+    if (message.containerToolkit !== "") {
+      writer.uint32(58).string(message.containerToolkit);
     }
     return writer;
   },
@@ -1086,6 +1091,14 @@ export const Versions: MessageFns<Versions> = {
             message.os = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.containerToolkit = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1114,6 +1127,11 @@ export const Versions: MessageFns<Versions> = {
         : "",
       docker: isSet(object.docker) ? globalThis.String(object.docker) : "",
       os: isSet(object.os) ? globalThis.String(object.os) : "",
+      containerToolkit: isSet(object.containerToolkit)
+        ? globalThis.String(object.containerToolkit)
+        : isSet(object.container_toolkit)
+        ? globalThis.String(object.container_toolkit)
+        : "",
     };
   },
 
@@ -1137,6 +1155,9 @@ export const Versions: MessageFns<Versions> = {
     if (message.os !== "") {
       obj.os = message.os;
     }
+    if (message.containerToolkit !== "") {
+      obj.containerToolkit = message.containerToolkit;
+    }
     return obj;
   },
 
@@ -1151,6 +1172,7 @@ export const Versions: MessageFns<Versions> = {
     message.cudaDriver = object.cudaDriver ?? "";
     message.docker = object.docker ?? "";
     message.os = object.os ?? "";
+    message.containerToolkit = object.containerToolkit ?? "";
     return message;
   },
 };
