@@ -19,7 +19,7 @@ import type {
 import { ApiError } from "../http/api-error.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import type { Presence } from "../presence.js";
-import { nodeInfoSchema } from "../registry/node-info-schema.js";
+import { nodeInfoSchema } from "../../hubapi/nodes.js";
 import type { NodeRegistry } from "../registry/node-registry.js";
 import type { AccessControl } from "../access/access-control.js";
 import { NodeDisconnectedError, NodeSession, NodeTimeoutError } from "./node-session.js";

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from "node:http";
-import { z } from "zod";
 import { SiweRefusal, refusalStatus } from "../../auth/refusal.js";
 import type { NonceStore } from "../../auth/nonce-store.js";
 import { TokenRefusal, type SessionTokens } from "../../auth/session-tokens.js";
@@ -10,6 +9,7 @@ import type { AccessControl } from "../access/access-control.js";
 import { getAddress, isAddress } from "ethers";
 import { MAX_SIGN_IN_LIFETIME_MS, signInMessage } from "../../auth/siwe-signer.js";
 import { ApiError, badRequest, rateLimited, unauthorized } from "./api-error.js";
+import { SIGN_IN_MAX_BODY_BYTES, signInRequestSchema } from "../../hubapi/auth.js";
 import { readJsonBody } from "./json-body.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { ClientAddress } from "./client-address.js";
@@ -30,10 +30,6 @@ export interface AuthRouteDeps {
   clientAddress: ClientAddress;
 }
 
-// No length limit on the message here: the verifier refuses an oversized one with its own reason
-// ("oversized"); the body cap below keeps what is read small.
-const signInSchema = z.object({ message: z.string(), signature: z.string().max(1024) });
-const SIGN_IN_MAX_BODY_BYTES = 32_768;
 const BROWSER_STATEMENT = "Sign in to the GPU rental hub dashboard.";
 
 export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
@@ -66,7 +62,7 @@ export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
 
   router.on("POST", "/v1/auth/verify", async ({ req, res }) => {
     limit(deps.limits.perIp, `ip:${deps.clientAddress.of(req)}`);
-    const body = await readJsonBody(req, signInSchema, SIGN_IN_MAX_BODY_BYTES);
+    const body = await readJsonBody(req, signInRequestSchema, SIGN_IN_MAX_BODY_BYTES);
     try {
       const signedIn = await deps.verifier.verify(body.message, body.signature);
       // Charged to the wallet only once its signature is proven: a message that merely names a

@@ -5,7 +5,7 @@ import type { HubChannel } from "../channel/hub-channel.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import { fetchNodeStatus, type HubClientIdentity } from "../node-api-client.js";
 import type { Presence } from "../presence.js";
-import { registerNodeSchema } from "../registry/node-info-schema.js";
+import { registerNodeSchema } from "../../hubapi/nodes.js";
 import type { NodeRegistry } from "../registry/node-registry.js";
 import type { HubStore, NodeRecord } from "../store/hub-store.js";
 import { ApiError, forbidden, notFound, rateLimited } from "./api-error.js";

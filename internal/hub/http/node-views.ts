@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { type PublicHeartbeatBody, publicHeartbeatSchema } from "../../hubapi/nodes.js";
 import type { HubChannel } from "../channel/hub-channel.js";
 import { nodeStatus } from "../dashboard/node-live-view.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
@@ -12,37 +12,6 @@ export interface NodeViewSources {
   channel: Pick<HubChannel, "isConnected" | "isDraining">;
   toolkit: ToolkitPolicy;
 }
-
-/**
- * What anyone may read of a node's latest heartbeat: the GPUs a renter chooses by (model, memory,
- * load, what each does). Declared as a schema so that a field added to the heartbeat stays private
- * until someone adds it here: rentals, miners' container ids and each GPU's rental id never are.
- */
-const publicGpuSchema = z.object({
-  index: z.number(),
-  uuid: z.string(),
-  name: z.string(),
-  activity: z.string(),
-  healthy: z.boolean(),
-  error: z.string(),
-  utilizationGpuPercent: z.number(),
-  utilizationMemoryPercent: z.number(),
-  memoryTotalBytes: z.number(),
-  memoryUsedBytes: z.number(),
-  memoryFreeBytes: z.number(),
-  temperatureCelsius: z.number(),
-  powerDrawMilliwatts: z.number(),
-  powerLimitMilliwatts: z.number(),
-});
-const publicHeartbeatSchema = z.object({
-  seq: z.number(),
-  uptimeSeconds: z.number(),
-  sentAtUnixMs: z.number(),
-  draining: z.boolean(),
-  gpus: z.array(publicGpuSchema),
-});
-
-export type PublicHeartbeatBody = z.infer<typeof publicHeartbeatSchema>;
 
 /** The heartbeat as stored, cut down to its public part; null when it is not a heartbeat at all. */
 export function publicHeartbeatBody(body: unknown): PublicHeartbeatBody | null {

@@ -1,6 +1,5 @@
-import { z } from "zod";
 import type { SessionTokens } from "../../auth/session-tokens.js";
-import { parseAuthorizedKeys } from "../../ssh/ssh-access.js";
+import { createRentalSchema } from "../../hubapi/rentals.js";
 import { costWei, secondsUsed } from "../rentals/rental-cost.js";
 import type { RentalBook } from "../rentals/rental-book.js";
 import type { HubStore } from "../store/hub-store.js";
@@ -11,45 +10,6 @@ import { readJsonBody } from "./json-body.js";
 import type { Router } from "./router.js";
 import type { PaymentView } from "../billing/payment-view.js";
 import type { RentalViews } from "./rental-views.js";
-
-const GIB = 1024 ** 3;
-
-/** A renter's ask. Every field is checked here: nothing invalid reaches the store or a node. */
-export const createRentalSchema = z
-  .object({
-    nodeId: z.string().max(64).default(""),
-    // 0: a CPU-only rental (no GPUs), on any node with room.
-    gpuCount: z.number().int().min(0).max(64).default(1),
-    gpuIds: z.array(z.string().min(1).max(128)).max(64).default([]),
-    gpuModel: z.string().max(128).default(""),
-    /** Wei per second, as a decimal string (any size): only nodes at this price or less. */
-    maxPricePerSecWei: z.string().regex(/^\d{1,78}$/, "a whole number of wei per second, as a decimal string").default(""),
-    image: z.string().min(1).max(255),
-    cpuMillis: z.number().int().min(0).max(1_024_000).default(0),
-    memoryBytes: z.number().int().min(0).max(4096 * GIB).default(0),
-    sshPublicKey: z.string().max(16_384).optional(),
-    sshPublicKeys: z.array(z.string().max(16_384)).max(16).default([]),
-    command: z.array(z.string().max(65_536)).max(256).default([]),
-    /** Environment of the rental's process; the node sets NVIDIA_VISIBLE_DEVICES itself. */
-    env: z
-      .array(z.object({ name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "a variable name").refine((n) => n !== "NVIDIA_VISIBLE_DEVICES", "set by the node from the rental's GPUs"), value: z.string().max(32_768) }).strict())
-      .max(64)
-      .default([]),
-    maxDurationSeconds: z.number().int().min(0).max(90 * 86_400).default(0),
-    /** SSH sessions run as the image's own user (its USER), as docker exec does; true runs them as root. */
-    runAsRoot: z.boolean().default(false),
-  })
-  .strict()
-  .superRefine((v, ctx) => {
-    if (v.gpuIds.length > 0 && !v.nodeId) ctx.addIssue({ code: "custom", path: ["gpuIds"], message: "naming GPUs needs a nodeId" });
-    const keys = [...v.sshPublicKeys, ...(v.sshPublicKey ? [v.sshPublicKey] : [])];
-    if (keys.length === 0 && v.command.length === 0) ctx.addIssue({ code: "custom", path: ["sshPublicKey"], message: "an interactive rental needs an SSH public key" });
-    try {
-      parseAuthorizedKeys(keys);
-    } catch (err) {
-      ctx.addIssue({ code: "custom", path: ["sshPublicKey"], message: (err as Error).message });
-    }
-  });
 
 export interface RentalRouteDeps {
   tokens: SessionTokens;
