@@ -13,7 +13,7 @@ import { Contract, JsonRpcProvider, NonceManager, Wallet } from "ethers";
 import { startAnvil } from "../internal/chain/anvil.js";
 import { rentalEscrowAbi } from "../internal/chain/contracts/rental-escrow-artifact.js";
 import { deployEscrow } from "../internal/chain/deploy-escrow.js";
-import type { RentalView } from "../internal/hub/http/rental-routes.js";
+import type { RentalView } from "../internal/hubapi/rentals.js";
 import { requestJson } from "../internal/httpclient/json-client.js";
 import { RentalInfo, RentalState } from "../internal/proto/gen/gpunode/v1/gpunode.js";
 import { parseDuration } from "../internal/util/duration.js";

@@ -14,6 +14,7 @@ import { formatHostPort } from "../grpc/host-port.js";
 import { createHubMetrics, serveHubMetrics } from "../metrics/hub-metrics.js";
 import { processRegistry } from "../metrics/metrics-server.js";
 import { VERSION } from "../version.js";
+import { getCa, getCaPem, health } from "../hubapi/hub.js";
 import { HubChannel } from "./channel/hub-channel.js";
 import { startHubGrpcServer } from "./channel/grpc-server.js";
 import { stopGrpcServer } from "../grpc/stop-server.js";
@@ -145,9 +146,9 @@ export class RentalHub {
     const signOuts = new SessionSignOuts({ refreshMs: opts.accessRefreshMs }, { tokens, store: this.store.sessions, logger });
     await signOuts.start();
     this.closers.push(() => signOuts.close());
-    router.on("GET", "/healthz", async () => ({ ok: true, version: VERSION }));
-    router.on("GET", "/v1/ca", async () => ({ caCertPem: ca.certPem, fingerprint: ca.fingerprint }));
-    router.on("GET", "/v1/ca.pem", async ({ res }) => {
+    router.on(health, async () => ({ ok: true as const, version: VERSION }));
+    router.on(getCa, async () => ({ caCertPem: ca.certPem, fingerprint: ca.fingerprint }));
+    router.on(getCaPem, async ({ res }) => {
       res.writeHead(200, { "content-type": "application/x-pem-file" });
       res.end(ca.certPem);
       return undefined;

@@ -250,6 +250,23 @@ export const nodeStatusSchema = z
   })
   .meta({ id: "NodeStatus", description: "The node API's GetStatusResponse, as the node answered the hub" });
 
+/** A GPU's samples, column by column, oldest first: `t[i]` is the time of the others' `[i]`. */
+const gpuSamplesSchema = z.object({
+  t: z.array(z.number()).describe("Sample times, unix milliseconds, ascending"),
+  utilizationGpuPercent: z.array(z.number()).describe("GPU utilisation, percent"),
+  memoryUsedBytes: z.array(z.number()).describe("Memory used, bytes"),
+  temperatureCelsius: z.array(z.number()).describe("Temperature, degrees Celsius"),
+});
+
+export const gpuHistorySchema = z
+  .object({
+    nodeId: z.string(),
+    from: intSchema.describe("Start of the window, unix milliseconds"),
+    to: intSchema.describe("End of the window (now), unix milliseconds"),
+    gpus: z.array(z.object({ index: intSchema, uuid: z.string(), name: z.string(), memoryTotalBytes: z.number(), samples: gpuSamplesSchema })),
+  })
+  .meta({ id: "GpuHistory" });
+
 // ---- Operations ----
 
 const nodeIdParams = z.object({ id: z.string().describe("The node's id") });
@@ -287,6 +304,20 @@ export const getNode = operation({
   params: nodeIdParams,
   reply: { status: 200, description: "The node", schema: z.union([ownerNodeDetailSchema, nodeViewSchema]) },
   errors: { 401: "A session token was sent but is expired or unknown", 404: "unknown_node" },
+});
+
+export const getNodeGpuHistory = operation({
+  method: "GET",
+  path: "/v1/nodes/{id}/gpu-history",
+  operationId: "getNodeGpuHistory",
+  tags: ["nodes"],
+  summary: "The last hour of each GPU's utilisation, memory used and temperature, as the node's heartbeats reported them; public, like the GPUs in the node list",
+  description:
+    "Held in the hub's memory (not across a restart) at the hub's clock: each heartbeat adds a sample per GPU, at most 240 points per GPU for the hour (when heartbeats come faster than that, older samples are averaged into 15-second buckets). A GPU that could not be read adds no sample. Columnar, oldest first: `samples.t[i]` is the time of `samples.utilizationGpuPercent[i]` and the others.",
+  security: "none",
+  params: nodeIdParams,
+  reply: { status: 200, description: "The node's GPUs with samples in the window, by index; none for a node without GPUs or silent for the hour", schema: gpuHistorySchema },
+  errors: { 404: "unknown_node" },
 });
 
 export const getNodeLive = operation({

@@ -1,7 +1,7 @@
 import { getNonce, getSignInMessage, signIn, signOut } from "./auth.js";
 import { events } from "./events.js";
 import { dashboard, dashboardFile, getCa, getCaPem, health, openApi } from "./hub.js";
-import { getNode, getNodeLive, listNodes, registerNode } from "./nodes.js";
+import { getNode, getNodeGpuHistory, getNodeLive, listNodes, registerNode } from "./nodes.js";
 import type { Operation } from "./operation.js";
 import { getChain, getEarnings } from "./payments.js";
 import { createRental, deleteRental, getRental, getRentalLogs, listRentals, stopRental } from "./rentals.js";
@@ -19,6 +19,7 @@ export const hubOperations: readonly Operation[] = [
   listNodes,
   getNode,
   getNodeLive,
+  getNodeGpuHistory,
   createRental,
   listRentals,
   getRental,

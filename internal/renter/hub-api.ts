@@ -2,12 +2,13 @@ import type { BaseWallet } from "ethers";
 import { createSignIn } from "../auth/siwe-signer.js";
 import { certificateFingerprint, normalizeFingerprint } from "../certs/fingerprint.js";
 import { HttpError, type HttpTarget, requestJson } from "../httpclient/json-client.js";
-import type { RentalView } from "../hub/http/rental-routes.js";
-import type { publicNodeView } from "../hub/http/node-views.js";
+import type { PublicNodeView } from "../hubapi/nodes.js";
+import type { RentalView } from "../hubapi/rentals.js";
 import { CliError } from "./cli-error.js";
 import type { Session } from "./session-store.js";
 
-export type NodeView = ReturnType<typeof publicNodeView>;
+/** What anyone sees of a node (a provider's own nodes carry more, which the CLI does not read). */
+export type NodeView = PublicNodeView;
 export type { RentalView };
 
 /** The hub's REST API as the renter's CLI uses it: every refusal becomes a CliError with the hub's code and message. */

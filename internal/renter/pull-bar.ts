@@ -1,5 +1,5 @@
 import cliProgress from "cli-progress";
-import type { PullView } from "../hub/http/rental-routes.js";
+import type { PullView } from "../hubapi/rentals.js";
 
 const MB = 1024 * 1024;
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerodeEngine } from "../../internal/container/dockerode-engine.js";
 import { LABELS } from "../../internal/container/labels.js";
 import { requestJson } from "../../internal/httpclient/json-client.js";
-import type { RentalView } from "../../internal/hub/http/rental-routes.js";
+import type { RentalView } from "../../internal/hubapi/rentals.js";
 import type { HubRental } from "../../internal/hub/store/rental-store.js";
 import { RentalState } from "../../internal/proto/gen/gpunode/v1/gpunode.js";
 import { buildFakeNvml } from "../fixtures/nvml/build-fake-nvml.js";

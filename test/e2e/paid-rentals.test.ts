@@ -12,7 +12,7 @@ import { deployEscrow } from "../../internal/chain/deploy-escrow.js";
 import { DockerodeEngine } from "../../internal/container/dockerode-engine.js";
 import { LABELS } from "../../internal/container/labels.js";
 import { type HttpTarget, requestJson } from "../../internal/httpclient/json-client.js";
-import type { RentalView } from "../../internal/hub/http/rental-routes.js";
+import type { RentalView } from "../../internal/hubapi/rentals.js";
 import { EscrowReader, hubTarget, paidHubArgs, signInForChain, until, writeOperatorKeyFile } from "../support/chain.js";
 import { removeNodeLeftovers } from "../support/node-leftovers.js";
 import type { Program } from "../support/program.js";

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerodeEngine } from "../../internal/container/dockerode-engine.js";
 import { LABELS } from "../../internal/container/labels.js";
 import { HttpError, requestJson } from "../../internal/httpclient/json-client.js";
-import type { RentalView } from "../../internal/hub/http/rental-routes.js";
+import type { RentalView } from "../../internal/hubapi/rentals.js";
 import { defaultHubOptions } from "../../internal/hub/options.js";
 import type { HubRental } from "../../internal/hub/store/rental-store.js";
 import { buildFakeNvml } from "../fixtures/nvml/build-fake-nvml.js";

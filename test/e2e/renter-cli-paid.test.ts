@@ -11,7 +11,7 @@ import { startAnvil, type RunningAnvil } from "../../internal/chain/anvil.js";
 import { rentalEscrowAbi } from "../../internal/chain/contracts/rental-escrow-artifact.js";
 import { deployEscrow } from "../../internal/chain/deploy-escrow.js";
 import { DockerodeEngine } from "../../internal/container/dockerode-engine.js";
-import type { RentalView } from "../../internal/hub/http/rental-routes.js";
+import type { RentalView } from "../../internal/hubapi/rentals.js";
 import { removeNodeLeftovers } from "../support/node-leftovers.js";
 import { DIST, type Program } from "../support/program.js";
 import { daemonArgs, type HubProcess, startDaemon, startHub, tempDir, writeKeyFile } from "../support/stack.js";

@@ -3,8 +3,8 @@ import http from "node:http";
 import https from "node:https";
 import type { BaseWallet } from "ethers";
 import { createSignIn } from "../../internal/auth/siwe-signer.js";
-import type { EventStreamEvents } from "../../internal/hub/http/events-routes.js";
-import { SESSION_COOKIE } from "../../internal/hub/http/session-cookie.js";
+import type { EventStreamEvents } from "../../internal/hubapi/events.js";
+import { SESSION_COOKIE } from "../../internal/hubapi/common.js";
 import { type HttpTarget, requestJson } from "../../internal/httpclient/json-client.js";
 
 /** Signs a wallet in through the hub's REST API, as a renter's client does; returns the session token. */

@@ -14,7 +14,7 @@ import { requestJson } from "../../httpclient/json-client.js";
 import { RentalInfo, RentalState, type StartRental } from "../../proto/gen/gpunode/v1/gpunode.js";
 import { signIn } from "../../../test/support/renter.js";
 import { enrollNode, nodeInfo, rentalWhere, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
-import type { RentalView } from "../http/rental-routes.js";
+import type { RentalView } from "../../hubapi/rentals.js";
 
 /** Wei per second: large and odd, so a wrong product shows in the last digits. */
 const PRICE = 1_234_567_890_123n;

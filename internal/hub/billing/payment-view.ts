@@ -1,5 +1,6 @@
 import { Interface } from "ethers";
 import { escrowInterface } from "../../chain/ethers-escrow.js";
+import type { PayCallView, PaymentView } from "../../hubapi/payments.js";
 import { secondsUsed } from "../rentals/rental-cost.js";
 import type { ChainEventRecord, RentalPayment } from "../store/payment-store.js";
 import type { HubRental } from "../store/rental-store.js";
@@ -19,7 +20,7 @@ const erc20 = new Interface(["function approve(address spender, uint256 amount)"
  * A paid rental's money as its renter and provider see it: wei as decimal strings. While it awaits
  * payment, `pay` is the exact call to make (any wallet can send `to`, `value`, `data`).
  */
-export function paymentView(p: RentalPayment, r: HubRental, events: ChainEventRecord[], place: EscrowPlace, askedDepositWei: bigint, now = new Date()) {
+export function paymentView(p: RentalPayment, r: HubRental, events: ChainEventRecord[], place: EscrowPlace, askedDepositWei: bigint, now = new Date()): PaymentView {
   const used = p.providerWei ?? minBig(BigInt(secondsUsed(r, now)) * p.pricePerSecWei, p.depositWei);
   return {
     status: p.status,
@@ -29,11 +30,8 @@ export function paymentView(p: RentalPayment, r: HubRental, events: ChainEventRe
     provider: p.provider,
     pricePerSecWei: p.pricePerSecWei.toString(),
     minDepositWei: p.minDepositWei.toString(),
-    /** What the escrow holds for it (top-ups included); 0 until the funding is final. */
     depositWei: p.depositWei.toString(),
-    /** Paid to the provider once settled; until then what the time so far costs, at most the deposit. */
     usedWei: used.toString(),
-    /** Back to the renter's escrow balance once settled (null before). */
     refundWei: p.refundWei?.toString() ?? null,
     secondsUsed: p.secondsUsed,
     refusal: p.refusal,
@@ -42,9 +40,7 @@ export function paymentView(p: RentalPayment, r: HubRental, events: ChainEventRe
   };
 }
 
-export type PaymentView = ReturnType<typeof paymentView>;
-
-function payCall(p: RentalPayment, depositWei: bigint, place: EscrowPlace) {
+function payCall(p: RentalPayment, depositWei: bigint, place: EscrowPlace): PayCallView {
   const args = [p.rentalKey, p.provider, p.pricePerSecWei, depositWei] as const;
   const token = place.token ?? null;
   return {

@@ -3,6 +3,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { extname, join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { signOut } from "../../hubapi/auth.js";
+import { dashboard, dashboardFile } from "../../hubapi/hub.js";
 import { notFound } from "../http/api-error.js";
 import type { Router } from "../http/router.js";
 import { clearSessionCookie, sessionToken } from "../http/session-cookie.js";
@@ -64,15 +66,15 @@ export interface DashboardRouteDeps {
 
 /** GET / (the page), GET /dashboard/{file} (its module and style sheet), POST /v1/auth/signout. */
 export function addDashboardRoutes(router: Router, deps: DashboardRouteDeps, assets = loadDashboardAssets()): void {
-  router.on("GET", "/", async ({ req, res }) => serve(req, res, assets.get("index.html")));
-  router.on("GET", "/dashboard/:file", async ({ req, res, params }) => {
-    const asset = params.file === "index.html" ? undefined : assets.get(params.file ?? "");
-    if (!asset) throw notFound("not_found", `no dashboard file ${params.file ?? ""}`);
+  router.on(dashboard, async ({ req, res }) => serve(req, res, assets.get("index.html")));
+  router.on(dashboardFile, async ({ req, res, params }) => {
+    const asset = params.file === "index.html" ? undefined : assets.get(params.file);
+    if (!asset) throw notFound("not_found", `no dashboard file ${params.file}`);
     return serve(req, res, asset);
   });
 
   // The session cookie is HttpOnly, so only the hub can end it: the token is revoked, not just forgotten.
-  router.on("POST", "/v1/auth/signout", async ({ req, res }) => {
+  router.on(signOut, async ({ req, res }) => {
     const token = sessionToken(req);
     if (token) await deps.signOut(token);
     clearSessionCookie(res);

@@ -1,43 +1,13 @@
 import { z } from "zod";
+import type { GpuLive, GpuLiveState, NodeLive } from "../../hubapi/events.js";
 import type { Presence, NodePresence } from "../presence.js";
 import type { HeartbeatRecord, NodeRecord } from "../store/hub-store.js";
-
-export type GpuLiveState = "free" | "mining" | "rented" | "unhealthy" | "unknown";
-
-/** One GPU as the dashboard shows it; metrics are null until the node's first heartbeat names the GPU. */
-export interface GpuLive {
-  index: number;
-  uuid: string;
-  model: string;
-  state: GpuLiveState;
-  utilizationPercent: number | null;
-  memoryUsedBytes: number | null;
-  memoryTotalBytes: number;
-  temperatureCelsius: number | null;
-  powerWatts: number | null;
-  powerLimitWatts: number | null;
-  /** NVML's error when the GPU could not be read. */
-  error: string | null;
-}
 
 /** Online and taking no new rentals (node-daemon drain) is "draining"; offline is offline. */
 export type NodeLiveStatus = NodePresence | "draining";
 
 export function nodeStatus(presence: NodePresence, draining: boolean): NodeLiveStatus {
   return presence === "online" && draining ? "draining" : presence;
-}
-
-/** Marketplace information about one node: anyone may see it, so it names no rental (one frame goes to every client). */
-export interface NodeLive {
-  id: string;
-  wallet: string;
-  host: string;
-  status: NodeLiveStatus;
-  pricePerSecWei: string;
-  lastHeartbeatAt: string | null;
-  gpus: GpuLive[];
-  /** Why the hub places no rental on it (an unsafe container toolkit); null when it does. */
-  refusesRentals: string | null;
 }
 
 // The stored heartbeat body is the proto JSON form written by heartbeatView(); read it defensively.

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpError, requestJson } from "../../httpclient/json-client.js";
 import { startTestHub, type TestHub } from "../../../test/support/test-hub.js";
 import { defaultHubOptions } from "../options.js";
-import { SESSION_COOKIE } from "./session-cookie.js";
+import { SESSION_COOKIE } from "../../hubapi/common.js";
 
 /** Real HTTPS against a real hub: every refusal names the check that failed. */
 describe("POST /v1/auth/verify", () => {

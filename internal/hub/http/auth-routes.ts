@@ -4,13 +4,11 @@ import type { NonceStore } from "../../auth/nonce-store.js";
 import { TokenRefusal, type SessionTokens } from "../../auth/session-tokens.js";
 import type { SiwePolicy, SiweVerifier } from "../../auth/siwe-verifier.js";
 import type { HubMetrics } from "../../metrics/hub-metrics.js";
-import { NonceResponse, SignInResponse } from "../../proto/gen/gpunode/v1/gpunode.js";
+import { getNonce, getSignInMessage, signIn } from "../../hubapi/auth.js";
 import type { AccessControl } from "../access/access-control.js";
 import { getAddress, isAddress } from "ethers";
 import { MAX_SIGN_IN_LIFETIME_MS, signInMessage } from "../../auth/siwe-signer.js";
 import { ApiError, badRequest, rateLimited, unauthorized } from "./api-error.js";
-import { SIGN_IN_MAX_BODY_BYTES, signInRequestSchema } from "../../hubapi/auth.js";
-import { readJsonBody } from "./json-body.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { ClientAddress } from "./client-address.js";
 import { sessionToken, setSessionCookie } from "./session-cookie.js";
@@ -33,17 +31,18 @@ export interface AuthRouteDeps {
 const BROWSER_STATEMENT = "Sign in to the GPU rental hub dashboard.";
 
 export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
-  router.on("GET", "/v1/auth/nonce", async ({ req }) => {
+  router.on(getNonce, async ({ req }) => {
     limit(deps.limits.perIp, `ip:${deps.clientAddress.of(req)}`);
     const { nonce, expiresAt } = deps.nonces.issue();
-    return NonceResponse.toJSON({ nonce, expiresAt: expiresAt.toISOString(), domain: deps.policy.domain, uri: deps.policy.uriOrigin, chainId: deps.policy.chainId });
+    return { nonce, expiresAt: expiresAt.toISOString(), domain: deps.policy.domain, uri: deps.policy.uriOrigin, chainId: deps.policy.chainId };
   });
 
   // For a browser wallet: the hub builds the EIP-4361 text (with siwe, the address EIP-55 cased) and
   // the page only asks the wallet to sign it; the verifier then checks it like any other.
-  router.on("GET", "/v1/auth/message", async ({ req, url }) => {
+  router.on(getSignInMessage, async ({ req, query }) => {
     limit(deps.limits.perIp, `ip:${deps.clientAddress.of(req)}`);
-    const raw = url.searchParams.get("address") ?? "";
+    const raw = query().address;
+    // The schema checks the form; a mixed-case address must also carry a valid EIP-55 checksum.
     if (!isAddress(raw)) throw badRequest("invalid_address", "address must be an Ethereum address (0x and 40 hex digits)");
     const { nonce, expiresAt } = deps.nonces.issue();
     const now = Date.now();
@@ -60,9 +59,9 @@ export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
     return { message, nonce, expiresAt: expiresAt.toISOString() };
   });
 
-  router.on("POST", "/v1/auth/verify", async ({ req, res }) => {
+  router.on(signIn, async ({ req, res, body: read }) => {
     limit(deps.limits.perIp, `ip:${deps.clientAddress.of(req)}`);
-    const body = await readJsonBody(req, signInRequestSchema, SIGN_IN_MAX_BODY_BYTES);
+    const body = await read();
     try {
       const signedIn = await deps.verifier.verify(body.message, body.signature);
       // Charged to the wallet only once its signature is proven: a message that merely names a
@@ -73,7 +72,7 @@ export function addAuthRoutes(router: Router, deps: AuthRouteDeps): void {
       const { token, expiresAt } = deps.tokens.issue(signedIn.address);
       setSessionCookie(res, token, Math.floor(deps.tokenTtlMs / 1000));
       deps.metrics?.signIns.inc({ outcome: "ok" });
-      return SignInResponse.toJSON({ token, address: signedIn.address, expiresAt: expiresAt.toISOString() });
+      return { token, address: signedIn.address, expiresAt: expiresAt.toISOString() };
     } catch (err) {
       deps.metrics?.signIns.inc({ outcome: err instanceof SiweRefusal || err instanceof ApiError ? err.code : "error" });
       if (err instanceof SiweRefusal) throw new ApiError(refusalStatus(err.code), err.code, err.message);

@@ -2,14 +2,14 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { TokenRefusal, type SessionTokens } from "../../auth/session-tokens.js";
 import type { HubChannel } from "../channel/hub-channel.js";
-import { nodeLiveView, type NodeLive } from "../dashboard/node-live-view.js";
+import { eventSchemas, events, type EventStreamEvents, type NodeLive, type RentalEntry, type RentalRole } from "../../hubapi/events.js";
+import { nodeLiveView } from "../dashboard/node-live-view.js";
 import { type ToolkitPolicy, toolkitRefusal } from "../rentals/toolkit-policy.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import type { Presence } from "../presence.js";
 import type { RentalBook } from "../rentals/rental-book.js";
 import type { HubStore, NodeRecord } from "../store/hub-store.js";
 import type { HubRental } from "../store/rental-store.js";
-import type { RentalView } from "./rental-routes.js";
 import type { RentalViews } from "./rental-views.js";
 import type { Router } from "./router.js";
 import { sessionToken } from "./session-cookie.js";
@@ -47,24 +47,10 @@ export interface EventRouteDeps {
   logger: Logger;
 }
 
-export type RentalRole = "renter" | "provider";
-export interface RentalEntry {
-  role: RentalRole;
-  rental: RentalView;
-}
-
-/** The events of GET /v1/events, by SSE event name. */
-export interface EventStreamEvents {
-  snapshot: { wallet: string | null; serverTime: string; nodes: NodeLive[]; rentals: RentalEntry[] };
-  nodes: { nodes: NodeLive[] };
-  rental: RentalEntry;
-  session: { wallet: null; reason: string };
-}
-
 /** GET /v1/events: the dashboard's live feed as Server-Sent Events. */
 export function addEventRoutes(router: Router, deps: EventRouteDeps, opts: EventStreamOptions = defaultEventStreamOptions): EventFeed {
   const feed = new EventFeed(opts, deps);
-  router.on("GET", "/v1/events", async ({ req, res }) => {
+  router.on(events, async ({ req, res }) => {
     await feed.connect(req, res);
     return undefined;
   });
@@ -79,9 +65,9 @@ interface SseClient {
   pending: { nodes: Set<string>; rentals: Set<string> } | null;
 }
 
-/** One Server-Sent Event, serialised once however many clients get it. */
+/** One Server-Sent Event, serialised once however many clients get it; its data leaves only through the event's declared schema. */
 function frame<K extends keyof EventStreamEvents>(event: K, data: EventStreamEvents[K]): string {
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  return `event: ${event}\ndata: ${JSON.stringify(eventSchemas[event].parse(data))}\n\n`;
 }
 
 /**

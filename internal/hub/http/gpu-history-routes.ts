@@ -1,3 +1,4 @@
+import { getNodeGpuHistory } from "../../hubapi/nodes.js";
 import type { HubChannel } from "../channel/hub-channel.js";
 import { GpuHistory } from "../gpu-history.js";
 import type { HubStore } from "../store/hub-store.js";
@@ -20,10 +21,9 @@ export interface GpuHistoryRouteDeps {
 export function addGpuHistoryRoutes(router: Router, deps: GpuHistoryRouteDeps): GpuHistory {
   const history = deps.history ?? new GpuHistory();
   history.attach(deps.nodeEvents);
-  router.on("GET", "/v1/nodes/:id/gpu-history", async ({ params }) => {
-    const id = params.id ?? "";
-    const node = await deps.store.getNode(id);
-    if (!node) throw notFound("unknown_node", `no node ${id}`);
+  router.on(getNodeGpuHistory, async ({ params }) => {
+    const node = await deps.store.getNode(params.id);
+    if (!node) throw notFound("unknown_node", `no node ${params.id}`);
     return history.get(node.id);
   });
   return history;

@@ -25,10 +25,13 @@ export async function readJsonBody<T>(req: IncomingMessage, schema: z.ZodType<T>
     throw badRequest("invalid_json", "request body is not valid JSON");
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? issue.path.join(".") : "body";
-    throw badRequest("invalid_request", `${where}: ${issue?.message ?? "invalid"}`);
-  }
+  if (!parsed.success) throw badRequest("invalid_request", issueText(parsed.error, "body"));
   return parsed.data;
+}
+
+/** The first issue, where it is (`env.0.name`, or `whole` for the value itself) and what is wrong. */
+export function issueText(error: z.ZodError, whole: string): string {
+  const issue = error.issues[0];
+  const where = issue && issue.path.length > 0 ? issue.path.join(".") : whole;
+  return `${where}: ${issue?.message ?? "invalid"}`;
 }

@@ -5,12 +5,12 @@ import type { HubChannel } from "../channel/hub-channel.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import { fetchNodeStatus, type HubClientIdentity } from "../node-api-client.js";
 import type { Presence } from "../presence.js";
-import { registerNodeSchema } from "../../hubapi/nodes.js";
+import type { z } from "zod";
+import { getNode, getNodeLive, listNodes, registerNode, type registerNodeResponseSchema } from "../../hubapi/nodes.js";
 import type { NodeRegistry } from "../registry/node-registry.js";
 import type { HubStore, NodeRecord } from "../store/hub-store.js";
 import { ApiError, forbidden, notFound, rateLimited } from "./api-error.js";
 import { optionalWallet, requireWallet } from "./auth-routes.js";
-import { readJsonBody } from "./json-body.js";
 import { nodeViewFor } from "./node-views.js";
 import type { ToolkitPolicy } from "../rentals/toolkit-policy.js";
 import { RateLimiter } from "./rate-limit.js";
@@ -36,23 +36,24 @@ const LIVE_PROBES = { perMinute: 12, burst: 6 };
 export function addNodeRoutes(router: Router, deps: NodeRouteDeps): void {
   const probes = new RateLimiter(LIVE_PROBES);
 
-  router.on("POST", "/v1/nodes/register", async ({ req }) => {
+  router.on(registerNode, async ({ req, body: read }) => {
     const wallet = requireWallet(req, deps.tokens);
-    const body = await readJsonBody(req, registerNodeSchema);
+    const body = await read();
     const result = await deps.registry.register(wallet, RegisterNodeRequest.fromJSON(body));
-    return RegisterNodeResponse.toJSON(result);
+    // The proto's JSON form (a field at its default left out), as the daemon's enroll reads it.
+    return RegisterNodeResponse.toJSON(result) as z.input<typeof registerNodeResponseSchema>;
   });
 
   // Anyone may browse the marketplace; a provider signed in sees its own nodes whole.
-  router.on("GET", "/v1/nodes", async ({ req }) => {
+  router.on(listNodes, async ({ req }) => {
     const viewer = optionalWallet(req, deps.tokens);
     const nodes = await deps.store.listNodes();
     return { nodes: nodes.map((n) => nodeViewFor(viewer, n, deps)) };
   });
 
-  router.on("GET", "/v1/nodes/:id", async ({ req, params }) => {
+  router.on(getNode, async ({ req, params }) => {
     const viewer = optionalWallet(req, deps.tokens);
-    const node = await mustGetNode(deps, params.id ?? "");
+    const node = await mustGetNode(deps, params.id);
     const view = nodeViewFor(viewer, node, deps);
     if (!("certificate" in view)) return view;
     const certificates = await deps.store.listCertificates(node.id);
@@ -61,9 +62,9 @@ export function addNodeRoutes(router: Router, deps: NodeRouteDeps): void {
 
   // Asks the node itself, over its own mTLS API, as the hub. The hub dials an address the node
   // chose, so only the node's provider may ask, a few times a minute, and the dial's error stays in the log.
-  router.on("GET", "/v1/nodes/:id/live", async ({ req, params }) => {
+  router.on(getNodeLive, async ({ req, params }) => {
     const wallet = requireWallet(req, deps.tokens);
-    const node = await mustGetNode(deps, params.id ?? "");
+    const node = await mustGetNode(deps, params.id);
     if (wallet.toLowerCase() !== node.wallet.toLowerCase()) throw forbidden("not_node_owner", `node ${node.id} belongs to another wallet; only its provider may ask it directly`);
     const wait = probes.take(wallet.toLowerCase());
     if (wait > 0) throw rateLimited("too many direct node queries", wait);

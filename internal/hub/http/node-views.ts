@@ -1,4 +1,4 @@
-import { type PublicHeartbeatBody, publicHeartbeatSchema } from "../../hubapi/nodes.js";
+import { heartbeatSchema, type OwnerNodeView, type PublicHeartbeatBody, publicHeartbeatSchema, type PublicNodeView } from "../../hubapi/nodes.js";
 import type { HubChannel } from "../channel/hub-channel.js";
 import { nodeStatus } from "../dashboard/node-live-view.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
@@ -13,14 +13,14 @@ export interface NodeViewSources {
   toolkit: ToolkitPolicy;
 }
 
-/** The heartbeat as stored, cut down to its public part; null when it is not a heartbeat at all. */
+/** The heartbeat as stored, cut down to its public part (internal/hubapi's PublicHeartbeat); null when it is not a heartbeat at all. */
 export function publicHeartbeatBody(body: unknown): PublicHeartbeatBody | null {
   const parsed = publicHeartbeatSchema.safeParse(body);
   return parsed.success ? parsed.data : null;
 }
 
 /** A node as the marketplace shows it to anyone, signed in or not. */
-export function publicNodeView(n: NodeRecord, src: NodeViewSources) {
+export function publicNodeView(n: NodeRecord, src: NodeViewSources): PublicNodeView {
   const hb = src.heartbeats.get(n.id);
   return {
     id: n.id,
@@ -41,19 +41,23 @@ export function publicNodeView(n: NodeRecord, src: NodeViewSources) {
   };
 }
 
-/** A node as its own provider sees it: its API port, notices, certificate and the whole heartbeat (rentals, miners). */
-export function ownerNodeView(n: NodeRecord, src: NodeViewSources) {
+/**
+ * A node as its own provider sees it: its API port, notices, certificate and the whole heartbeat
+ * (rentals, miners); a stored heartbeat that is not whole (an older daemon's) shows its public part.
+ */
+export function ownerNodeView(n: NodeRecord, src: NodeViewSources): OwnerNodeView {
   const hb = src.heartbeats.get(n.id);
+  const whole = hb && heartbeatSchema.safeParse(hb.body);
   return {
     ...publicNodeView(n, src),
     apiPort: n.apiPort,
     notices: n.notices,
     certificate: { serial: n.certSerial, notAfter: n.certNotAfter.toISOString() },
-    lastHeartbeat: hb ? { seq: hb.seq, receivedAt: hb.receivedAt.toISOString(), body: hb.body } : null,
+    lastHeartbeat: hb ? { seq: hb.seq, receivedAt: hb.receivedAt.toISOString(), body: whole?.success ? whole.data : publicHeartbeatBody(hb.body) } : null,
   };
 }
 
 /** The owner's view for the node's own wallet, the public one for everyone else. */
-export function nodeViewFor(viewer: string | null, n: NodeRecord, src: NodeViewSources) {
+export function nodeViewFor(viewer: string | null, n: NodeRecord, src: NodeViewSources): PublicNodeView | OwnerNodeView {
   return viewer !== null && viewer.toLowerCase() === n.wallet.toLowerCase() ? ownerNodeView(n, src) : publicNodeView(n, src);
 }

@@ -1,4 +1,5 @@
 import type { SessionTokens } from "../../auth/session-tokens.js";
+import { type ChainView, getChain, getEarnings } from "../../hubapi/payments.js";
 import type { PaidRentals } from "../billing/paid-rentals.js";
 import type { HubStore } from "../store/hub-store.js";
 import { requireWallet } from "./auth-routes.js";
@@ -12,7 +13,7 @@ export interface PaymentRouteDeps {
 
 /** Where and how rentals are paid (anyone may ask), and a provider's earnings (its own wallet only). */
 export function addPaymentRoutes(router: Router, deps: PaymentRouteDeps): void {
-  router.on("GET", "/v1/chain", async () => {
+  router.on(getChain, async (): Promise<ChainView> => {
     const paid = deps.paid;
     if (!paid) return { payments: false };
     const s = paid.status();
@@ -32,7 +33,7 @@ export function addPaymentRoutes(router: Router, deps: PaymentRouteDeps): void {
     };
   });
 
-  router.on("GET", "/v1/earnings", async ({ req }) => {
+  router.on(getEarnings, async ({ req }) => {
     const wallet = requireWallet(req, deps.tokens);
     const paid = deps.paid;
     if (!paid) return { wallet, payments: false, withdrawableWei: null, nodes: [] };

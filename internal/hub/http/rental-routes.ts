@@ -1,14 +1,13 @@
 import type { SessionTokens } from "../../auth/session-tokens.js";
-import { createRentalSchema } from "../../hubapi/rentals.js";
+import type { PaymentView } from "../../hubapi/payments.js";
+import { createRental, deleteRental, getRental, getRentalLogs, listRentals, type PullView, type RentalView, stopRental } from "../../hubapi/rentals.js";
 import { costWei, secondsUsed } from "../rentals/rental-cost.js";
 import type { RentalBook } from "../rentals/rental-book.js";
 import type { HubStore } from "../store/hub-store.js";
 import type { HubRental } from "../store/rental-store.js";
-import { badRequest, forbidden, notFound } from "./api-error.js";
+import { forbidden, notFound } from "./api-error.js";
 import { requireWallet } from "./auth-routes.js";
-import { readJsonBody } from "./json-body.js";
 import type { Router } from "./router.js";
-import type { PaymentView } from "../billing/payment-view.js";
 import type { RentalViews } from "./rental-views.js";
 
 export interface RentalRouteDeps {
@@ -21,44 +20,37 @@ export interface RentalRouteDeps {
 export function addRentalRoutes(router: Router, deps: RentalRouteDeps): void {
   const view = (r: HubRental) => deps.views.one(r);
   const views = (rs: HubRental[]) => deps.views.many(rs);
-  router.on("POST", "/v1/rentals", async ({ req, res }) => {
+  // 202: accepted, "starting" (or "awaiting_payment") until the node reports.
+  router.on(createRental, async ({ req, body }) => {
     const renter = requireWallet(req, deps.tokens);
-    const body = await readJsonBody(req, createRentalSchema);
-    const { sshPublicKey, sshPublicKeys, ...rest } = body;
+    const { sshPublicKey, sshPublicKeys, ...rest } = await body();
     const rental = await deps.book.create(renter, { ...rest, sshPublicKeys: [...sshPublicKeys, ...(sshPublicKey ? [sshPublicKey] : [])] });
-    res.statusCode = 202;
     return view(rental);
   });
 
-  router.on("GET", "/v1/rentals", async ({ req, url }) => {
+  router.on(listRentals, async ({ req, query }) => {
     const wallet = requireWallet(req, deps.tokens);
-    const role = url.searchParams.get("role") ?? "renter";
-    if (role === "renter") return { rentals: await views(await deps.store.rentals.list({ renter: wallet })) };
-    if (role === "provider") {
-      const mine = (await deps.store.listNodes()).filter((n) => n.wallet === wallet).map((n) => n.id);
-      return { rentals: await views(await deps.store.rentals.list({ nodeIds: mine })) };
-    }
-    throw badRequest("invalid_request", "role must be renter or provider");
+    if (query().role === "renter") return { rentals: await views(await deps.store.rentals.list({ renter: wallet })) };
+    const mine = (await deps.store.listNodes()).filter((n) => n.wallet === wallet).map((n) => n.id);
+    return { rentals: await views(await deps.store.rentals.list({ nodeIds: mine })) };
   });
 
-  router.on("GET", "/v1/rentals/:id", async ({ req, params }) => view(await visible(deps, requireWallet(req, deps.tokens), params.id ?? "")));
+  router.on(getRental, async ({ req, params }) => view(await visible(deps, requireWallet(req, deps.tokens), params.id)));
 
-  router.on("POST", "/v1/rentals/:id/stop", async ({ req, params }) => {
-    const rental = await owned(deps, requireWallet(req, deps.tokens), params.id ?? "");
+  router.on(stopRental, async ({ req, params }) => {
+    const rental = await owned(deps, requireWallet(req, deps.tokens), params.id);
     return view(await deps.book.stop(rental));
   });
 
   // An ended job's container and logs go now instead of after the node's retention period.
-  router.on("DELETE", "/v1/rentals/:id", async ({ req, params }) => {
-    const rental = await owned(deps, requireWallet(req, deps.tokens), params.id ?? "");
+  router.on(deleteRental, async ({ req, params }) => {
+    const rental = await owned(deps, requireWallet(req, deps.tokens), params.id);
     return view(await deps.book.remove(rental));
   });
 
-  router.on("GET", "/v1/rentals/:id/logs", async ({ req, params, url }) => {
-    const rental = await owned(deps, requireWallet(req, deps.tokens), params.id ?? "");
-    const tail = Number(url.searchParams.get("tail") ?? "100");
-    if (!Number.isInteger(tail) || tail < 1 || tail > 10_000) throw badRequest("invalid_request", "tail must be a whole number from 1 to 10000");
-    return { rentalId: rental.id, text: await deps.book.logs(rental, tail) };
+  router.on(getRentalLogs, async ({ req, params, query }) => {
+    const rental = await owned(deps, requireWallet(req, deps.tokens), params.id);
+    return { rentalId: rental.id, text: await deps.book.logs(rental, query().tail) };
   });
 }
 
@@ -91,17 +83,7 @@ export function pinnedSshCommand(ssh: HubRental["ssh"] & object): string {
   return ssh.command.replace(/^ssh /, `ssh -o StrictHostKeyChecking=yes -o 'KnownHostsCommand=/bin/echo ${knownHostsLine(ssh)}' `);
 }
 
-/** How far a starting rental's image pull is, as its node last said. */
-export interface PullView {
-  status: string;
-  currentBytes: number;
-  totalBytes: number;
-  layersDone: number;
-  layersTotal: number;
-  at: string;
-}
-
-export function rentalView(r: HubRental, now = new Date(), pull: PullView | null = null, payment: PaymentView | null = null) {
+export function rentalView(r: HubRental, now = new Date(), pull: PullView | null = null, payment: PaymentView | null = null): RentalView {
   return {
     id: r.id,
     renter: r.renter,
@@ -111,9 +93,7 @@ export function rentalView(r: HubRental, now = new Date(), pull: PullView | null
     gpuIndices: r.gpuIndices,
     command: r.request.command,
     ssh: r.ssh,
-    /** What to paste: ssh with the host key pinned (OpenSSH 8.5+), so it never asks to trust an unknown key. */
     sshCommand: r.ssh ? pinnedSshCommand(r.ssh) : null,
-    /** The known_hosts line for the rental's host and port, for clients that take one (scp, sftp, IDEs). */
     sshKnownHosts: r.ssh?.hostPublicKey ? knownHostsLine(r.ssh) : null,
     reason: r.reason,
     exitCode: r.exitCode,
@@ -125,11 +105,7 @@ export function rentalView(r: HubRental, now = new Date(), pull: PullView | null
     pricePerSecWei: r.pricePerSecWei,
     // A paid rental never costs more than its deposit: what the escrow pays out is capped there.
     costWei: payment ? payment.usedWei : costWei(r, now),
-    /** While it starts: the image pull's progress (null otherwise). */
     pull: r.status === "starting" ? pull : null,
-    /** Paid on chain: deposit, used, refund, transaction hashes, and while it awaits payment the call to make. Null for a free rental. */
     payment,
   };
 }
-
-export type RentalView = ReturnType<typeof rentalView>;

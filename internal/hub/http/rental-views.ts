@@ -2,7 +2,8 @@ import { type EscrowPlace, paymentView } from "../billing/payment-view.js";
 import type { RentalBook } from "../rentals/rental-book.js";
 import type { PaymentStore } from "../store/payment-store.js";
 import type { HubRental } from "../store/rental-store.js";
-import { rentalView, type RentalView } from "./rental-routes.js";
+import type { RentalView } from "../../hubapi/rentals.js";
+import { rentalView } from "./rental-routes.js";
 
 export interface PaymentSource {
   store: PaymentStore;

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-
-export const SESSION_COOKIE = "gpunode_session";
+import { SESSION_COOKIE } from "../../hubapi/common.js";
 
 /** Browsers keep the sign-in as a cookie JavaScript cannot read; API clients send the same token as a bearer. */
 export function setSessionCookie(res: ServerResponse, token: string, maxAgeSeconds: number): void {

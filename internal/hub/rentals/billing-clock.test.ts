@@ -6,7 +6,7 @@ import { RentalInfo, RentalState, type StartRental } from "../../proto/gen/gpuno
 import { signIn } from "../../../test/support/renter.js";
 import { enrollNode, rentalWhere, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
 import type { NodeCredentials } from "../../certs/credentials.js";
-import type { RentalView } from "../http/rental-routes.js";
+import type { RentalView } from "../../hubapi/rentals.js";
 
 const HOUR = 3_600_000;
 const iso = (ms: number): string => new Date(ms).toISOString();

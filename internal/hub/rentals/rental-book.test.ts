@@ -8,7 +8,7 @@ import { captureLogs } from "../../../test/support/log-capture.js";
 import { openSse, signIn } from "../../../test/support/renter.js";
 import { enrollNode, rentalWhere as rentalOf, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
 import { defaultHubOptions } from "../options.js";
-import type { RentalView } from "../http/rental-routes.js";
+import type { RentalView } from "../../hubapi/rentals.js";
 import type { HubRental } from "../store/rental-store.js";
 
 const running = (rentalId: string): RentalInfo =>

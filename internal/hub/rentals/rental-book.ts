@@ -7,7 +7,7 @@ import type { HubMetrics } from "../../metrics/hub-metrics.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import { ApiError } from "../http/api-error.js";
 import type { RentalTimings } from "../options.js";
-import type { PullView } from "../http/rental-routes.js";
+import type { PullView } from "../../hubapi/rentals.js";
 import type { Presence } from "../presence.js";
 import type { HeartbeatRecord, HubStore } from "../store/hub-store.js";
 import { ACTIVE_STATUSES, type HubRental, type RentalRequest } from "../store/rental-store.js";

@@ -5,7 +5,7 @@ import { requestJson } from "../../httpclient/json-client.js";
 import { GpuActivity, type GpuStatus, RentalInfo, RentalState, type StartRental } from "../../proto/gen/gpunode/v1/gpunode.js";
 import { signIn } from "../../../test/support/renter.js";
 import { enrollNode, nodeInfo, rentalWhere, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
-import type { RentalView } from "../http/rental-routes.js";
+import type { RentalView } from "../../hubapi/rentals.js";
 
 const H100 = "NVIDIA H100 80GB HBM3";
 const A100 = "NVIDIA A100-SXM4-40GB";

@@ -5,7 +5,7 @@ import { RentalInfo, RentalState, type StartRental } from "../../proto/gen/gpuno
 import { signIn } from "../../../test/support/renter.js";
 import { enrollNode, rentalWhere, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
 import { defaultHubOptions } from "../options.js";
-import type { RentalView } from "../http/rental-routes.js";
+import type { RentalView } from "../../hubapi/rentals.js";
 
 const SILENCE_MS = 600;
 
