@@ -20,7 +20,7 @@ const d = defaultDaemonOptions;
  */
 export const nodeDaemonFlags = {
   config: text({ value: "path", help: "TOML config file: any setting below by its flag name (flags and environment override it)", notInFile: true }),
-  hub: parsed({ value: "host:port", help: "hub gRPC (mTLS) address", default: d.hub, parse: dialAddress }),
+  hub: parsed({ value: "host:port", help: "hub gRPC (mTLS) address, or auto: find the hub on the LAN (one started with -announce; its CA must match -hub-ca-fingerprint when given)", default: d.hub, parse: (v) => (v.trim() === "auto" ? "auto" : dialAddress(v)) }),
   hubHttp: parsed({ value: "url", help: "hub REST URL (scheme, host and port)", default: undefined, defaultText: "`https://<hub host>:8080`", parse: optional(httpUrl) }),
   host: parsed({ value: "address", help: "address renters reach this machine on (DNS name or IP)", default: undefined, defaultText: "first non-loopback IPv4 (warns)", parse: optional(hostName) }),
   privateKeyFile: text({ value: "path", help: "file holding the wallet's private key; refused unless mode 0600" }),

@@ -1,3 +1,4 @@
+import { chooseHub, findHubs } from "../discovery/hub-finder.js";
 import { readContainerToolkitVersion } from "../gpu/container-toolkit.js";
 import type { Wallet } from "ethers";
 import type { Logger } from "pino";
@@ -25,7 +26,7 @@ import { DrainState } from "./drain-state.js";
 import { ALL_GPUS_FREE } from "./gpu-activity.js";
 import { NodeIdentity } from "./node-identity.js";
 import { NodeStatus } from "./node-status.js";
-import { controlSocketPath, DEFAULT_HUB_HTTP_PORT, type DaemonOptions } from "./options.js";
+import { controlSocketPath, DEFAULT_HUB_HTTP_PORT, type DaemonOptions, HUB_AUTO } from "./options.js";
 import { workloadOwner } from "./workload-owner.js";
 import { startWorkloads, type Workloads } from "./workloads.js";
 import { AppError } from "../errors/app-error.js";
@@ -53,7 +54,8 @@ export class NodeDaemon {
   private status?: NodeStatus;
 
   private constructor(
-    private readonly opts: DaemonOptions,
+    /** As given, except that -hub auto becomes the hub found on the LAN. */
+    private opts: DaemonOptions,
     private readonly logger: Logger,
   ) {
     this.closers = new Closers(logger);
@@ -71,6 +73,7 @@ export class NodeDaemon {
   }
 
   private async init(): Promise<void> {
+    if (this.opts.hub === HUB_AUTO) this.opts = await this.findHub();
     const { opts, logger } = this;
     const signal = this.abort.signal;
 
@@ -232,6 +235,17 @@ export class NodeDaemon {
     this.metricsUrl = server.url;
     this.logger.info({ event: "metrics", port: server.port, url: server.url }, `metrics on ${server.url}`);
     return metrics;
+  }
+
+  /** -hub auto: the hub announced on the LAN (the pinned one, or the only one); with no pin, its announced CA is pinned. */
+  private async findHub(): Promise<DaemonOptions> {
+    const { opts, logger } = this;
+    logger.info("-hub auto: looking for a hub on the LAN (mDNS) for 5 s");
+    const hub = chooseHub(await findHubs({ timeoutMs: 5_000, signal: this.abort.signal }), opts.hubCaFingerprint);
+    const host = hub.address.includes(":") ? `[${hub.address}]` : hub.address;
+    logger.info({ hub: hub.name, address: hub.address, grpcPort: hub.grpcPort, caFingerprint: hub.caFingerprint }, `found the hub ${hub.name} at ${hub.address}`);
+    if (!opts.hubCaFingerprint) logger.warn({ caFingerprint: hub.caFingerprint }, `no -hub-ca-fingerprint: pinned the CA the hub on the LAN announced, ${hub.caFingerprint}; set -hub-ca-fingerprint to be sure it is yours`);
+    return { ...opts, hub: `${host}:${hub.grpcPort}`, hubHttp: opts.hubHttp ?? `${hub.scheme}://${host}:${hub.httpPort}`, hubCaFingerprint: hub.caFingerprint };
   }
 
   private hubTarget(): HttpTarget {

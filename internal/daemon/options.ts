@@ -96,3 +96,6 @@ export const defaultDaemonOptions: DaemonOptions = {
 export function controlSocketPath(stateDir: string): string {
   return join(stateDir, "control.sock");
 }
+
+/** -hub auto: the daemon finds the hub on the LAN (mDNS). */
+export const HUB_AUTO = "auto";

@@ -37,6 +37,8 @@ export interface HubOptions {
   rentals: RentalTimings;
   /** How soon a ban or revocation written by `rental-hub ban|revoke-cert` takes effect in a running hub. */
   accessRefreshMs: number;
+  /** Announce the hub on the LANs it is on (mDNS/DNS-SD), for node-daemon -hub auto. */
+  announce: boolean;
   /** Paid rentals through the escrow contract; absent, rentals are free (no chain). */
   chain?: ChainOptions;
 }
@@ -94,6 +96,7 @@ export const defaultHubOptions: HubOptions = {
   signInLimits: { perIp: { perMinute: 60, burst: 30 }, perAddress: { perMinute: 10, burst: 5 } },
   metricsListen: { host: "127.0.0.1", port: 9465 },
   accessRefreshMs: 5_000,
+  announce: false,
   trustedProxies: [],
   connectionLimits: defaultConnectionLimits,
   rentals: { startSilenceMs: 15 * 60_000, commandTimeoutMs: 60_000, longestTimerMs: 2 ** 31 - 1, toolkit: { minimum: SAFE_CONTAINER_TOOLKIT, exempt: [] } },

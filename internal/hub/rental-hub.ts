@@ -43,6 +43,8 @@ import { NodeRegistry } from "./registry/node-registry.js";
 import type { HubStore } from "./store/hub-store.js";
 import { openHubStore, selectStore } from "./store/open-store.js";
 import { holdSingleHub } from "./cluster/single-hub.js";
+import { announceHub } from "../discovery/hub-announcer.js";
+import { lanAddresses } from "../discovery/lan-interfaces.js";
 
 /** A failed renewal of the hub's own certificate is tried again this often. */
 const HUB_CERT_RETRY_MS = 60_000;
@@ -105,7 +107,9 @@ export class RentalHub {
 
     const ca = await CertificateAuthority.openOrCreate({ dir: join(opts.dataDir, "ca") });
     this.caCertPem = ca.certPem;
-    const hubTls = (this.tls = await HubTls.start({ hosts: opts.publicHosts, lifetimeMs: opts.hubCertLifetimeMs, retryMs: HUB_CERT_RETRY_MS }, ca, logger.child({ part: "tls" })));
+    // Nodes that found the hub on a LAN dial the address it answered from: that address must be in its certificate.
+    const hosts = opts.announce ? [...new Set([...opts.publicHosts, ...lanAddresses()])] : opts.publicHosts;
+    const hubTls = (this.tls = await HubTls.start({ hosts, lifetimeMs: opts.hubCertLifetimeMs, retryMs: HUB_CERT_RETRY_MS }, ca, logger.child({ part: "tls" })));
     this.closers.push(() => hubTls.close());
 
     const access = (this.access = new AccessControl({ refreshMs: opts.accessRefreshMs }, { store: this.store.access, logger: logger.child({ part: "access" }) }));
@@ -201,6 +205,11 @@ export class RentalHub {
 
     const served = metrics && opts.metricsListen ? await serveHubMetrics(opts.metricsListen, metrics, { channel: this.channel, presence, rentals: this.store.rentals, ...(paid ? { chain: () => paid.status() } : {}) }) : undefined;
     if (served) this.closers.push(() => served.close());
+
+    if (opts.announce) {
+      const announced = announceHub({ grpcPort: grpc.port, httpPort, scheme, caFingerprint: ca.fingerprint, version: VERSION }, logger.child({ part: "announce" }));
+      this.closers.push(() => announced.close());
+    }
 
     this.info = { grpcPort: grpc.port, httpPort, httpUrl: `${scheme}://${formatHostPort({ host: publicHost, port: httpPort })}`, caFingerprint: ca.fingerprint, siweDomain, ...(served ? { metricsUrl: served.url } : {}) };
   }
