@@ -1,16 +1,13 @@
 // node-daemon -hub auto finds a hub started with -announce over real multicast DNS: the daemon runs in
 // a network namespace of its own, joined to the hubs by a veth pair, so it sees only this test's hubs.
 // One hub: found and pinned (and said so). Two hubs and no pin: refused, both listed. A pin: that hub.
-import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DAEMON_SCRIPT, Program } from "../support/program.js";
+import { vethNamespace, type VethNamespace } from "../support/netns.js";
 import { type HubProcess, startHub, tempDir, writeKeyFile } from "../support/stack.js";
 
-const run = promisify(execFile);
-const sh = (...args: string[]) => run(args[0] ?? "", args.slice(1));
 
 describe("finding the hub on the LAN (-announce, -hub auto)", () => {
   const tag = `d${(process.pid % 10_000).toString(36)}`;
@@ -21,6 +18,7 @@ describe("finding the hub on the LAN (-announce, -hub auto)", () => {
   const hubAddr = `10.234.${subnet}.1`;
   const nodeAddr = `10.234.${subnet}.2`;
   const programs: Program[] = [];
+  let net: VethNamespace | undefined;
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let first: HubProcess;
 
@@ -46,22 +44,14 @@ describe("finding the hub on the LAN (-announce, -hub auto)", () => {
   };
 
   beforeAll(async () => {
-    await sh("ip", "netns", "add", ns);
-    await sh("ip", "link", "add", hostIf, "type", "veth", "peer", "name", nsIf);
-    await sh("ip", "link", "set", nsIf, "netns", ns);
-    await sh("ip", "addr", "add", `${hubAddr}/30`, "dev", hostIf);
-    await sh("ip", "link", "set", hostIf, "up");
-    await sh("ip", "netns", "exec", ns, "ip", "addr", "add", `${nodeAddr}/30`, "dev", nsIf);
-    await sh("ip", "netns", "exec", ns, "ip", "link", "set", nsIf, "up");
-    await sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up");
+    net = await vethNamespace({ ns, hostIf, nsIf, hostAddr: hubAddr, nsAddr: nodeAddr });
     dir = await tempDir("discovery");
     first = await hub("hub-a");
   });
   afterAll(async () => {
     await Promise.all(programs.map((p) => p.kill("SIGKILL")));
     await dir?.remove();
-    await sh("ip", "netns", "del", ns).catch(() => undefined);
-    await sh("ip", "link", "del", hostIf).catch(() => undefined);
+    await net?.remove();
   });
 
   it("finds the only hub, pins the CA it announced (and says so), and joins it", async () => {

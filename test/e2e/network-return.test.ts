@@ -1,14 +1,11 @@
-import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DAEMON_SCRIPT, Program } from "../support/program.js";
+import { sh, vethNamespace, type VethNamespace } from "../support/netns.js";
 import { tempDir, writeKeyFile } from "../support/stack.js";
 import { nodeOnline, startTestHub, type TestHub } from "../support/test-hub.js";
 
-const run = promisify(execFile);
-const sh = (...args: string[]) => run(args[0] ?? "", args.slice(1));
 
 /**
  * A node behind a network that goes dark: the daemon runs in a network namespace of its own, joined
@@ -25,19 +22,13 @@ describe("a node whose network goes dark and comes back", () => {
   const nodeAddr = `10.233.${subnet}.2`;
   const inNs = (...args: string[]) => sh("ip", "netns", "exec", ns, ...args);
   let t: TestHub;
+  let net: VethNamespace | undefined;
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let daemon: Program;
   let nodeId: string;
 
   beforeAll(async () => {
-    await sh("ip", "netns", "add", ns);
-    await sh("ip", "link", "add", hostIf, "type", "veth", "peer", "name", nsIf);
-    await sh("ip", "link", "set", nsIf, "netns", ns);
-    await sh("ip", "addr", "add", `${hubAddr}/30`, "dev", hostIf);
-    await sh("ip", "link", "set", hostIf, "up");
-    await inNs("ip", "addr", "add", `${nodeAddr}/30`, "dev", nsIf);
-    await inNs("ip", "link", "set", nsIf, "up");
-    await inNs("ip", "link", "set", "lo", "up");
+    net = await vethNamespace({ ns, hostIf, nsIf, hostAddr: hubAddr, nsAddr: nodeAddr });
     dir = await tempDir("net-return");
     t = await startTestHub({ heartbeatIntervalMs: 1_000, grpcListen: { host: hubAddr, port: 0 }, httpListen: { host: hubAddr, port: 0 }, publicHosts: [hubAddr] });
     daemon = new Program(
@@ -59,8 +50,7 @@ describe("a node whose network goes dark and comes back", () => {
     await daemon?.kill("SIGKILL");
     await t?.close();
     await dir?.remove();
-    await sh("ip", "netns", "del", ns).catch(() => undefined);
-    await sh("ip", "link", "del", hostIf).catch(() => undefined);
+    await net?.remove();
   });
 
   it("is online again within 5 s of the network's return, after an outage long enough to have given up the stream", async () => {
