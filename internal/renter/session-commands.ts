@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { HubApi, fetchHubCa } from "./hub-api.js";
 import { action } from "./action.js";
+import { chooseHub, findHubs } from "../discovery/hub-finder.js";
 import { SessionStore } from "./session-store.js";
 import { loadRenterWallet } from "./wallet-source.js";
 
@@ -16,17 +17,19 @@ export function addSessionCommands(program: Command): void {
   program
     .command("login")
     .description("sign in to the hub with your wallet (EIP-4361) and keep the session in your config folder (0600)")
-    .requiredOption("--hub-http <url>", "the hub's HTTPS address, e.g. https://hub.example.com:8080")
+    .requiredOption("--hub-http <url>", "the hub's HTTPS address, e.g. https://hub.example.com:8080, or auto: the hub announced on the LAN (rental-hub -announce)")
     .option("--hub-ca-fingerprint <sha256:hex>", "pin the hub's CA (the hub prints it at start); without it the CA is trusted on first use and the CLI says so")
     .option("--key-file <path>", "a file (mode 0600) holding the wallet's private key")
     .option("--keystore <path>", "an ethers/geth encrypted JSON keystore; its password is asked (or read from $GPU_RENT_KEYSTORE_PASSWORD)")
-    .addHelpText("after", "\nExamples:\n  gpu-rent login --hub-http https://hub.example.com:8080 --key-file ~/.config/gpu-rent/wallet.key\n  GPU_RENT_PRIVATE_KEY=0x... gpu-rent login --hub-http https://hub.example.com:8080 --hub-ca-fingerprint sha256:...")
+    .addHelpText("after", "\nExamples:\n  gpu-rent login --hub-http https://hub.example.com:8080 --key-file ~/.config/gpu-rent/wallet.key\n  GPU_RENT_PRIVATE_KEY=0x... gpu-rent login --hub-http https://hub.example.com:8080 --hub-ca-fingerprint sha256:...\n  gpu-rent login --hub-http auto --key-file wallet.key   # the hub on this LAN")
     .action(
       action<LoginOptions>(async ({ out, opts: o }) => {
-        const hubHttp = o.hubHttp.replace(/\/+$/, "");
+        const found = o.hubHttp === "auto" ? chooseHub(await findHubs({ timeoutMs: 5_000 }), o.hubCaFingerprint) : undefined;
+        const hubHttp = found ? `${found.scheme}://${found.address.includes(":") ? `[${found.address}]` : found.address}:${found.httpPort}` : o.hubHttp.replace(/\/+$/, "");
+        if (found) out.err(`found the hub ${found.name} at ${hubHttp}${o.hubCaFingerprint ? "" : `; pinned the CA it announced, ${found.caFingerprint}`}`);
         const wallet = await loadRenterWallet(o);
-        const ca = await fetchHubCa(hubHttp, o.hubCaFingerprint);
-        if (!o.hubCaFingerprint) out.err(`trusting the hub's CA ${ca.fingerprint} on first use: compare it with the one the hub printed, and pin it with --hub-ca-fingerprint`);
+        const ca = await fetchHubCa(hubHttp, o.hubCaFingerprint ?? found?.caFingerprint);
+        if (!o.hubCaFingerprint && !found) out.err(`trusting the hub's CA ${ca.fingerprint} on first use: compare it with the one the hub printed, and pin it with --hub-ca-fingerprint`);
         const signed = await new HubApi({ baseUrl: hubHttp, ca: ca.caCertPem }).signIn(wallet);
         const store = new SessionStore();
         await store.save({ hubHttp, caCertPem: ca.caCertPem, caFingerprint: ca.fingerprint, address: signed.address, token: signed.token, expiresAt: signed.expiresAt, ...(o.keyFile ? { keyFile: resolve(o.keyFile) } : {}), ...(o.keystore ? { keystore: resolve(o.keystore) } : {}) });

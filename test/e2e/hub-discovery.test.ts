@@ -1,10 +1,12 @@
 // node-daemon -hub auto finds a hub started with -announce over real multicast DNS: the daemon runs in
 // a network namespace of its own, joined to the hubs by a veth pair, so it sees only this test's hubs.
 // One hub: found and pinned (and said so). Two hubs and no pin: refused, both listed. A pin: that hub.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { join } from "node:path";
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DAEMON_SCRIPT, Program } from "../support/program.js";
+import { DAEMON_SCRIPT, DIST, Program } from "../support/program.js";
 import { vethNamespace, type VethNamespace } from "../support/netns.js";
 import { type HubProcess, startHub, tempDir, writeKeyFile } from "../support/stack.js";
 
@@ -75,5 +77,22 @@ describe("finding the hub on the LAN (-announce, -hub auto)", () => {
     const pinned = await daemon("node-3", ["-hub-ca-fingerprint", second.caFingerprint]);
     expect(await pinned.waitFor((l) => typeof l.msg === "string" && l.msg.startsWith("found the hub"), "the pinned hub")).toMatchObject({ grpcPort: second.grpcPort });
     await pinned.waitFor((l) => l.created === true, "registration with the pinned hub");
+  });
+
+  it("lets a renter log in with gpu-rent --hub-http auto", async () => {
+    const key = await writeKeyFile(dir.path, Wallet.createRandom());
+    const cli = spawn("ip", ["netns", "exec", ns, process.execPath, `${DIST}cmd/gpu-rent/main.js`, "login", "--hub-http", "auto", "--hub-ca-fingerprint", first.caFingerprint, "--key-file", key, "--json"], {
+      env: { ...process.env, GPU_RENT_CONFIG_DIR: join(dir.path, "renter") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    cli.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    cli.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const [code] = (await once(cli, "exit")) as [number | null];
+    expect(code, err).toBe(0);
+    expect(err).toContain("found the hub");
+    const login = JSON.parse(out) as { hub: string; caFingerprint: string };
+    expect(login).toMatchObject({ hub: `https://${hubAddr}:${first.httpPort}`, caFingerprint: first.caFingerprint });
   });
 });
