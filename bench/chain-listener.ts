@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import { Contract, JsonRpcProvider, NonceManager, Wallet } from "ethers";
 import { startAnvil } from "../internal/chain/anvil.js";
 import { rentalEscrowAbi } from "../internal/chain/contracts/rental-escrow-artifact.js";
+import { localChainOptions } from "../test/support/chain-options.js";
 import { deployEscrow } from "../internal/chain/deploy-escrow.js";
 import type { RentalView } from "../internal/hubapi/rentals.js";
 import { requestJson } from "../internal/httpclient/json-client.js";
@@ -64,19 +65,7 @@ async function run(store: string): Promise<Result> {
   const escrow = new Contract(deployed.address, rentalEscrowAbi, chain);
   const t = await startTestHub({
     heartbeatIntervalMs: 60_000,
-    chain: {
-      rpcUrl: anvil.rpcUrl,
-      chainId: anvil.chainId,
-      publicRpcUrl: anvil.rpcUrl,
-      escrowAddress: deployed.address,
-      confirmations: CONFIRMATIONS,
-      operatorKey: anvil.devKey(0),
-      fromBlock: deployed.blockNumber,
-      pollMs: POLL_MS,
-      paymentWindowMs: 3_600_000,
-      minPaidSeconds: 1,
-      defaultPaidSeconds: 600,
-    },
+    chain: localChainOptions(anvil, deployed, { confirmations: CONFIRMATIONS, pollMs: POLL_MS, paymentWindowMs: 3_600_000, minPaidSeconds: 1 }),
   });
   const provider = Wallet.createRandom();
   const starts = new Map<string, number>();

@@ -9,6 +9,7 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startAnvil, type RunningAnvil } from "../../internal/chain/anvil.js";
 import { rentalEscrowAbi } from "../../internal/chain/contracts/rental-escrow-artifact.js";
+import { localChainOptions } from "../support/chain-options.js";
 import { deployEscrow } from "../../internal/chain/deploy-escrow.js";
 import { rentalKeyOf } from "../../internal/chain/escrow.js";
 import { enroll } from "../../internal/enroll/enroll.js";
@@ -73,19 +74,7 @@ describe("paid rentals in the dashboard, on a real chain", () => {
       chainId: anvil.chainId,
       // The scripted node reports only its first heartbeat (its rental list is not kept).
       heartbeatIntervalMs: 60_000,
-      chain: {
-        rpcUrl: anvil.rpcUrl,
-        chainId: anvil.chainId,
-        publicRpcUrl: anvil.rpcUrl,
-        escrowAddress: deployed.address,
-        confirmations: CONFIRMATIONS,
-        operatorKey: anvil.devKey(0),
-        fromBlock: deployed.blockNumber,
-        pollMs: 100,
-        paymentWindowMs: 120_000,
-        minPaidSeconds: 3,
-        defaultPaidSeconds: 600,
-      },
+      chain: localChainOptions(anvil, deployed, { confirmations: CONFIRMATIONS }),
     });
 
     // A node with one GPU and a price, whose wallet is a funded account (it pays for its withdrawal).

@@ -6,7 +6,7 @@ import { HttpError, requestJson } from "../../httpclient/json-client.js";
 import { freshPostgresSchema } from "../../../test/support/postgres.js";
 import { signIn } from "../../../test/support/renter.js";
 import { tempDir } from "../../../test/support/stack.js";
-import { startTestHub, type TestHub } from "../../../test/support/test-hub.js";
+import { enrollNode, nodeOnline, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
 
 const rentals = (t: TestHub, token: string) => requestJson<{ rentals: unknown[] }>(t.http, "GET", "/v1/rentals", { bearer: token });
 const statusOf = (p: Promise<unknown>) => p.then(() => 200, (err: unknown) => (err instanceof HttpError ? err.status : -1));
@@ -35,7 +35,7 @@ describe("renter sessions", () => {
     expect(await statusOf(rentals(again, other))).toBe(401);
   });
 
-  it("work on every replica of one PostgreSQL with one CA, and a sign-out on one is refused by the other", async () => {
+  it("work on every replica of one PostgreSQL with one CA (as do node certificates), and a sign-out on one is refused by the other", async () => {
     const shared = await tempDir("replicas");
     const schema = await freshPostgresSchema("sessions");
     try {
@@ -44,6 +44,11 @@ describe("renter sessions", () => {
       open.push(a, b);
       const token = await signIn(a.http, Wallet.createRandom());
       expect((await rentals(b, token)).rentals).toEqual([]);
+      // One CA for both: a node that signed in through one replica holds its stream on the other.
+      const creds = await enrollNode(a);
+      const node = await startScriptedNode(b, creds, {});
+      await nodeOnline(b, creds.nodeId);
+      await node.stop();
       await requestJson(a.http, "POST", "/v1/auth/signout", { bearer: token });
       expect(await statusOf(rentals(a, token))).toBe(401);
       // The other replica reads sign-outs every -access-refresh.

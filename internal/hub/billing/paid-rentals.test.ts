@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAnvil, type RunningAnvil } from "../../chain/anvil.js";
 import { compileContract } from "../../chain/contracts/compile.js";
 import { rentalEscrowAbi } from "../../chain/contracts/rental-escrow-artifact.js";
+import { localChainOptions } from "../../../test/support/chain-options.js";
 import { deployEscrow } from "../../chain/deploy-escrow.js";
 import { rentalKeyOf } from "../../chain/escrow.js";
 import { requestJson } from "../../httpclient/json-client.js";
@@ -44,19 +45,7 @@ describe("paid rentals on a real chain", () => {
     escrow = new Contract(deployed.address, rentalEscrowAbi, chain);
     t = await startTestHub({
       heartbeatIntervalMs: 60_000,
-      chain: {
-        rpcUrl: anvil.rpcUrl,
-        chainId: anvil.chainId,
-        publicRpcUrl: anvil.rpcUrl,
-        escrowAddress: deployed.address,
-        confirmations: CONFIRMATIONS,
-        operatorKey: anvil.devKey(0),
-        fromBlock: deployed.blockNumber,
-        pollMs: 50,
-        paymentWindowMs: 120_000,
-        minPaidSeconds: MIN_PAID_SECONDS,
-        defaultPaidSeconds: 600,
-      },
+      chain: localChainOptions(anvil, deployed, { confirmations: CONFIRMATIONS, pollMs: 50, minPaidSeconds: MIN_PAID_SECONDS }),
     });
     const creds = await enrollNode(t, { wallet: provider, info: nodeInfo({ pricePerSecWei: PRICE.toString() }) });
     nodeId = creds.nodeId;
@@ -252,7 +241,7 @@ describe("paid rentals in an ERC-20 escrow", () => {
     const deployed = await deployEscrow({ rpcUrl: anvil.rpcUrl, deployerKey: anvil.devKey(2), operator: await operator.getAddress(), token: await token.getAddress(), reclaimDelaySeconds: 3_600 });
     const t = await startTestHub({
       heartbeatIntervalMs: 60_000,
-      chain: { rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, publicRpcUrl: "", escrowAddress: deployed.address, confirmations: 3, operatorKey: anvil.devKey(0), fromBlock: deployed.blockNumber, pollMs: 50, paymentWindowMs: 120_000, minPaidSeconds: 1, defaultPaidSeconds: 600 },
+      chain: localChainOptions(anvil, deployed, { publicRpcUrl: "", pollMs: 50, minPaidSeconds: 1 }),
     });
     const provider = Wallet.createRandom();
     const creds = await enrollNode(t, { wallet: provider, info: nodeInfo({ pricePerSecWei: PRICE.toString() }) });
