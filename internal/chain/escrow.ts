@@ -29,6 +29,12 @@ export interface OnChainRental {
   closed: boolean;
 }
 
+export interface TokenInfo {
+  address: string;
+  symbol: string;
+  decimals: number;
+}
+
 /** What the hub's operator key sends: mark a rental started, or settle it with the seconds used. */
 export type OperatorCall = { action: "start"; rentalKey: string } | { action: "settle"; rentalKey: string; secondsUsed: bigint };
 
@@ -54,8 +60,8 @@ export interface EscrowChain {
   /** The escrow's logs in [from, to], in chain order. */
   logs(fromBlock: number, toBlock: number, signal?: AbortSignal): Promise<EscrowLog[]>;
   rental(rentalKey: string, signal?: AbortSignal): Promise<OnChainRental>;
-  /** The ERC-20 the escrow takes payments in, or null for the chain's native currency. */
-  token(signal?: AbortSignal): Promise<string | null>;
+  /** The ERC-20 the escrow takes payments in (its symbol and decimals as it says), or null for the chain's native currency. */
+  token(signal?: AbortSignal): Promise<TokenInfo | null>;
   /** What `account` may withdraw now. */
   balanceOf(account: string, signal?: AbortSignal): Promise<bigint>;
   /** The next nonce the operator's account can use, pending transactions counted. */

@@ -1,7 +1,7 @@
 import { Contract, Interface, JsonRpcProvider, Network, Transaction, Wallet, type Log } from "ethers";
 import { ChainError } from "./chain-error.js";
 import { rentalEscrowAbi } from "./contracts/rental-escrow-artifact.js";
-import type { EscrowChain, EscrowLog, LogPlace, MinedReceipt, OnChainRental, OperatorCall, SignedCall } from "./escrow.js";
+import type { EscrowChain, EscrowLog, LogPlace, MinedReceipt, OnChainRental, OperatorCall, SignedCall, TokenInfo } from "./escrow.js";
 
 export const escrowInterface = new Interface(rentalEscrowAbi);
 
@@ -53,9 +53,16 @@ export class EthersEscrow implements EscrowChain {
     return { exists: BigInt(r[0]) !== 0n, renter: r[0], provider: r[1], pricePerSecWei: r[2], depositWei: r[3], started: r[5], closed: r[6] };
   }
 
-  async token(signal?: AbortSignal): Promise<string | null> {
-    const token = (await abortable(this.contract.getFunction("token").staticCall(), signal)) as string;
-    return BigInt(token) === 0n ? null : token;
+  async token(signal?: AbortSignal): Promise<TokenInfo | null> {
+    const address = (await abortable(this.contract.getFunction("token").staticCall(), signal)) as string;
+    if (BigInt(address) === 0n) return null;
+    // Symbol and decimals are optional in ERC-20: a token without them is shown by address, in its base unit.
+    const token = new Contract(address, ["function symbol() view returns (string)", "function decimals() view returns (uint8)"], this.provider);
+    const [symbol, decimals] = await Promise.all([
+      abortable(token.getFunction("symbol").staticCall() as Promise<string>, signal).catch(() => address.slice(0, 10)),
+      abortable(token.getFunction("decimals").staticCall() as Promise<bigint>, signal).catch(() => 0n),
+    ]);
+    return { address, symbol, decimals: Number(decimals) };
   }
 
   async balanceOf(account: string, signal?: AbortSignal): Promise<bigint> {

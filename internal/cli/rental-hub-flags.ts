@@ -51,6 +51,7 @@ export const rentalHubFlags = {
   accessRefresh: parsed({ value: "duration", help: "how often bans and revoked certificates (rental-hub ban, revoke-cert) are read again: how soon they take effect", default: d.accessRefreshMs, defaultText: `\`${ms(d.accessRefreshMs)}\``, parse: duration }),
   chainRpc: parsed({ value: "url", help: "JSON-RPC URL of the chain (of -chain-id) that pays for rentals through the escrow; empty: rentals are free", default: undefined, parse: optional(rpcUrl), secret: true }),
   chainPublicRpc: parsed({ value: "url", help: "JSON-RPC URL renters' wallets and gpu-rent may use to pay (told to them; -chain-rpc never is)", default: undefined, parse: optional(rpcUrl) }),
+  chainCurrency: text({ value: "symbol", help: "the chain's native currency, as amounts are shown (a token escrow shows its token's symbol)", default: "ETH" }),
   escrowAddress: parsed({ value: "address", help: "the RentalEscrow contract (rental-hub deploy-escrow prints it)", default: undefined, parse: optional(ethAddress) }),
   escrowFromBlock: parsed({ value: "block", help: "the escrow's deployment block: where the hub starts reading its logs", default: 0, parse: intIn(0, 2 ** 53 - 1), numbers: true }),
   chainConfirmations: parsed({ value: "n", help: "confirmations a funding needs before the rental starts (its own block counts)", default: 12, parse: intIn(1, 10_000), numbers: true }),
@@ -136,6 +137,7 @@ async function chainOptions(r: Resolved<typeof rentalHubFlags>): Promise<{ chain
       paymentWindowMs: v.paymentWindow,
       minPaidSeconds: Math.max(1, Math.ceil(v.minPaidDuration / 1000)),
       defaultPaidSeconds: 3_600,
+      currencySymbol: v.chainCurrency,
     },
   };
 }

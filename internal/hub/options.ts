@@ -60,6 +60,8 @@ export interface ChainOptions {
   minPaidSeconds: number;
   /** The deposit asked for a rental with no duration limit. */
   defaultPaidSeconds: number;
+  /** The chain's native currency, as amounts are shown ("ETH", "POL"); a token escrow shows its token's symbol. */
+  currencySymbol: string;
 }
 
 export interface RentalTimings {

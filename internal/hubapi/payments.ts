@@ -69,6 +69,10 @@ export const chainSchema = z.union([
     chainId: intSchema,
     escrowAddress: z.string(),
     token: z.string().nullable().describe("The ERC-20 the escrow takes; null for the chain's native currency"),
+    currency: z
+      .object({ symbol: z.string(), decimals: intSchema, token: z.string().nullable() })
+      .nullable()
+      .describe("What amounts (\"wei\") are in: the base unit of this currency, `decimals` of them to one `symbol`; null until the hub has read the chain"),
     publicRpcUrl: z.string(),
     confirmations: intSchema,
     minPaidSeconds: intSchema,

@@ -18,15 +18,20 @@ export function table(head: string[], rows: string[][]): string {
   return [line(head), ...rows.map(line)].join("\n");
 }
 
-const WEI_PER_ETH = 10n ** 18n;
+/** What amounts are in: the hub's chain's native currency, or its escrow's token (the session says which). */
+let currency = { symbol: "ETH", decimals: 18 };
 
-/** Wei as ether with up to 6 decimals, exact in bigints ("0.000123 ETH"). */
+export function useCurrency(c: { symbol: string; decimals: number }): void {
+  currency = c;
+}
+
+/** An amount in the currency's base unit ("wei") in whole units, up to 6 decimals, exact in bigints ("0.000123 ETH"). */
 export function ether(wei: string | bigint): string {
+  const one = 10n ** BigInt(currency.decimals);
+  const digits = Math.min(6, currency.decimals);
   const v = BigInt(wei);
-  const whole = v / WEI_PER_ETH;
-  const frac = ((v % WEI_PER_ETH) * 1_000_000n) / WEI_PER_ETH;
-  const fracText = frac.toString().padStart(6, "0").replace(/0+$/, "");
-  return `${whole}${fracText ? `.${fracText}` : ""} ETH`;
+  const frac = digits > 0 ? (((v % one) * 10n ** BigInt(digits)) / one).toString().padStart(digits, "0").replace(/0+$/, "") : "";
+  return `${v / one}${frac ? `.${frac}` : ""} ${currency.symbol}`;
 }
 
 /** A price per second in wei as the price of one GPU-hour. */

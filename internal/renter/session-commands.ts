@@ -30,9 +30,13 @@ export function addSessionCommands(program: Command): void {
         const wallet = await loadRenterWallet(o);
         const ca = await fetchHubCa(hubHttp, o.hubCaFingerprint ?? found?.caFingerprint);
         if (!o.hubCaFingerprint && !found) out.err(`trusting the hub's CA ${ca.fingerprint} on first use: compare it with the one the hub printed, and pin it with --hub-ca-fingerprint`);
-        const signed = await new HubApi({ baseUrl: hubHttp, ca: ca.caCertPem }).signIn(wallet);
+        const api = new HubApi({ baseUrl: hubHttp, ca: ca.caCertPem });
+        const signed = await api.signIn(wallet);
+        // Amounts are shown in the hub's currency: read once here, kept with the session.
+        const chain = await api.call<{ payments: boolean; currency?: { symbol: string; decimals: number } | null }>("GET", "/v1/chain").catch(() => undefined);
+        const currency = chain?.payments && chain.currency ? { currency: { symbol: chain.currency.symbol, decimals: chain.currency.decimals } } : {};
         const store = new SessionStore();
-        await store.save({ hubHttp, caCertPem: ca.caCertPem, caFingerprint: ca.fingerprint, address: signed.address, token: signed.token, expiresAt: signed.expiresAt, ...(o.keyFile ? { keyFile: resolve(o.keyFile) } : {}), ...(o.keystore ? { keystore: resolve(o.keystore) } : {}) });
+        await store.save({ hubHttp, caCertPem: ca.caCertPem, caFingerprint: ca.fingerprint, address: signed.address, token: signed.token, expiresAt: signed.expiresAt, ...(o.keyFile ? { keyFile: resolve(o.keyFile) } : {}), ...(o.keystore ? { keystore: resolve(o.keystore) } : {}), ...currency });
         if (out.json) out.out(JSON.stringify({ address: signed.address, hub: hubHttp, expiresAt: signed.expiresAt, caFingerprint: ca.fingerprint }));
         else out.out(`signed in to ${hubHttp} as ${signed.address} until ${signed.expiresAt}`);
       }),

@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { CliError } from "./cli-error.js";
+import { useCurrency } from "./output.js";
 
 /** What `gpu-rent login` keeps: the hub, the CA it pinned, and the session token. */
 const sessionSchema = z.object({
@@ -15,6 +16,8 @@ const sessionSchema = z.object({
   /** Where login read the wallet from (paths only, never the key): rent, withdraw and topup pay with it. */
   keyFile: z.string().optional(),
   keystore: z.string().optional(),
+  /** What the hub's amounts are in, when it takes payments (its chain's currency, or its escrow's token). */
+  currency: z.object({ symbol: z.string(), decimals: z.number().int().min(0).max(77) }).optional(),
 });
 export type Session = z.infer<typeof sessionSchema>;
 
@@ -49,6 +52,7 @@ export class SessionStore {
     const s = await this.load();
     if (!s) throw new CliError("not_logged_in", "not logged in: run gpu-rent login --hub-http https://HUB:8080 --key-file KEY (or --keystore FILE)");
     if (Date.parse(s.expiresAt) <= Date.now()) throw new CliError("session_expired", `the session for ${s.address} expired at ${s.expiresAt}: run gpu-rent login again`);
+    if (s.currency) useCurrency(s.currency);
     return s;
   }
 

@@ -16,6 +16,7 @@ export function localChainOptions(anvil: RunningAnvil, deployed: DeployedEscrow,
     paymentWindowMs: 120_000,
     minPaidSeconds: 3,
     defaultPaidSeconds: 600,
+    currencySymbol: "ETH",
     ...o,
   };
 }

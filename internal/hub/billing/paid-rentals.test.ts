@@ -256,6 +256,9 @@ describe("paid rentals in an ERC-20 escrow", () => {
       }, "the view asks for an approval");
       const pay = made.payment!.pay!;
       expect(pay).toMatchObject({ value: "0", approve: { to: await token.getAddress(), amount: (PRICE * 100n).toString() } });
+      // Amounts are the token's: clients show them in its symbol and decimals.
+      const chainView = await requestJson<{ currency: unknown }>(t.http, "GET", "/v1/chain");
+      expect(chainView.currency).toEqual({ symbol: "TEST", decimals: 18, token: await token.getAddress() });
       await (await renter.sendTransaction({ to: pay.approve!.to, data: pay.approve!.data })).wait();
       await (await renter.sendTransaction({ to: pay.to, data: pay.data })).wait();
       await rentalWhere(t, made.id, (r) => r.status === "running");

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { TokenInfo } from "../../chain/escrow.js";
 import { EthersEscrow } from "../../chain/ethers-escrow.js";
 import { ChainListener, type ChainStatus } from "../../chain/listener.js";
 import { Settler } from "../../chain/settler.js";
@@ -19,7 +20,7 @@ export class PaidRentals {
   /** The chain's work (reading logs, sending the operator's transactions) runs on one hub at a time. */
   readonly lease: Lease;
   /** Read once from the escrow, as soon as the chain answers. */
-  private token: string | null | undefined;
+  private token: TokenInfo | null | undefined;
   private readingToken = false;
 
   constructor(
@@ -72,10 +73,16 @@ export class PaidRentals {
     return {
       store: this.deps.store.payments,
       get place() {
-        return { chainId: paid.chainId, escrowAddress: paid.opts.escrowAddress, publicRpcUrl: paid.opts.publicRpcUrl, token: paid.token };
+        return { chainId: paid.chainId, escrowAddress: paid.opts.escrowAddress, publicRpcUrl: paid.opts.publicRpcUrl, token: paid.token === undefined ? undefined : (paid.token?.address ?? null) };
       },
       askedDeposit: (r) => this.billing.askedDeposit(r),
     };
+  }
+
+  /** What amounts are in: the escrow's token, or the chain's native currency (undefined until the chain answers). */
+  currency(): { symbol: string; decimals: number; token: string | null } | undefined {
+    if (this.token === undefined) return undefined;
+    return this.token ? { symbol: this.token.symbol, decimals: this.token.decimals, token: this.token.address } : { symbol: this.opts.currencySymbol, decimals: 18, token: null };
   }
 
   status(): ChainStatus {

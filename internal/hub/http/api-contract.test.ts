@@ -13,6 +13,7 @@ import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSignIn } from "../../auth/siwe-signer.js";
 import { startAnvil, type RunningAnvil } from "../../chain/anvil.js";
+import { localChainOptions } from "../../../test/support/chain-options.js";
 import { deployEscrow } from "../../chain/deploy-escrow.js";
 import { createCsr } from "../../certs/csr.js";
 import { generateP256Key } from "../../certs/keys.js";
@@ -353,7 +354,7 @@ describe("the payment parts of the answers, from a hub on a real chain", () => {
     const escrow = await deployEscrow({ rpcUrl: anvil.rpcUrl, deployerKey: anvil.devKey(0), reclaimDelaySeconds: 3_600 });
     t = current = await startTestHub({
       heartbeatIntervalMs: 60_000,
-      chain: { rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, publicRpcUrl: anvil.rpcUrl, escrowAddress: escrow.address, confirmations: 2, operatorKey: anvil.devKey(0), fromBlock: escrow.blockNumber, pollMs: 50, paymentWindowMs: 120_000, minPaidSeconds: 3, defaultPaidSeconds: 600 },
+      chain: localChainOptions(anvil, escrow, { confirmations: 2, pollMs: 50 }),
     });
     const info = nodeInfo({ pricePerSecWei: "1234567890123" });
     const creds = await enrollNode(t, { wallet: provider, info });

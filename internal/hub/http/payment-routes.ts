@@ -23,6 +23,8 @@ export function addPaymentRoutes(router: Router, deps: PaymentRouteDeps): void {
       escrowAddress: paid.opts.escrowAddress,
       // The ERC-20 deposits are paid in; null: the chain's native currency (undefined until the chain answers).
       token: paid.source().place.token ?? null,
+      // How to show amounts: wei are the currency's base unit, `decimals` of them to one.
+      currency: paid.currency() ?? null,
       publicRpcUrl: paid.opts.publicRpcUrl,
       confirmations: paid.opts.confirmations,
       minPaidSeconds: paid.opts.minPaidSeconds,

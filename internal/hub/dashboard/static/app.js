@@ -274,13 +274,18 @@ function secondsUsed(r) {
 }
 
 const costWei = (r) => (BigInt(secondsUsed(r)) * BigInt(r.pricePerSecWei)).toString();
-const WEI_PER_ETH = 10n ** 18n;
-/** Wei as ether with up to 6 decimals, exact (bigints): "0.0045 ETH"; below a millionth, down to the wei: "0.000000012 ETH". */
+/**
+ * An amount in the currency's base unit ("wei") in whole units, up to 6 decimals, exact (bigints):
+ * "0.0045 ETH"; below a millionth, down to the base unit. The currency is the hub's (GET /v1/chain):
+ * the chain's native one, or the escrow's token with its own decimals and symbol.
+ */
 function ether(wei) {
+  const { symbol, decimals } = state.chain?.currency ?? { symbol: "ETH", decimals: 18 };
+  const one = 10n ** BigInt(decimals);
   const v = BigInt(wei);
-  const digits = v > 0n && v < WEI_PER_ETH / 1_000_000n ? 18 : 6;
-  const frac = (((v % WEI_PER_ETH) * 10n ** BigInt(digits)) / WEI_PER_ETH).toString().padStart(digits, "0").replace(/0+$/, "");
-  return `${v / WEI_PER_ETH}${frac ? `.${frac}` : ""} ETH`;
+  const digits = Math.min(decimals, v > 0n && v < one / 1_000_000n ? decimals : 6);
+  const frac = digits > 0 ? (((v % one) * 10n ** BigInt(digits)) / one).toString().padStart(digits, "0").replace(/0+$/, "") : "";
+  return `${v / one}${frac ? `.${frac}` : ""} ${symbol}`;
 }
 /** An amount for people, the exact wei on hover. */
 const amount = (cls, label, wei) => el("span", { class: `amount ${cls}`, title: `${wei} wei` }, `${label} ${ether(wei)}`);
@@ -708,12 +713,18 @@ function saveSent() {
 
 /** GET /v1/chain: where rentals are paid and how far the hub has read the chain. */
 async function refreshChain() {
+  const before = JSON.stringify(state.chain?.currency ?? null);
   try {
     state.chain = await api("GET", "/v1/chain");
   } catch {
     // The hub itself is away: the feed's status says so; keep the last word about the chain.
   }
   renderChain();
+  // Amounts already on the page were written in the currency assumed until now.
+  if (JSON.stringify(state.chain?.currency ?? null) !== before) {
+    renderAllNodes();
+    renderRentals();
+  }
 }
 
 function renderChain() {
