@@ -96,7 +96,7 @@ describe("paid rentals in the dashboard, on a real chain", () => {
     await node.beat();
 
     browser = await launchChromium();
-    browser.context.setDefaultTimeout(20_000);
+    browser.context.setDefaultTimeout(40_000); // generous: a loaded CI machine shares two cores with Chromium, the hub and anvil
     renterPage = await browser.context.newPage();
     watchErrors(renterPage);
     renterWallet = await injectTestWallet(renterPage, new Wallet(anvil.devKey(1)), { chainId: anvil.chainId, sendTransaction: renterSender.send });
@@ -246,7 +246,7 @@ describe("paid rentals in the dashboard, on a real chain", () => {
 
   it("shows the provider its settled earnings per node, and withdraws its balance through its wallet", async () => {
     const context = await browser.browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1440, height: 900 } });
-    context.setDefaultTimeout(20_000);
+    context.setDefaultTimeout(40_000); // generous: a loaded CI machine shares two cores with Chromium, the hub and anvil
     const page = await context.newPage();
     watchErrors(page);
     const wallet = await injectTestWallet(page, new Wallet(anvil.devKey(2)), { chainId: anvil.chainId, sendTransaction: providerSender.send });
