@@ -1,5 +1,6 @@
 import { Contract, Interface, JsonRpcProvider, Network, Transaction, Wallet, type Log } from "ethers";
 import { ChainError } from "./chain-error.js";
+import { untilAborted } from "../util/abort.js";
 import { rentalEscrowAbi } from "./contracts/rental-escrow-artifact.js";
 import type { EscrowChain, EscrowLog, LogPlace, MinedReceipt, OnChainRental, OperatorCall, SignedCall, TokenInfo } from "./escrow.js";
 
@@ -150,13 +151,7 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
   const guarded = p.catch((err: unknown) => {
     throw new ChainError("chain_rpc", shortMessage(err));
   });
-  if (!signal) return guarded;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-    guarded.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
+  return untilAborted(guarded, signal);
 }
 
 function rpcMessage(err: unknown): string {

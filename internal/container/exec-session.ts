@@ -3,6 +3,7 @@ import { sleep } from "../util/abort.js";
 import type { ExecSession } from "./engine.js";
 import { ContainerError } from "./errors.js";
 import { demuxStream } from "./stream-demux.js";
+import { untilAborted } from "../util/abort.js";
 
 /** The engine may report an exec as running for a moment after its output ended. */
 const EXIT_POLL_MS = 20;
@@ -60,15 +61,6 @@ export function execSession(x: StartedExec): ExecSession {
   };
 }
 
-function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
 
 /** A TTY merges everything onto one raw stream; stderr then carries nothing and ends with stdout. */
 function rawOutput(stream: Readable): { stdout: PassThrough; stderr: PassThrough } {

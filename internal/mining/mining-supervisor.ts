@@ -10,7 +10,7 @@ import { Backoff } from "../util/backoff.js";
 import { minerDataDir, minerGpuIndex, minerName, minerSpec } from "./miner-spec.js";
 import type { MiningControl } from "./mining-control.js";
 import type { MiningOptions } from "./mining-options.js";
-import { untilAborted } from "./until-aborted.js";
+import { untilAborted } from "../util/abort.js";
 
 export interface MiningDeps {
   engine: ContainerEngine;

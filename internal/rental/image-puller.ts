@@ -4,6 +4,7 @@ import { ContainerError } from "../container/errors.js";
 import type { Logger } from "../log/logger.js";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import { PullTotaller, type PullTotals } from "./pull-totals.js";
+import { untilAborted } from "../util/abort.js";
 
 export interface ImagePullerOptions {
   /** Give up when the registry sends nothing for this long (a slow pull that progresses goes on). */
@@ -105,12 +106,3 @@ export class ImagePuller {
   }
 }
 
-/** The promise, or the signal's reason as soon as it aborts (the promise goes on for others). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
