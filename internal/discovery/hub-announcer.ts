@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { Bonjour } from "bonjour-service";
 import type { Logger } from "pino";
-import { lanAddresses } from "./lan-interfaces.js";
+import { lanAddresses } from "../util/net.js";
 
 /** The DNS-SD service type hubs announce and daemons browse for: _gpu-rental-hub._tcp. */
 export const HUB_SERVICE_TYPE = "gpu-rental-hub";

@@ -1,7 +1,7 @@
 import { Bonjour, type Service } from "bonjour-service";
 import { AppError } from "../errors/app-error.js";
 import { HUB_SERVICE_TYPE } from "./hub-announcer.js";
-import { lanAddresses } from "./lan-interfaces.js";
+import { lanAddresses } from "../util/net.js";
 
 /** A hub that announced itself on the LAN. */
 export interface FoundHub {

@@ -44,7 +44,7 @@ import type { HubStore } from "./store/hub-store.js";
 import { openHubStore, selectStore } from "./store/open-store.js";
 import { holdSingleHub } from "./cluster/single-hub.js";
 import { announceHub } from "../discovery/hub-announcer.js";
-import { lanAddresses } from "../discovery/lan-interfaces.js";
+import { lanAddresses } from "../util/net.js";
 
 /** A failed renewal of the hub's own certificate is tried again this often. */
 const HUB_CERT_RETRY_MS = 60_000;

@@ -13,10 +13,15 @@ export function reserveFreePort(host: string): Promise<number> {
   });
 }
 
+/** The machine's IPv4 addresses on its networks (loopback left out): where a LAN announcement goes. */
+export function lanAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flatMap((addrs) => addrs ?? [])
+    .filter((a) => a.family === "IPv4" && !a.internal)
+    .map((a) => a.address);
+}
+
 /** The first non-loopback IPv4 address: what renters will most likely reach this machine on. */
 export function guessPublicAddress(): string | undefined {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
-  }
-  return undefined;
+  return lanAddresses()[0];
 }
