@@ -89,7 +89,8 @@ export function addAccessCommands(program: Command, openStore: () => Promise<Hub
   return program;
 }
 
-function usage(message: string): undefined {
+/** A rental-hub command used wrongly: says why and exits 2, like a bad flag. */
+export function usage(message: string): undefined {
   stdio.err(`rental-hub: ${message}\n`);
   process.exitCode = 2;
   return undefined;

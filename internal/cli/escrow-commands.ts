@@ -4,6 +4,7 @@ import { ethAddress } from "./address-parsers.js";
 import { duration } from "./parsers.js";
 import { readSecretFile } from "./secret-file.js";
 import { ConfigError } from "./settings.js";
+import { usage } from "./access-commands.js";
 
 interface DeployFlags {
   keyFile: string;
@@ -42,11 +43,6 @@ export function addEscrowCommands(program: Command): Command {
       }
     });
   return program;
-}
-
-function usage(message: string): void {
-  process.stderr.write(`rental-hub: ${message}\n`);
-  process.exitCode = 2;
 }
 
 function positiveDuration(v: string): number {
