@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { OutboxEntry, PaymentStore } from "../hub/store/payment-store.js";
 import { PollLoop } from "../util/poll-loop.js";
-import { type EscrowChain, type OperatorCall, rentalKeyOf } from "./escrow.js";
+import { type EscrowChain, type MinedReceipt, type OperatorCall, rentalKeyOf } from "./escrow.js";
 
 export interface SettlerOptions {
   pollMs: number;
@@ -53,13 +53,15 @@ export class Settler {
   private async tick(signal: AbortSignal): Promise<boolean> {
     if (this.deps.isLeader && !this.deps.isLeader()) return false;
     await this.deps.onTick?.();
-    await this.closeNonceGap(signal);
-    const open = await this.deps.payments.outbox(["pending", "sent"]);
+    let open = await this.deps.payments.outbox(["pending", "sent"]);
+    // Each sent transaction's receipt is read once a tick, for the gap check and for following it.
+    const receipts = await this.receiptsOf(open, signal);
+    if (await this.closeNonceGap(open, receipts, signal)) open = await this.deps.payments.outbox(["pending", "sent"]);
     // One at a time, in the order written: the operator's nonces follow that order.
     for (const entry of open) {
       signal.throwIfAborted();
       try {
-        await (entry.status === "sent" ? this.follow(entry, signal) : this.send(entry, signal));
+        await (entry.status === "sent" ? this.follow(entry, receipts.get(entry.txHash ?? "") ?? null, signal) : this.send(entry, signal));
       } catch (err) {
         if (signal.aborted) throw err;
         const message = (err as Error).message;
@@ -68,6 +70,12 @@ export class Settler {
       }
     }
     return false;
+  }
+
+  private async receiptsOf(entries: OutboxEntry[], signal: AbortSignal): Promise<Map<string, MinedReceipt | null>> {
+    const receipts = new Map<string, MinedReceipt | null>();
+    for (const e of entries) if (e.status === "sent" && e.txHash) receipts.set(e.txHash, await this.deps.chain.receipt(e.txHash, signal));
+    return receipts;
   }
 
   private async send(entry: OutboxEntry, signal: AbortSignal): Promise<void> {
@@ -84,9 +92,8 @@ export class Settler {
   }
 
   /** A sent transaction: mined (the listener finishes it), reverted, or missing and sent again. */
-  private async follow(entry: OutboxEntry, signal: AbortSignal): Promise<void> {
+  private async follow(entry: OutboxEntry, receipt: MinedReceipt | null, signal: AbortSignal): Promise<void> {
     const { chain, payments } = this.deps;
-    const receipt = entry.txHash ? await chain.receipt(entry.txHash, signal) : null;
     if (receipt && !receipt.reverted) return;
     if (await this.alreadyOnChain(entry, signal)) return;
     if (receipt?.reverted || !entry.rawTx) {
@@ -109,15 +116,16 @@ export class Settler {
    * outbox is above the chain's mined count, nothing of ours fills the hole: the unmined ones are
    * signed again from the chain's count.
    */
-  private async closeNonceGap(signal: AbortSignal): Promise<void> {
+  private async closeNonceGap(open: OutboxEntry[], receipts: Map<string, MinedReceipt | null>, signal: AbortSignal): Promise<boolean> {
     const { chain } = this.deps;
-    const unmined: OutboxEntry[] = [];
-    for (const e of await this.deps.payments.outbox(["sent"])) if (e.rawTx && !(e.txHash && (await chain.receipt(e.txHash, signal)))) unmined.push(e);
+    const unmined = open.filter((e) => e.status === "sent" && e.rawTx && !(e.txHash && receipts.get(e.txHash)));
     const mined = await chain.minedNonce(signal);
     const lowest = Math.min(...unmined.map((e) => chain.nonceOf(e.rawTx ?? "")));
     if (unmined.length === 0 || lowest > mined) this.lastNonce = mined - 1;
     else this.lastNonce = Math.max(this.lastNonce, ...unmined.map((e) => chain.nonceOf(e.rawTx ?? "")));
-    if (unmined.length > 0 && lowest > mined) for (const e of unmined) await this.signAgain(e, `nonce ${chain.nonceOf(e.rawTx ?? "")} waits behind a gap: the chain has mined ${mined} of the operator's transactions`);
+    if (unmined.length === 0 || lowest <= mined) return false;
+    for (const e of unmined) await this.signAgain(e, `nonce ${chain.nonceOf(e.rawTx ?? "")} waits behind a gap: the chain has mined ${mined} of the operator's transactions`);
+    return true;
   }
 
   private async signAgain(entry: OutboxEntry, why: string): Promise<void> {
