@@ -9,6 +9,7 @@ import { startAnvil, type RunningAnvil } from "../../chain/anvil.js";
 import { compileContract } from "../../chain/contracts/compile.js";
 import { rentalEscrowAbi } from "../../chain/contracts/rental-escrow-artifact.js";
 import { localChainOptions } from "../../../test/support/chain-options.js";
+import { until as pollUntil } from "../../../test/support/chain.js";
 import { deployEscrow } from "../../chain/deploy-escrow.js";
 import { rentalKeyOf } from "../../chain/escrow.js";
 import { requestJson } from "../../httpclient/json-client.js";
@@ -16,6 +17,9 @@ import { RentalInfo, RentalState, type StartRental } from "../../proto/gen/gpuno
 import { signIn } from "../../../test/support/renter.js";
 import { enrollNode, nodeInfo, rentalWhere, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
 import type { RentalView } from "../../hubapi/rentals.js";
+
+/** Polls what a user would look at (the chain has no push for "settled"): this file's deadline and pace. */
+const until = <T>(check: () => Promise<T | undefined | false>, what: string) => pollUntil(check, what, 20_000, 50);
 
 /** Wei per second: large and odd, so a wrong product shows in the last digits. */
 const PRICE = 1_234_567_890_123n;
@@ -217,16 +221,6 @@ function stopped(rentalId: string): RentalInfo {
   return RentalInfo.fromPartial({ rentalId, state: RentalState.RENTAL_STATE_STOPPED, reason: "stopped by the hub" });
 }
 
-/** The chain has no push for "the hub settled it": poll what a user would look at, until it shows. */
-async function until<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe("paid rentals in an ERC-20 escrow", () => {
   it("tells the renter to approve the deposit, then starts and settles the rental in the token, to the unit", async () => {
@@ -280,4 +274,3 @@ describe("paid rentals in an ERC-20 escrow", () => {
     }
   });
 });
-
