@@ -29,8 +29,13 @@ export class HeartbeatBuffer {
   }
 
   record(hb: Heartbeat, receivedAt = new Date()): void {
-    this.latest.set(hb.nodeId, { nodeId: hb.nodeId, seq: hb.seq, receivedAt, body: heartbeatView(hb) });
+    this.remember(hb, receivedAt);
     this.dirty.add(hb.nodeId);
+  }
+
+  /** A heartbeat another replica received (and writes): kept for this one's views, not written again. */
+  remember(hb: Heartbeat, receivedAt: Date): void {
+    this.latest.set(hb.nodeId, { nodeId: hb.nodeId, seq: hb.seq, receivedAt, body: heartbeatView(hb) });
   }
 
   get(nodeId: string): HeartbeatRecord | undefined {

@@ -1,3 +1,4 @@
+import type { ReplicaOptions } from "./cluster/replica.js";
 import { hostname } from "node:os";
 import type { HostPort } from "../grpc/host-port.js";
 import { type ConnectionLimits, defaultConnectionLimits } from "./http/connection-limits.js";
@@ -41,6 +42,8 @@ export interface HubOptions {
   announce: boolean;
   /** Paid rentals through the escrow contract; absent, rentals are free (no chain). */
   chain?: ChainOptions;
+  /** Replicas on PostgreSQL: how soon a dead replica's nodes are adopted (tests shorten it). */
+  replica?: ReplicaOptions;
 }
 
 export interface ChainOptions {

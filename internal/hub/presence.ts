@@ -12,13 +12,15 @@ interface Tracked {
   status: NodePresence;
   missed: number;
   timer?: NodeJS.Timeout;
+  /** Counted here (its stream is here, or this hub adopted it); otherwise as another replica said. */
+  own: boolean;
 }
 
 /**
  * Online/offline by counting missed heartbeats, not by comparing clocks: every interval
  * without a heartbeat is one miss, and a node's clock never decides its status.
  */
-export class Presence extends EventEmitter<{ change: [nodeId: string, status: NodePresence] }> {
+export class Presence extends EventEmitter<{ change: [nodeId: string, status: NodePresence, observed: boolean] }> {
   private readonly nodes = new Map<string, Tracked>();
   private intervalMs: number;
 
@@ -28,14 +30,40 @@ export class Presence extends EventEmitter<{ change: [nodeId: string, status: No
   }
 
   heartbeat(nodeId: string): void {
-    const node = this.nodes.get(nodeId) ?? { status: "offline" as NodePresence, missed: 0 };
-    this.nodes.set(nodeId, node);
+    const node = this.node(nodeId);
+    node.own = true;
     node.missed = 0;
     this.arm(nodeId, node);
     if (node.status !== "online") {
       node.status = "online";
-      this.emit("change", nodeId, "online");
+      this.emit("change", nodeId, "online", false);
     }
+  }
+
+  /** What the replica that counts a node's heartbeats says about it; ignored for a node counted here. */
+  observe(nodeId: string, status: NodePresence): void {
+    const node = this.node(nodeId);
+    if (node.own || node.status === status) return;
+    node.status = status;
+    this.emit("change", nodeId, status, true);
+  }
+
+  /** This hub counts the node from now on (its replica died): it goes offline here unless heartbeats come. */
+  adopt(nodeId: string): void {
+    const node = this.node(nodeId);
+    if (node.own) return;
+    node.own = true;
+    node.missed = 0;
+    if (node.status === "online") this.arm(nodeId, node);
+  }
+
+  /** Another replica counts the node now. */
+  forget(nodeId: string): void {
+    const node = this.nodes.get(nodeId);
+    if (!node) return;
+    clearInterval(node.timer);
+    node.timer = undefined;
+    node.own = false;
   }
 
   status(nodeId: string): NodePresence {
@@ -61,6 +89,12 @@ export class Presence extends EventEmitter<{ change: [nodeId: string, status: No
     this.nodes.clear();
   }
 
+  private node(nodeId: string): Tracked {
+    let node = this.nodes.get(nodeId);
+    if (!node) this.nodes.set(nodeId, (node = { status: "offline", missed: 0, own: false }));
+    return node;
+  }
+
   private arm(nodeId: string, node: Tracked): void {
     clearInterval(node.timer);
     node.timer = setInterval(() => {
@@ -69,7 +103,7 @@ export class Presence extends EventEmitter<{ change: [nodeId: string, status: No
       clearInterval(node.timer);
       node.timer = undefined;
       node.status = "offline";
-      this.emit("change", nodeId, "offline");
+      this.emit("change", nodeId, "offline", false);
     }, this.intervalMs);
     node.timer.unref();
   }

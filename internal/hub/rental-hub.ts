@@ -43,6 +43,7 @@ import { NodeRegistry } from "./registry/node-registry.js";
 import type { HubStore } from "./store/hub-store.js";
 import { openHubStore, selectStore } from "./store/open-store.js";
 import { holdSingleHub } from "./cluster/single-hub.js";
+import { HubCluster } from "./cluster/hub-cluster.js";
 import { announceHub } from "../discovery/hub-announcer.js";
 import { lanAddresses } from "../util/net.js";
 
@@ -76,6 +77,8 @@ export class RentalHub {
   store!: HubStore;
   /** Present when the hub takes payments on chain. */
   paid: PaidRentals | undefined;
+  /** Present on PostgreSQL: this hub as one replica of several. */
+  cluster: HubCluster | undefined;
 
   private constructor(
     private readonly opts: HubOptions,
@@ -106,6 +109,12 @@ export class RentalHub {
     }
 
     const ca = await CertificateAuthority.openOrCreate({ dir: join(opts.dataDir, "ca") });
+    // On PostgreSQL this hub is one replica of any number: nodes' streams land on any of them.
+    const cluster = (this.cluster = stored.engine === "postgres" ? new HubCluster({ databaseUrl: stored.url, caFingerprint: ca.fingerprint, ...(opts.replica ? { replica: opts.replica } : {}) }, { store: this.store, logger }) : undefined);
+    if (cluster) {
+      await cluster.listen();
+      this.closers.push(() => cluster.close());
+    }
     this.caCertPem = ca.certPem;
     // Nodes that found the hub on a LAN dial the address it answered from: that address must be in its certificate.
     const hosts = opts.announce ? [...new Set([...opts.publicHosts, ...lanAddresses()])] : opts.publicHosts;
@@ -126,8 +135,12 @@ export class RentalHub {
     const metrics = opts.metricsListen ? createHubMetrics(processRegistry()) : null;
     this.channel = new HubChannel(
       { heartbeatIntervalMs: opts.heartbeatIntervalMs, hubVersion: VERSION },
-      { registry, access, presence, heartbeats, logger: logger.child({ part: "channel" }), metrics },
+      { registry, access, presence, heartbeats, logger: logger.child({ part: "channel" }), metrics, ...(cluster ? { ownership: cluster } : {}) },
     );
+    const channel = this.channel;
+    // What views follow: every node's reports and links, wherever its stream is.
+    const fleet = cluster?.fleet ?? channel.events;
+    const links = cluster ?? channel;
     const grpc = await startHubGrpcServer(opts.grpcListen, hubTls.grpcCredentials(), this.channel.service);
     this.closers.push(() => this.stopGrpc(grpc.server));
 
@@ -180,18 +193,29 @@ export class RentalHub {
       store: this.store,
       presence,
       heartbeats,
-      channel: this.channel,
+      channel: links,
       hubIdentity: () => hubTls.clientIdentity(),
       logger: logger.child({ part: "nodes" }),
       toolkit: opts.rentals.toolkit,
     });
-    this.gpuHistory = addGpuHistoryRoutes(router, { store: this.store, nodeEvents: this.channel.events });
+    this.gpuHistory = addGpuHistoryRoutes(router, { store: this.store, nodeEvents: fleet });
 
     const paid = (this.paid = opts.chain ? new PaidRentals(opts.chain, { store: this.store, logger }) : undefined);
     if (!paid) logger.info("no -chain-rpc: rentals are free (no payment); see the README's Paid rentals to turn payments on");
-    this.rentals = new RentalBook(opts.rentals, { store: this.store, channel: this.channel, presence, heartbeats, logger: logger.child({ part: "rentals" }), metrics, ...(paid ? { payments: paid.billing } : {}) });
-    await this.rentals.start();
-    this.closers.push(() => this.rentals.close());
+    const book = (this.rentals = new RentalBook(opts.rentals, {
+      store: this.store,
+      channel,
+      links,
+      presence,
+      heartbeats,
+      logger: logger.child({ part: "rentals" }),
+      metrics,
+      ...(paid ? { payments: paid.billing } : {}),
+      ...(cluster ? { owners: cluster } : {}),
+    }));
+    await book.start();
+    this.closers.push(() => book.close());
+    await cluster?.join({ channel, presence, heartbeats, book });
     if (paid) {
       await paid.start(this.rentals);
       this.closers.push(() => paid.close());
@@ -199,7 +223,7 @@ export class RentalHub {
     const views = new RentalViews({ book: this.rentals, ...(paid ? { payments: paid.source() } : {}) });
     addRentalRoutes(router, { tokens, store: this.store, book: this.rentals, views });
     addPaymentRoutes(router, { tokens, store: this.store, paid });
-    addEventRoutes(router, { tokens, store: this.store, presence, heartbeats, nodeEvents: this.channel.events, isDraining: (id) => this.channel.isDraining(id), book: this.rentals, views, toolkit: opts.rentals.toolkit, logger: logger.child({ part: "events" }) });
+    addEventRoutes(router, { tokens, store: this.store, presence, heartbeats, nodeEvents: fleet, isDraining: (id) => links.isDraining(id), book: this.rentals, views, toolkit: opts.rentals.toolkit, logger: logger.child({ part: "events" }) });
     addDashboardRoutes(router, { signOut: (token) => signOuts.signOut(token) });
     addOpenApiRoute(router);
 

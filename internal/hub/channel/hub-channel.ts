@@ -36,23 +36,32 @@ export interface HubChannelDeps {
   heartbeats: HeartbeatBuffer;
   logger: Logger;
   metrics: HubMetrics | null;
+  /** Replicas: a stream opened here claims the node; its close and draining are told to the others. */
+  ownership?: StreamOwnership;
+}
+
+export interface StreamOwnership {
+  claim(nodeId: string, draining: boolean): Promise<void>;
+  linkChanged(nodeId: string, connected: boolean, draining: boolean): void;
 }
 
 type StreamCall = ServerDuplexStream<NodeMessage, HubMessage>;
+
+export interface NodeReports {
+  rentalEvent: [nodeId: string, event: RentalEvent];
+  pullProgress: [nodeId: string, progress: ImagePullProgress];
+  heartbeat: [nodeId: string, heartbeat: Heartbeat];
+  /** The node started or stopped draining (said in Hello or a heartbeat). */
+  draining: [nodeId: string, draining: boolean];
+}
 
 /** The hub's end of every node's stream, and the way the rest of the hub sends them commands. */
 export class HubChannel {
   private readonly sessions = new Map<string, NodeSession>();
   /** Nodes that said (in Hello or their latest heartbeat) they take no new rentals. */
   private readonly draining = new Set<string>();
-  /** What nodes report without being asked; the rental book-keeping (a later part of the hub) listens here. */
-  readonly events = new EventEmitter<{
-    rentalEvent: [nodeId: string, event: RentalEvent];
-    pullProgress: [nodeId: string, progress: ImagePullProgress];
-    heartbeat: [nodeId: string, heartbeat: Heartbeat];
-    /** The node started or stopped draining (said in Hello or a heartbeat). */
-    draining: [nodeId: string, draining: boolean];
-  }>();
+  /** What nodes report on streams held here, without being asked; the rental book-keeping listens here. */
+  readonly events = new EventEmitter<NodeReports>();
   private heartbeatIntervalMs: number;
 
   constructor(
@@ -119,6 +128,14 @@ export class HubChannel {
     for (const s of this.sessions.values()) s.send({ body: { $case: "settings", value: { heartbeatIntervalMs: ms } } });
   }
 
+  /** The node's stream opened on another replica: the one here (if any) is stale. */
+  release(nodeId: string): void {
+    const session = this.sessions.get(nodeId);
+    if (!session) return;
+    this.sessions.delete(nodeId);
+    session.close("the node connected to another hub replica");
+  }
+
   closeAll(): void {
     for (const s of this.sessions.values()) s.close("hub shutting down");
     this.sessions.clear();
@@ -163,6 +180,7 @@ export class HubChannel {
       if (this.sessions.get(nodeId) === session) {
         this.sessions.delete(nodeId);
         session.logger.info({ why }, "node stream closed");
+        this.deps.ownership?.linkChanged(nodeId, false, this.draining.has(nodeId));
       }
     };
     call.on("end", end("stream ended"));
@@ -184,6 +202,7 @@ export class HubChannel {
         if (!info || !checked.success) throw new Error(`hello.info is invalid: ${checked.error?.issues[0]?.message ?? "missing"}`);
         await this.deps.registry.describe(session.nodeId, info);
         this.setDraining(session.nodeId, info.draining);
+        await this.deps.ownership?.claim(session.nodeId, info.draining);
         this.sessions.get(session.nodeId)?.close("replaced by a new stream");
         this.sessions.set(session.nodeId, session);
         session.send({ body: { $case: "welcome", value: { nodeId: session.nodeId, heartbeatIntervalMs: this.heartbeatIntervalMs, hubVersion: this.opts.hubVersion } } });
@@ -220,6 +239,7 @@ export class HubChannel {
     else this.draining.delete(nodeId);
     this.deps.logger.info({ nodeId, draining }, draining ? "node draining: no new rentals go to it" : "node takes rentals again");
     this.events.emit("draining", nodeId, draining);
+    if (this.sessions.has(nodeId)) this.deps.ownership?.linkChanged(nodeId, true, draining);
   }
 
   /** Cuts the streams that a new ban or revocation shuts out. */

@@ -22,7 +22,7 @@ export interface NodeRouteDeps {
   store: HubStore;
   presence: Presence;
   heartbeats: HeartbeatBuffer;
-  channel: HubChannel;
+  channel: Pick<HubChannel, "isConnected" | "isDraining">;
   /** The hub's current client identity (it renews). */
   hubIdentity: () => HubClientIdentity;
   logger: Logger;

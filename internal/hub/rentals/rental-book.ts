@@ -18,6 +18,7 @@ import { toolkitRefusal } from "./toolkit-policy.js";
 import { askNode } from "./node-commands.js";
 import { pickNode } from "./node-picker.js";
 import { answerFailed, changes, missingPatch, nodeViewPatch, type RentalPatch, startFailed } from "./node-view.js";
+import type { BookRequest, NodeOwners } from "./book-requests.js";
 
 export type RentalBookOptions = RentalTimings;
 
@@ -40,6 +41,10 @@ export interface RentalBookDeps {
   metrics: HubMetrics | null;
   /** Absent: no chain, rentals are free to start. */
   payments?: RentalPayments;
+  /** Absent: one hub, which runs every node's rentals. */
+  owners?: NodeOwners;
+  /** Whether a node's stream is open on any replica (this hub's channel when there is one hub). */
+  links?: Pick<HubChannel, "isConnected" | "isDraining">;
 }
 
 export interface CreateRental extends RentalRequest {
@@ -58,7 +63,7 @@ const isLive = (s: RentalState): boolean => s === RentalState.RENTAL_STATE_RUNNI
  * here too, whatever the node does. A report that changes nothing writes nothing: a fleet's
  * heartbeats are compared with the active rentals in memory, not with the store.
  */
-export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
+export class RentalBook extends EventEmitter<{ changed: [rental: HubRental, fromPeer?: boolean] }> {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly active = new ActiveRentals();
   /** Start and stop commands out: the node's list may not show these as the hub has them yet. */
@@ -93,7 +98,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     events.on("rentalEvent", (nodeId, ev) => void this.guard(this.serial(nodeId, () => this.onRentalEvent(nodeId, ev))));
     events.on("pullProgress", (nodeId, p) => this.onPullProgress(nodeId, p));
     events.on("heartbeat", (nodeId, hb) => void this.guard(this.serial(nodeId, () => this.onHeartbeat(nodeId, hb))));
-    this.deps.presence.on("change", (nodeId, status) => void (status === "offline" && this.guard(this.serial(nodeId, () => this.onNodeOffline(nodeId)))));
+    this.deps.presence.on("change", (nodeId, status, observed) => void (status === "offline" && !observed && this.guard(this.serial(nodeId, () => this.onNodeOffline(nodeId)))));
   }
 
   close(): void {
@@ -106,7 +111,7 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     // A picked node holds the rental's GPUs in `reserved` until the rental is in `active`.
     const nodeId = input.nodeId || (await this.pick(input, gpus));
     try {
-      return await this.place(renter, nodeId, input);
+      return await this.atOwner(nodeId, { op: "place", renter, input: { ...input, nodeId } }, () => this.place(renter, nodeId, input), ASK_PLACE_MS, this.rentalOf);
     } finally {
       if (!input.nodeId) this.reserve(nodeId, -gpus);
     }
@@ -160,6 +165,11 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   async startPaid(id: string, paidSeconds: number): Promise<boolean> {
     const r = this.active.get(id) ?? (await this.deps.store.rentals.get(id));
     if (!r) return false;
+    return this.atOwner(r.nodeId, { op: "startPaid", id, paidSeconds }, () => this.startPaidHere(r, paidSeconds), ASK_PLACE_MS, async (a) => a === true);
+  }
+
+  private async startPaidHere(r: HubRental, paidSeconds: number): Promise<boolean> {
+    const id = r.id;
     return this.serial(r.nodeId, async () => {
       const current = this.active.get(id);
       if (current?.status !== "awaiting_payment") return false;
@@ -189,6 +199,11 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   async refusePayment(id: string, reason: string): Promise<void> {
     const r = this.active.get(id);
     if (!r) return;
+    await this.atOwner(r.nodeId, { op: "refusePayment", id, reason }, () => this.refusePaymentHere(r, reason), ASK_PLACE_MS, async () => undefined);
+  }
+
+  private async refusePaymentHere(r: HubRental, reason: string): Promise<void> {
+    const id = r.id;
     await this.serial(r.nodeId, async () => {
       if (this.active.get(id)?.status === "awaiting_payment") await this.settle(id, { status: "failed", reason, endedAt: new Date(), expiresAt: null });
     });
@@ -204,6 +219,11 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   async extendPaid(id: string, paidSeconds: number): Promise<void> {
     const r = this.active.get(id);
     if (!r || r.paidSeconds === null) return;
+    await this.atOwner(r.nodeId, { op: "extendPaid", id, paidSeconds }, () => this.extendPaidHere(r, paidSeconds), ASK_PLACE_MS, async () => undefined);
+  }
+
+  private async extendPaidHere(r: HubRental, paidSeconds: number): Promise<void> {
+    const id = r.id;
     await this.serial(r.nodeId, async () => {
       const current = this.active.get(id);
       if (!current) return;
@@ -215,6 +235,10 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   /** A node that is or goes offline is told when it reconnects; a node too slow to answer is a 504. */
   async stop(rental: HubRental, reason = "stopped by the renter"): Promise<HubRental> {
     if (!isActive(rental)) return rental;
+    return this.atOwner(rental.nodeId, { op: "stop", id: rental.id, reason }, () => this.stopHere(rental, reason), this.askNodeMs(), this.rentalOf);
+  }
+
+  private async stopHere(rental: HubRental, reason: string): Promise<HubRental> {
     if (rental.status === "awaiting_payment") {
       // Nothing on a node yet: it just ends (a funding that comes later is refunded).
       return this.serial(rental.nodeId, async () =>
@@ -241,6 +265,10 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
   }
 
   async logs(rental: HubRental, tail: number): Promise<string> {
+    return this.atOwner(rental.nodeId, { op: "logs", id: rental.id, tail }, () => this.logsHere(rental, tail), this.askNodeMs(), async (a) => String(a));
+  }
+
+  private async logsHere(rental: HubRental, tail: number): Promise<string> {
     const res = await askNode(this.deps.channel, rental.nodeId, { $case: "getRentalLogs", value: { rentalId: rental.id, tailLines: tail } }, this.opts.commandTimeoutMs);
     if (res.outcome?.$case === "rentalLogs") return res.outcome.value.text;
     const err = res.outcome?.$case === "error" ? res.outcome.value : { code: "bad_answer", message: "the node answered with something else" };
@@ -254,10 +282,84 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
    */
   async remove(rental: HubRental): Promise<HubRental> {
     if (isActive(rental)) throw new ApiError(409, "rental_active", `rental ${rental.id} is ${rental.status}: stop it first, then delete it`);
+    await this.atOwner(rental.nodeId, { op: "remove", id: rental.id }, () => this.removeHere(rental), this.askNodeMs(), async () => undefined);
+    return rental;
+  }
+
+  private async removeHere(rental: HubRental): Promise<void> {
     const res = await askNode(this.deps.channel, rental.nodeId, { $case: "stopRental", value: { rentalId: rental.id, timeoutSeconds: 0 } }, this.opts.commandTimeoutMs);
     if (res.outcome?.$case === "error") throw new ApiError(502, res.outcome.value.code, `the node could not remove the rental's container: ${res.outcome.value.message}`);
     this.deps.logger.info({ rentalId: rental.id, nodeId: rental.nodeId }, "an ended rental's container removed at its renter's request");
-    return rental;
+  }
+
+  /** A request from another replica, for a node this one owns. Answers are plain JSON: a rental goes back as its id. */
+  async answer(req: BookRequest): Promise<unknown> {
+    if (req.op === "place") return (await this.place(req.renter, req.input.nodeId, req.input)).id;
+    const r = this.active.get(req.id) ?? (await this.deps.store.rentals.get(req.id));
+    if (!r) throw new ApiError(404, "unknown_rental", `no rental ${req.id}`);
+    switch (req.op) {
+      case "stop":
+        return (await this.stopHere(r, req.reason)).id;
+      case "logs":
+        return this.logsHere(r, req.tail);
+      case "remove":
+        return this.removeHere(r);
+      case "startPaid":
+        return this.startPaidHere(r, req.paidSeconds);
+      case "refusePayment":
+        return this.refusePaymentHere(r, req.reason);
+      case "extendPaid":
+        return this.extendPaidHere(r, req.paidSeconds);
+    }
+  }
+
+  /** Runs it here when this hub owns the node (or nobody does), else asks the owner and reads what it answers. */
+  private async atOwner<T>(nodeId: string, req: BookRequest, here: () => Promise<T>, timeoutMs: number, read: (answer: unknown) => Promise<T>): Promise<T> {
+    const owner = await this.deps.owners?.remoteOwner(nodeId);
+    return owner ? read(await this.deps.owners?.ask(owner, req, timeoutMs)) : here();
+  }
+
+  private readonly rentalOf = async (id: unknown): Promise<HubRental> => {
+    const r = await this.deps.store.rentals.get(String(id));
+    if (!r) throw new Error(`rental ${String(id)} vanished`);
+    return r;
+  };
+
+  /** How long a replica waits for the owner's answer to a request that goes to the node. */
+  private askNodeMs(): number {
+    return this.opts.commandTimeoutMs + ASK_MARGIN_MS;
+  }
+
+  /**
+   * Another replica changed the rental: read it again. Pull progress comes with the message (it is
+   * kept in memory, not in the store).
+   */
+  async absorb(id: string, pull?: PullView): Promise<void> {
+    const r = await this.deps.store.rentals.get(id);
+    if (!r) return;
+    await this.serial(r.nodeId, async () => {
+      const fresh = (await this.deps.store.rentals.get(id)) ?? r;
+      this.active.put(fresh);
+      if (pull && fresh.status === "starting") this.pulls.set(id, pull);
+      else if (fresh.status !== "starting") this.pulls.delete(id);
+      this.armLimit(fresh);
+      this.emit("changed", fresh, true);
+    });
+  }
+
+  /** This hub runs the node's rentals now (its stream came here, or its replica died): their limits are armed here. */
+  async adoptNode(nodeId: string): Promise<void> {
+    await this.serial(nodeId, async () => {
+      for (const r of await this.deps.store.rentals.list({ statuses: ACTIVE_STATUSES, nodeIds: [nodeId] })) {
+        this.active.put(r);
+        this.armLimit(r);
+      }
+    });
+  }
+
+  /** Another replica runs the node's rentals now: its limits are that one's to enforce. */
+  disownNode(nodeId: string): void {
+    for (const r of this.active.onNode(nodeId)) this.disarm(r.id);
   }
 
   private async pick(input: CreateRental, gpuCount: number): Promise<string> {
@@ -266,8 +368,8 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
       nodes.map((n) => {
         const heartbeat = this.deps.heartbeats.get(n.id);
         // A node the hub places nothing on is, for picking, a node that is not there.
-        const online = this.deps.channel.isConnected(n.id) && toolkitRefusal(n, this.opts.toolkit) === null;
-        return { node: n, online, draining: this.deps.channel.isDraining(n.id), heartbeat, promised: this.promised(n.id, heartbeat) };
+        const online = this.links.isConnected(n.id) && toolkitRefusal(n, this.opts.toolkit) === null;
+        return { node: n, online, draining: this.links.isDraining(n.id), heartbeat, promised: this.promised(n.id, heartbeat) };
       }),
       { gpuCount, gpuModel: input.gpuModel, maxPricePerSecWei: input.maxPricePerSecWei ? BigInt(input.maxPricePerSecWei) : undefined },
     );
@@ -433,8 +535,13 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     }
   }
 
+  private get links(): Pick<HubChannel, "isConnected" | "isDraining"> {
+    return this.deps.links ?? this.deps.channel;
+  }
+
+  /** A rental's limit is enforced by the hub that owns its node, and only there. */
   private armLimit(r: HubRental): void {
-    if (r.expiresAt && isActive(r)) this.schedule(r.id, r.expiresAt.getTime() - Date.now());
+    if (r.expiresAt && isActive(r) && (this.deps.owners?.owns(r.nodeId) ?? true)) this.schedule(r.id, r.expiresAt.getTime() - Date.now());
     else this.disarm(r.id);
   }
 
@@ -500,6 +607,11 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental] }> {
     }
   }
 }
+
+/** How long a replica waits for the owner to make or change a rental (no node involved). */
+const ASK_PLACE_MS = 15_000;
+/** Beyond the node's own command timeout: the hop through the database, twice. */
+const ASK_MARGIN_MS = 5_000;
 
 /** However long a start keeps making progress, the hub stops waiting for its answer after this. */
 const START_LONGEST_MS = 24 * 3_600_000;

@@ -2,6 +2,7 @@ import type { AccessStore } from "./access-store.js";
 import type { LeaseStore } from "./lease-store.js";
 import type { PaymentStore } from "./payment-store.js";
 import type { SessionStore } from "./session-store.js";
+import type { ClusterStore } from "./cluster-store.js";
 import type { RentalStore } from "./rental-store.js";
 
 /** The hub's records, independent of the database engine behind them. */
@@ -70,5 +71,7 @@ export interface HubStore {
   readonly leases: LeaseStore;
   /** Renters' sign-outs, read by every hub. */
   readonly sessions: SessionStore;
+  /** Replicas on one PostgreSQL: node ownership and requests between them. */
+  readonly cluster: ClusterStore;
   close(): Promise<void>;
 }

@@ -3,6 +3,7 @@ import { type AccessStore, KyselyAccessStore } from "./access-store.js";
 import { KyselyLeaseStore, type LeaseStore } from "./lease-store.js";
 import { KyselyPaymentStore, type PaymentStore } from "./payment-store.js";
 import { KyselySessionStore, type SessionStore } from "./session-store.js";
+import { type ClusterStore, KyselyClusterStore } from "./cluster-store.js";
 import { KyselyRentalStore, type RentalStore } from "./rental-store.js";
 import type { Database } from "./schema.js";
 import type { HeartbeatRecord, HubStore, IssuedCertificate, NodeDescription, NodeRecord } from "./hub-store.js";
@@ -14,6 +15,7 @@ export class KyselyHubStore implements HubStore {
   readonly payments: PaymentStore;
   readonly leases: LeaseStore;
   readonly sessions: SessionStore;
+  readonly cluster: ClusterStore;
 
   constructor(private readonly db: Kysely<Database>) {
     this.rentals = new KyselyRentalStore(db);
@@ -21,6 +23,7 @@ export class KyselyHubStore implements HubStore {
     this.payments = new KyselyPaymentStore(db);
     this.leases = new KyselyLeaseStore(db);
     this.sessions = new KyselySessionStore(db);
+    this.cluster = new KyselyClusterStore(db);
   }
 
   async upsertNode(node: NodeRecord): Promise<void> {

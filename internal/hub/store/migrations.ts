@@ -173,6 +173,35 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  "0009_cluster": {
+    // Replicas on one PostgreSQL: each hub renews its row while it lives; a node's rentals are run by
+    // the replica that holds its stream (or adopted it when that one died); a request for a node made on
+    // another replica waits here for the owner's answer.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("hub_replicas")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("started_at_ms", "bigint", (c) => c.notNull())
+        .addColumn("expires_at_ms", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("node_owners")
+        .addColumn("node_id", "text", (c) => c.primaryKey())
+        .addColumn("replica_id", "text", (c) => c.notNull())
+        .addColumn("connected", "integer", (c) => c.notNull())
+        .addColumn("draining", "integer", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("node_owners_replica").on("node_owners").column("replica_id").execute();
+      await db.schema
+        .createTable("node_requests")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("from_replica", "text", (c) => c.notNull())
+        .addColumn("body", "text", (c) => c.notNull())
+        .addColumn("answer", "text")
+        .addColumn("created_at_ms", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 class StaticProvider implements MigrationProvider {

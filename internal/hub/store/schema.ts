@@ -124,6 +124,27 @@ export interface SessionRevocationsTable {
   expires_at_ms: ColumnType<number | string, number, number>;
 }
 
+export interface HubReplicasTable {
+  id: string;
+  started_at_ms: ColumnType<number | string, number, number>;
+  expires_at_ms: ColumnType<number | string, number, number>;
+}
+
+export interface NodeOwnersTable {
+  node_id: string;
+  replica_id: string;
+  connected: number;
+  draining: number;
+}
+
+export interface NodeRequestsTable {
+  id: string;
+  from_replica: string;
+  body: string;
+  answer: string | null;
+  created_at_ms: ColumnType<number | string, number, number>;
+}
+
 export interface Database {
   rentals: RentalsTable;
   nodes: NodesTable;
@@ -137,4 +158,7 @@ export interface Database {
   chain_outbox: ChainOutboxTable;
   leases: LeasesTable;
   session_revocations: SessionRevocationsTable;
+  hub_replicas: HubReplicasTable;
+  node_owners: NodeOwnersTable;
+  node_requests: NodeRequestsTable;
 }
