@@ -16,7 +16,8 @@ log() { echo "engines.sh: $*" >&2; }
 #   systemd                             - systemd-analyze verifies the units in systemd/
 #   python3-yaml                        - the deploy test parses deploy/compose.yaml
 #   gcc, make                           - the tests compile the NVML stand-in (test/fixtures/nvml)
-PACKAGES=(gcc make python3 openssh-client openssh-sftp-server ca-certificates chromium systemd python3-yaml iproute2 iptables)
+#   haproxy                             - a real load balancer in front of hub replicas (test/e2e/hub-replicas.test.ts)
+PACKAGES=(gcc make python3 openssh-client openssh-sftp-server ca-certificates chromium systemd python3-yaml iproute2 iptables haproxy)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
