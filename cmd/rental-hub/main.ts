@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { addAccessCommands } from "../../internal/cli/access-commands.js";
 import { addEscrowCommands } from "../../internal/cli/escrow-commands.js";
+import { addReleaseCommands } from "../../internal/cli/release-commands.js";
 import { normalizeGoStyleFlags } from "../../internal/cli/go-style-flags.js";
 import { closeOnSignals, exitOnConfigError, exitOnStartFailure, parseCommandLine } from "../../internal/cli/lifecycle.js";
 import { prettyWanted } from "../../internal/cli/log-flags.js";
@@ -21,8 +22,9 @@ addAccessCommands(program, async () => {
   return openHubStore({ databaseUrl: hub.databaseUrl, sqliteFile: join(hub.dataDir, "hub.db") }).catch((err: unknown) => exitOnConfigError("rental-hub", err));
 });
 addEscrowCommands(program);
+addReleaseCommands(program, async () => (await settings()).hub.dataDir);
 program.action(async () => {
-  if (program.args.length > 0) program.error(`error: unknown command '${program.args[0]}' (commands: ban, unban, revoke-cert, access, deploy-escrow; none runs the hub)`);
+  if (program.args.length > 0) program.error(`error: unknown command '${program.args[0]}' (commands: ban, unban, revoke-cert, access, deploy-escrow, release; none runs the hub)`);
   const args = await settings();
   const logger = createLogger({ name: "rental-hub", level: args.log.level, pretty: prettyWanted(args.log.format) });
   try {

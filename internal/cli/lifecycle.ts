@@ -52,7 +52,8 @@ export function closeOnSignals(close: () => Promise<void>, logger: Logger): void
  * --help and --version exit 0.
  */
 export async function parseCommandLine(program: Command, argv: string[]): Promise<void> {
-  for (const c of [program, ...program.commands]) c.exitOverride();
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const c of all(program)) c.exitOverride();
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {

@@ -30,6 +30,8 @@ import { RateLimiter } from "./http/rate-limit.js";
 import { ClientAddress } from "./http/client-address.js";
 import { capConnectionsPerAddress, timeoutOptions } from "./http/connection-limits.js";
 import { addRentalRoutes } from "./http/rental-routes.js";
+import { addReleaseRoutes } from "./http/release-routes.js";
+import { ReleaseCatalog, releasesDir } from "./releases/release-store.js";
 import { RentalBook } from "./rentals/rental-book.js";
 import { PaidRentals } from "./billing/paid-rentals.js";
 import { RentalViews } from "./http/rental-views.js";
@@ -187,7 +189,9 @@ export class RentalHub {
     };
     access.on("changed", endBannedSessions);
     endBannedSessions();
+    const releases = new ReleaseCatalog(releasesDir(opts.dataDir));
     addNodeRoutes(router, {
+      releases,
       tokens,
       registry,
       store: this.store,
@@ -223,7 +227,8 @@ export class RentalHub {
     const views = new RentalViews({ book: this.rentals, ...(paid ? { payments: paid.source() } : {}) });
     addRentalRoutes(router, { tokens, store: this.store, book: this.rentals, views });
     addPaymentRoutes(router, { tokens, store: this.store, paid });
-    addEventRoutes(router, { tokens, store: this.store, presence, heartbeats, nodeEvents: fleet, isDraining: (id) => links.isDraining(id), book: this.rentals, views, toolkit: opts.rentals.toolkit, logger: logger.child({ part: "events" }) });
+    addReleaseRoutes(router, { releases });
+    addEventRoutes(router, { releases, tokens, store: this.store, presence, heartbeats, nodeEvents: fleet, isDraining: (id) => links.isDraining(id), book: this.rentals, views, toolkit: opts.rentals.toolkit, logger: logger.child({ part: "events" }) });
     addDashboardRoutes(router, { signOut: (token) => signOuts.signOut(token) });
     addOpenApiRoute(router);
 

@@ -43,6 +43,7 @@ export const tags = [
   { name: "nodes", description: "Node registration and the marketplace's node list" },
   { name: "rentals", description: "Renters' rentals" },
   { name: "payments", description: "Paid rentals: the chain, the escrow and providers' earnings" },
+  { name: "releases", description: "Signed node-daemon releases: what nodes update to" },
   { name: "live", description: "Server-Sent Events for the dashboard" },
   { name: "dashboard", description: "The browser dashboard served by the hub" },
 ] as const;

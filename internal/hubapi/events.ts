@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { dateTimeSchema, intSchema, weiSchema } from "./common.js";
-import { nodeStatusValues } from "./nodes.js";
+import { daemonVersionFields, nodeStatusValues } from "./nodes.js";
 import { operation } from "./operation.js";
 import { rentalSchema } from "./rentals.js";
 
@@ -34,6 +34,7 @@ export const nodeLiveSchema = z
     lastHeartbeatAt: dateTimeSchema.nullable(),
     gpus: z.array(gpuLiveSchema),
     refusesRentals: z.string().nullable().describe("Why the hub places no rental on this node (an NVIDIA Container Toolkit with a known container escape); null when it does"),
+    ...daemonVersionFields,
   })
   .meta({ id: "NodeLive" });
 

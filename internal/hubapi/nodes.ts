@@ -181,6 +181,12 @@ export const nodeGpuSchema = z
 
 export const nodeStatusValues = ["online", "offline", "draining"] as const;
 
+/** Which node-daemon a node runs, and the recommended one when it is older (GET /v1/releases). */
+export const daemonVersionFields = {
+  daemonVersion: z.string().nullable().describe("the node-daemon version the node reported; null when it named none"),
+  daemonBehind: z.string().nullable().describe("the recommended node-daemon version when this node runs an older one (node-daemon update installs it); null when it is not behind or none is recommended"),
+};
+
 const publicNodeFields = {
   id: z.string(),
   wallet: z.string(),
@@ -194,6 +200,7 @@ const publicNodeFields = {
   registeredAt: dateTimeSchema,
   updatedAt: dateTimeSchema,
   refusesRentals: z.string().nullable().describe("Why the hub places no rental on this node (an NVIDIA Container Toolkit with a known container escape); null when it does"),
+  ...daemonVersionFields,
 };
 
 export const nodeViewSchema = z

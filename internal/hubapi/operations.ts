@@ -4,6 +4,7 @@ import { dashboard, dashboardFile, getCa, getCaPem, health, openApi } from "./hu
 import { getNode, getNodeGpuHistory, getNodeLive, listNodes, registerNode } from "./nodes.js";
 import type { Operation } from "./operation.js";
 import { getChain, getEarnings } from "./payments.js";
+import { getRelease, getReleaseArchive, listReleases } from "./releases.js";
 import { createRental, deleteRental, getRental, getRentalLogs, listRentals, stopRental } from "./rentals.js";
 
 /** Every operation of the hub's REST API, in the order the document lists them. A test checks that the hub registers exactly these. */
@@ -28,6 +29,9 @@ export const hubOperations: readonly Operation[] = [
   getRentalLogs,
   getChain,
   getEarnings,
+  listReleases,
+  getRelease,
+  getReleaseArchive,
   events,
   openApi,
   dashboard,

@@ -33,7 +33,7 @@ const STATES: Record<string, GpuLiveState> = {
   GPU_ACTIVITY_UNHEALTHY: "unhealthy",
 };
 
-export function nodeLiveView(node: NodeRecord, presence: Pick<Presence, "status">, hb: HeartbeatRecord | undefined, draining: boolean, refusesRentals: string | null = null): NodeLive {
+export function nodeLiveView(node: NodeRecord, presence: Pick<Presence, "status">, hb: HeartbeatRecord | undefined, draining: boolean, refusesRentals: string | null = null, daemonBehind: string | null = null): NodeLive {
   const parsed = hb ? heartbeatBodySchema.safeParse(hb.body) : undefined;
   const reported = parsed?.success ? parsed.data.gpus : undefined;
   const gpus: GpuLive[] = reported
@@ -71,6 +71,8 @@ export function nodeLiveView(node: NodeRecord, presence: Pick<Presence, "status"
     pricePerSecWei: node.pricePerSecWei,
     lastHeartbeatAt: hb ? hb.receivedAt.toISOString() : null,
     refusesRentals,
+    daemonVersion: node.versions.daemon || null,
+    daemonBehind,
     gpus,
   };
 }

@@ -8,6 +8,7 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
 import https from "node:https";
+import { join } from "node:path";
 import { Wallet } from "ethers";
 import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +24,9 @@ import { hubOperations } from "../../hubapi/operations.js";
 import { NodeApiServer } from "../../nodeapi/node-api-server.js";
 import { GetStatusResponse, GpuActivity, MinerState, NodeInfo, RentalInfo, RentalState, type StartRental } from "../../proto/gen/gpunode/v1/gpunode.js";
 import { holdPortRun } from "../../../test/support/port-run.js";
+import { packageArchive } from "../../../test/support/releases.js";
+import { generateReleaseKeys, readReleasePrivateKey } from "../../release/keys.js";
+import { publishRelease, releasesDir } from "../releases/release-store.js";
 import { signIn } from "../../../test/support/renter.js";
 import { enrollNode, nodeInfo, rentalWhere, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
 import { openApiDocumentPath } from "./openapi-routes.js";
@@ -222,6 +226,9 @@ describe("every documented operation, sent to a real hub", () => {
     await held.release(apiPort);
     await nodeApi.start(creds);
     [asProvider, asRenter] = await Promise.all([signIn(t.http, provider), signIn(t.http, renter)]);
+    // A signed release, published as `rental-hub release add --recommend` does.
+    const keys = await generateReleaseKeys(join(t.dataDir, "release-key"));
+    await publishRelease(releasesDir(t.dataDir), await packageArchive(t.dataDir, "0.2.0"), await readReleasePrivateKey(keys.privateKeyFile), { recommend: true });
   });
   afterAll(async () => {
     releaseStart();
@@ -241,6 +248,19 @@ describe("every documented operation, sent to a real hub", () => {
     expect((await client.send(op("dashboardFile"), { params: { file: "app.js" } })).status).toBe(200);
     expect((await client.send(op("dashboardFile"), { params: { file: "app.css" } })).status).toBe(200);
     await client.refused(op("dashboardFile"), { params: { file: "nope.js" } }, 404, "not_found");
+  });
+
+  it("releases: lists them with the recommended version, one's signed manifest and its archive, to anyone", async () => {
+    const list = await client.ok<{ recommended: string | null; releases: Array<{ manifest: { version: string; sha256: string; size: number } }> }>(op("listReleases"));
+    expect(list.recommended).toBe("0.2.0");
+    expect(list.releases.map((r) => r.manifest.version)).toEqual(["0.2.0"]);
+    expect(await client.ok(op("getRelease"), { params: { version: "0.2.0" } })).toEqual(list.releases[0]);
+    const archive = await client.send(op("getReleaseArchive"), { params: { version: "0.2.0" } });
+    expect(archive.status).toBe(200);
+    expect(archive.headers["content-length"]).toBe(String(list.releases[0]?.manifest.size));
+    expect(archive.headers["x-release-sha256"]).toBe(list.releases[0]?.manifest.sha256);
+    await client.refused(op("getRelease"), { params: { version: "9.9.9" } }, 404, "unknown_release");
+    await client.refused(op("getReleaseArchive"), { params: { version: "../../ca" } }, 404, "unknown_release");
   });
 
   it("signs in (nonce, or a message built for a browser wallet), and out", async () => {

@@ -6,6 +6,7 @@ import { eventSchemas, events, type EventStreamEvents, type NodeLive, type Renta
 import { nodeLiveView } from "../dashboard/node-live-view.js";
 import { type ToolkitPolicy, toolkitRefusal } from "../rentals/toolkit-policy.js";
 import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
+import type { ReleaseCatalog } from "../releases/release-store.js";
 import type { Presence } from "../presence.js";
 import type { RentalBook } from "../rentals/rental-book.js";
 import type { HubStore, NodeRecord } from "../store/hub-store.js";
@@ -36,6 +37,8 @@ export interface EventRouteDeps {
   tokens: SessionTokens;
   /** Which nodes get no rentals, and why (shown on each node). */
   toolkit?: ToolkitPolicy;
+  /** The recommended daemon version: each node says whether it runs an older one. */
+  releases?: Pick<ReleaseCatalog, "behind">;
   store: HubStore;
   presence: Presence;
   heartbeats: HeartbeatBuffer;
@@ -131,7 +134,7 @@ export class EventFeed {
 
   private liveView(n: NodeRecord): NodeLive {
     const refusal = this.deps.toolkit ? toolkitRefusal(n, this.deps.toolkit) : null;
-    return nodeLiveView(n, this.deps.presence, this.deps.heartbeats.get(n.id), this.deps.isDraining(n.id), refusal);
+    return nodeLiveView(n, this.deps.presence, this.deps.heartbeats.get(n.id), this.deps.isDraining(n.id), refusal, this.deps.releases?.behind(n.versions.daemon) ?? null);
   }
 
   private async snapshot(wallet: string | null): Promise<EventStreamEvents["snapshot"]> {

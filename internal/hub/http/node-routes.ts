@@ -13,6 +13,7 @@ import { ApiError, forbidden, notFound, rateLimited } from "./api-error.js";
 import { optionalWallet, requireWallet } from "./auth-routes.js";
 import { nodeViewFor } from "./node-views.js";
 import type { ToolkitPolicy } from "../rentals/toolkit-policy.js";
+import type { ReleaseCatalog } from "../releases/release-store.js";
 import { RateLimiter } from "./rate-limit.js";
 import type { Router } from "./router.js";
 
@@ -28,6 +29,8 @@ export interface NodeRouteDeps {
   logger: Logger;
   /** Which nodes get no rentals, and why: every node view says so. */
   toolkit: ToolkitPolicy;
+  /** The recommended daemon version: each node view says whether the node runs an older one. */
+  releases?: Pick<ReleaseCatalog, "behind">;
 }
 
 /** How often one wallet may make the hub dial its node's API. */

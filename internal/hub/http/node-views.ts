@@ -5,12 +5,15 @@ import type { HeartbeatBuffer } from "../heartbeat-buffer.js";
 import type { Presence } from "../presence.js";
 import type { NodeRecord } from "../store/hub-store.js";
 import { type ToolkitPolicy, toolkitRefusal } from "../rentals/toolkit-policy.js";
+import type { ReleaseCatalog } from "../releases/release-store.js";
 
 export interface NodeViewSources {
   presence: Presence;
   heartbeats: HeartbeatBuffer;
   channel: Pick<HubChannel, "isConnected" | "isDraining">;
   toolkit: ToolkitPolicy;
+  /** The recommended daemon version, to say which nodes are behind it; absent: none are. */
+  releases?: Pick<ReleaseCatalog, "behind">;
 }
 
 /** The heartbeat as stored, cut down to its public part (internal/hubapi's PublicHeartbeat); null when it is not a heartbeat at all. */
@@ -38,6 +41,8 @@ export function publicNodeView(n: NodeRecord, src: NodeViewSources): PublicNodeV
     lastHeartbeat: hb ? { seq: hb.seq, receivedAt: hb.receivedAt.toISOString(), body: publicHeartbeatBody(hb.body) } : null,
     /** Why the hub places no rental here (an unsafe container toolkit); null when it does. */
     refusesRentals: toolkitRefusal(n, src.toolkit),
+    daemonVersion: n.versions.daemon || null,
+    daemonBehind: src.releases?.behind(n.versions.daemon) ?? null,
   };
 }
 

@@ -330,6 +330,9 @@ function renderNode(n) {
           el("span", { class: `badge node-status ${n.status}`, title: n.status === "draining" ? "online; takes no new rentals (node-daemon drain)" : undefined }, n.status),
           n.refusesRentals ? el("span", { class: "badge node-refused", title: n.refusesRentals }, "no rentals") : "",
           n.refusesRentals ? el("div", { class: "node-refusal" }, n.refusesRentals) : "",
+          // Which node-daemon it runs, and the recommended one when it is older (node-daemon update installs it).
+          n.daemonVersion ? el("div", { class: "node-version", title: "node-daemon version" }, `v${n.daemonVersion}`) : "",
+          n.daemonBehind ? el("span", { class: "badge node-behind", title: `the hub recommends node-daemon ${n.daemonBehind}; node-daemon update installs it` }, `behind: ${n.daemonBehind}`) : "",
         ),
         el("td", { rowSpan: span, class: "node-price", title: `${n.pricePerSecWei} wei per second` }, `${ether(BigInt(n.pricePerSecWei) * 3600n)} / GPU-h`),
         el("td", { rowSpan: span, class: "node-heartbeat", dataset: { since: n.lastHeartbeatAt ?? "" } }, ago(n.lastHeartbeatAt)),
