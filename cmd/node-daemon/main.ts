@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { addControlCommands } from "../../internal/cli/control-commands.js";
+import { addUpdateCommand } from "../../internal/cli/update-commands.js";
 import { normalizeGoStyleFlags } from "../../internal/cli/go-style-flags.js";
 import { closeOnSignals, exitOnConfigError, exitOnStartFailure, parseCommandLine } from "../../internal/cli/lifecycle.js";
 import { prettyWanted } from "../../internal/cli/log-flags.js";
@@ -12,8 +13,9 @@ const program = nodeDaemonProgram();
 const settings = async () => toNodeDaemonArgs(await resolveNodeDaemonSettings(program.opts()).catch((err: unknown) => exitOnConfigError("node-daemon", err)));
 
 addControlCommands(program, async () => controlSocketPath((await settings()).daemon.stateDir));
+addUpdateCommand(program, settings);
 program.action(async () => {
-  if (program.args.length > 0) program.error(`error: unknown command '${program.args[0]}' (commands: status, drain, undrain; none runs the daemon)`);
+  if (program.args.length > 0) program.error(`error: unknown command '${program.args[0]}' (commands: status, drain, undrain, update; none runs the daemon)`);
   const args = await settings();
   const logger = createLogger({ name: "node-daemon", level: args.log.level, pretty: prettyWanted(args.log.format) });
   try {

@@ -52,6 +52,10 @@ export const nodeDaemonFlags = {
   pricePerSec: parsed({ value: "wei", help: "rental price per second in wei, any size (a string in the file when above 2^53)", default: d.pricePerSecWei, parse: weiAmount, numbers: true }),
   nvmlLibrary: text({ value: "path", help: "libnvidia-ml to load", defaultText: "`libnvidia-ml.so.1`" }),
   metricsListen: parsed({ value: "host:port", help: "Prometheus /metrics over plain HTTP; empty turns it off", default: d.metricsListen, defaultText: "`127.0.0.1:9464`", parse: optionalHostPort }),
+  installRoot: text({ value: "path", help: "where versions/<version>, the current link and updates/ live (systemd/install.sh lays them out): node-daemon update installs there, and the daemon confirms an update once it reaches the hub", default: d.installRoot }),
+  releasePublicKeyFile: text({ value: "path", help: "the release public key (release.pub from rental-hub release keygen) node-daemon update trusts; updates are refused without it" }),
+  restartCommand: text({ value: "command", help: "how node-daemon update restarts the daemon after switching versions (run by /bin/sh)", default: "systemctl restart node-daemon" }),
+  updateConfirmTimeout: parsed({ value: "duration", help: "how long a new version has to reach the hub after node-daemon update switches to it, before the previous version is put back", default: 60_000, defaultText: "`1m`", parse: duration }),
   ...logFlagTable,
 };
 
@@ -59,6 +63,8 @@ export type NodeDaemonSettings = FlagValues<typeof nodeDaemonFlags>;
 
 export interface NodeDaemonArgs {
   daemon: DaemonOptions;
+  /** What `node-daemon update` needs beyond the daemon's own settings. */
+  update: { releasePublicKeyFile?: string; restartCommand: string; confirmTimeoutMs: number };
   log: LogFlags;
 }
 
@@ -121,7 +127,9 @@ export function toNodeDaemonArgs({ values: v, sources }: Resolved<typeof nodeDae
       privateKeyFile: s(v.privateKeyFile),
       ...(v.privateKey && keySource !== "default" ? { privateKey: { value: v.privateKey, from: keySource } } : {}),
       metricsListen: v.metricsListen,
+      installRoot: v.installRoot,
     },
+    update: { releasePublicKeyFile: s(v.releasePublicKeyFile), restartCommand: v.restartCommand, confirmTimeoutMs: v.updateConfirmTimeout },
     log: logFlags(v),
   };
 }

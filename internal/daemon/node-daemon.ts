@@ -11,7 +11,6 @@ import { enroll } from "../enroll/enroll.js";
 import { establishHubTrust } from "../enroll/hub-trust.js";
 import { machineFingerprint } from "../enroll/machine-id.js";
 import type { GpuSource } from "../gpu/gpu-source.js";
-import { parseHostPort } from "../grpc/host-port.js";
 import type { HttpTarget } from "../httpclient/json-client.js";
 import { createDaemonMetrics, type DaemonMetrics, readDaemonGauges } from "../metrics/daemon-metrics.js";
 import { processRegistry, startMetricsServer } from "../metrics/metrics-server.js";
@@ -26,10 +25,12 @@ import { DrainState } from "./drain-state.js";
 import { ALL_GPUS_FREE } from "./gpu-activity.js";
 import { NodeIdentity } from "./node-identity.js";
 import { NodeStatus } from "./node-status.js";
-import { controlSocketPath, DEFAULT_HUB_HTTP_PORT, type DaemonOptions, HUB_AUTO } from "./options.js";
+import { controlSocketPath, type DaemonOptions, HUB_AUTO, hubHttpBaseUrl } from "./options.js";
 import { workloadOwner } from "./workload-owner.js";
 import { startWorkloads, type Workloads } from "./workloads.js";
 import { AppError } from "../errors/app-error.js";
+import { confirmUpdate } from "../update/updater.js";
+import { VERSION } from "../version.js";
 
 export class DaemonConfigError extends AppError {
   readonly code = "daemon_config";
@@ -176,6 +177,8 @@ export class NodeDaemon {
       else logger.debug({ seq }, `heartbeat #${seq} sent`);
       firstOnStream = false;
     });
+    // The first Welcome of this version is the word `node-daemon update` waits for before it keeps it.
+    this.link.once("connected", () => void this.confirmUpdate());
     this.running.push(this.link.run(signal));
 
     const rotation = new CertificateRotation(defaultRotationOptions, {
@@ -217,6 +220,16 @@ export class NodeDaemon {
     this.logger.info({ socket: socketPath }, `control socket ${socketPath} (node-daemon status, drain, undrain)`);
   }
 
+  /** Tells a waiting `node-daemon update` that this version reached the hub (nothing when no update waits for it). */
+  private async confirmUpdate(): Promise<void> {
+    try {
+      const confirmed = await confirmUpdate(this.opts.installRoot, VERSION);
+      if (confirmed) this.logger.info({ event: "update-confirmed", from: confirmed.from, to: confirmed.to }, `update ${confirmed.from} -> ${confirmed.to} confirmed: this version reached the hub`);
+    } catch (err) {
+      this.logger.warn({ err }, `could not confirm the update to ${VERSION} in ${this.opts.installRoot}/updates: node-daemon update will put the previous version back`);
+    }
+  }
+
   /** Prometheus metrics: null when -metrics-listen is empty. */
   private async startMetrics(): Promise<DaemonMetrics | null> {
     const listen = this.opts.metricsListen;
@@ -250,8 +263,7 @@ export class NodeDaemon {
 
   private hubTarget(): HttpTarget {
     const { opts } = this;
-    const grpc = parseHostPort(opts.hub, "-hub");
-    const baseUrl = opts.hubHttp ?? `https://${grpc.host.includes(":") ? `[${grpc.host}]` : grpc.host || "localhost"}:${DEFAULT_HUB_HTTP_PORT}`;
+    const baseUrl = hubHttpBaseUrl(opts);
     const url = new URL(baseUrl);
     if (url.protocol === "http:" && !opts.insecureHttp) {
       throw new DaemonConfigError(`-hub-http ${baseUrl} is plain HTTP: the sign-in and your certificate would cross the network unprotected; use https://, or add -insecure-http for a hub on this machine`);

@@ -1,6 +1,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import type { HostPort } from "../grpc/host-port.js";
+import { type HostPort, parseHostPort } from "../grpc/host-port.js";
 
 export interface DaemonOptions {
   /** The hub's gRPC address (mTLS), host:port. */
@@ -52,10 +52,19 @@ export interface DaemonOptions {
   dockerSocket?: string;
   /** Prometheus /metrics (plain HTTP); absent = no metrics. */
   metricsListen?: HostPort;
+  /** Where systemd/install.sh lays out versions/ and current: the daemon confirms an update there once it reaches the hub. */
+  installRoot: string;
 }
 
 /** The hub serves REST on this port unless -hub-http says otherwise. */
 export const DEFAULT_HUB_HTTP_PORT = 8080;
+
+/** -hub-http, or https://<-hub's host>:8080. */
+export function hubHttpBaseUrl(opts: Pick<DaemonOptions, "hub" | "hubHttp">): string {
+  if (opts.hubHttp) return opts.hubHttp;
+  const grpc = parseHostPort(opts.hub, "-hub");
+  return `https://${grpc.host.includes(":") ? `[${grpc.host}]` : grpc.host || "localhost"}:${DEFAULT_HUB_HTTP_PORT}`;
+}
 
 /** systemd's StateDirectory= when run as a unit, else the user's state folder. */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -90,6 +99,7 @@ export const defaultDaemonOptions: DaemonOptions = {
   rentalIsolation: true,
   rentalEgressAllow: [],
   metricsListen: { host: "127.0.0.1", port: 9464 },
+  installRoot: "/opt/node-daemon",
 };
 
 /** <state dir>/control.sock: `node-daemon status|drain|undrain` talk to the daemon here. */

@@ -10,7 +10,7 @@ export function addReleaseRoutes(router: Router, deps: { releases: ReleaseCatalo
   const { releases } = deps;
   const unknown = (version: string) => notFound("unknown_release", `no release ${version} on this hub (GET /v1/releases lists them)`);
 
-  router.on(listReleases, async () => ({ recommended: releases.recommended(), releases: await releases.list() }));
+  router.on(listReleases, async () => ({ recommended: releases.recommended(true), releases: await releases.list() }));
 
   router.on(getRelease, async ({ params }) => {
     const release = await releases.get(params.version);

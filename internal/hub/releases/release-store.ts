@@ -103,10 +103,13 @@ export class ReleaseCatalog {
     return s ? { path, size: s.size, release } : undefined;
   }
 
-  /** The version nodes are told to run; null when the operator recommended none. Synchronous: node views are built without awaiting. */
-  recommended(): string | null {
+  /**
+   * The version nodes are told to run; null when the operator recommended none. Synchronous: node
+   * views are built without awaiting, and read it for up to a second; `fresh` reads the file now.
+   */
+  recommended(fresh = false): string | null {
     const now = this.now();
-    if (this.cached && now - this.cached.at < RECOMMENDED_TTL_MS) return this.cached.version;
+    if (!fresh && this.cached && now - this.cached.at < RECOMMENDED_TTL_MS) return this.cached.version;
     let version: string | null = null;
     try {
       const text = readFileSync(join(this.dir, RECOMMENDED_FILE), "utf8").trim();
