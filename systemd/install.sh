@@ -5,6 +5,7 @@
 #   install.sh [--key-file PATH|-] [--root DIR]     node-daemon; the wallet key from PATH, "-" = stdin
 #   install.sh [--root DIR] < wallet.key            the same, the key piped in (interactive: asked, not echoed)
 #   install.sh --hub [--root DIR]                   rental-hub
+#   install.sh --release gpu-node-daemon-V.tgz ...  node-daemon, and the daemon itself from that npm pack archive
 #
 # node-daemon: system user node-daemon (in group docker), /etc/node-daemon/ (root 0750) holding
 # wallet.key (root 0600; an existing one is kept when no key is given) and node-daemon.env (from
@@ -12,9 +13,16 @@
 # /etc/systemd/system/node-daemon.service. rental-hub: user rental-hub, /etc/rental-hub/ with
 # rental-hub.env and database-url (root 0600, made empty once: the PostgreSQL URL goes in it), the unit.
 #
+# --release ARCHIVE lays the daemon out for signed updates (node-daemon update): the archive unpacked
+# into /opt/node-daemon/versions/<version>/ (root; its dependencies with npm install --omit=dev unless
+# it bundles them), /opt/node-daemon/current -> versions/<version>, /opt/node-daemon/updates/ (the
+# daemon's: it confirms an update there) and /usr/bin/node-daemon -> current's bin. Given again with
+# a newer archive, it adds that version beside the others and switches current to it.
+# node-daemon-update.service and .timer are installed, not enabled (automatic updates are the provider's call).
+#
 # --root DIR (or $DESTDIR) installs into a staging tree instead of / (users go into DIR/etc/passwd);
-# systemctl is then left alone. The binaries (/usr/bin/node-daemon, /usr/bin/rental-hub) are not
-# installed here: see the header of the unit files.
+# systemctl is then left alone. Without --release the binaries (/usr/bin/node-daemon,
+# /usr/bin/rental-hub) are not installed here: see the header of the unit files.
 #
 # The key is never printed, logged or put on a command line.
 set -euo pipefail
@@ -25,11 +33,12 @@ PROG=install.sh
 
 say() { printf '%s: %s\n' "$PROG" "$*"; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 mode=daemon
 root=${DESTDIR:-}
 key_src=""
+release_src=""
 while [ $# -gt 0 ]; do
   case $1 in
     --hub) mode=hub ;;
@@ -37,6 +46,8 @@ while [ $# -gt 0 ]; do
     --root=*) root=${1#--root=} ;;
     --key-file) [ $# -ge 2 ] || die "--key-file needs a path (or - for stdin)"; key_src=$2; shift ;;
     --key-file=*) key_src=${1#--key-file=} ;;
+    --release) [ $# -ge 2 ] || die "--release needs an archive (npm pack output)"; release_src=$2; shift ;;
+    --release=*) release_src=${1#--release=} ;;
     -h | --help) usage; exit 0 ;;
     -) key_src=- ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -52,6 +63,11 @@ if [ -n "$root" ]; then
   [ "$root" != / ] || root=""
 fi
 [ "$mode" = daemon ] || [ -z "$key_src" ] || die "--hub takes no wallet key (the hub has none)"
+[ "$mode" = daemon ] || [ -z "$release_src" ] || die "--hub takes no --release (the hub is installed with npm; see deploy/README.md)"
+if [ -n "$release_src" ]; then
+  [ -f "$release_src" ] || die "--release $release_src: no such file"
+  release_src=$(cd "$(dirname "$release_src")" && pwd)/$(basename "$release_src")
+fi
 
 is_root=no
 [ "$(id -u)" -ne 0 ] || is_root=yes
@@ -204,6 +220,54 @@ install_key() { # DEST
   key_tmp=""
 }
 
+# install_release ARCHIVE: the daemon laid out for node-daemon update (see the header).
+install_release() {
+  local src=$1 opt="$root/opt/node-daemon" version
+  for tool in tar node; do command -v "$tool" >/dev/null 2>&1 || die "$tool not found: --release needs it"; done
+  version=$(tar -xzOf "$src" package/package.json 2>/dev/null | node -e '
+    let t = ""; process.stdin.on("data", (d) => (t += d)).on("end", () => {
+      try { const p = JSON.parse(t); if (p.name === "gpu-node-daemon" && /^\d+\.\d+\.\d+[-+.0-9A-Za-z]*$/.test(p.version)) return console.log(p.version); } catch {}
+      process.exit(1);
+    });') || die "--release $src is not an npm pack archive of gpu-node-daemon (package/package.json)"
+  ensure_dir root 0755 "$opt"
+  ensure_dir root 0755 "$opt/versions"
+  # The only part the daemon may write: it removes updates/pending.json once a new version reached the hub.
+  ensure_dir node-daemon 0755 "$opt/updates"
+  local dest="$opt/versions/$version"
+  if [ -d "$dest" ]; then
+    say "${dest#"$root"} exists: left as it is"
+  else
+    local work
+    work=$(mktemp -d "$opt/versions/.unpack-$version-XXXXXX")
+    tar -xzf "$src" -C "$work" --no-same-owner || { rm -rf "$work"; die "cannot unpack $src"; }
+    if [ ! -d "$work/package/node_modules" ]; then
+      say "installing the dependencies of $version (npm install --omit=dev)"
+      (cd "$work/package" && npm install --omit=dev --no-audit --no-fund --no-package-lock >/dev/null) || { rm -rf "$work"; die "npm install in $version failed"; }
+    fi
+    chmod -R u+rwX,go+rX,go-w "$work/package"
+    chmod 0755 "$work/package/dist/cmd/node-daemon/main.js" 2>/dev/null || { rm -rf "$work"; die "$src has no dist/cmd/node-daemon/main.js (npm pack a built checkout)"; }
+    mv "$work/package" "$dest"
+    rmdir "$work"
+    say "unpacked $version into ${dest#"$root"}"
+  fi
+  if [ "$(readlink "$opt/current" 2>/dev/null)" = "versions/$version" ]; then
+    say "/opt/node-daemon/current is $version"
+  else
+    ln -sfn "versions/$version" "$opt/.current.tmp.$$"
+    mv -Tf "$opt/.current.tmp.$$" "$opt/current"
+    say "/opt/node-daemon/current -> versions/$version"
+  fi
+  local bin="$root/usr/bin/node-daemon" target=/opt/node-daemon/current/dist/cmd/node-daemon/main.js
+  [ -d "$root/usr/bin" ] || (umask 022 && mkdir -p "$root/usr/bin")
+  if [ "$(readlink "$bin" 2>/dev/null)" = "$target" ]; then
+    say "/usr/bin/node-daemon -> $target (up to date)"
+  else
+    ln -sfn "$target" "$bin.tmp.$$"
+    mv -Tf "$bin.tmp.$$" "$bin"
+    say "linked /usr/bin/node-daemon -> $target"
+  fi
+}
+
 systemd_reload() {
   if [ -n "$root" ]; then
     say "installing into $root: systemctl left alone"
@@ -226,11 +290,15 @@ if [ "$mode" = daemon ]; then
   if [ ! -d "$root/data/worldland" ]; then ensure_dir node-daemon 0755 "$root/data/worldland"; fi
   ensure_dir root 0755 "$unit_dir"
   install_file "$HERE/node-daemon.service" "$unit_dir/node-daemon.service" 0644
+  install_file "$HERE/node-daemon-update.service" "$unit_dir/node-daemon-update.service" 0644
+  install_file "$HERE/node-daemon-update.timer" "$unit_dir/node-daemon-update.timer" 0644
+  [ -z "$release_src" ] || install_release "$release_src"
   systemd_reload
   bin_note=""
-  [ -x "$root/usr/bin/node-daemon" ] || bin_note="
-  0. put the binary at /usr/bin/node-daemon (not there yet): npm install -g --prefix /usr ./gpu-node-daemon-*.tgz
-     (npm pack in a checkout), or see the header of node-daemon.service for the symlink way"
+  [ -x "$root/usr/bin/node-daemon" ] || [ -L "$root/usr/bin/node-daemon" ] || bin_note="
+  0. put the binary at /usr/bin/node-daemon (not there yet): install.sh --release ./gpu-node-daemon-*.tgz
+     (npm pack in a checkout; signed updates work then), or npm install -g --prefix /usr with that archive,
+     or see the header of node-daemon.service for the symlink way"
   cat <<EOF
 
 next steps:$bin_note
@@ -238,6 +306,9 @@ next steps:$bin_note
      -hub-ca-fingerprint sha256:... (the hub logs it at every start; ask its operator)
   2. systemctl enable --now node-daemon
   3. journalctl -u node-daemon -f     (wait for "node registered")
+  4. signed updates (needs --release): add -release-public-key-file /etc/node-daemon/release.pub
+     (from the hub's operator) to the env file; then node-daemon update, or automatically:
+     systemctl enable --now node-daemon-update.timer
 EOF
 else
   ensure_user rental-hub "GPU rental hub"

@@ -1,11 +1,12 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultDaemonOptions } from "../../internal/daemon/options.js";
+import { packageArchive } from "../support/releases.js";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const SCRIPT = join(REPO, "systemd", "install.sh");
@@ -165,6 +166,42 @@ describe("systemd/install.sh against a staging root", () => {
     const none = await install(["--root", await stagingRoot(dir, "none")]);
     expect(none.code).not.toBe(0);
     expect(none.stderr).toMatch(/no wallet key: pipe it in .* or pass --key-file PATH/);
+  });
+
+  it("--release lays the daemon out for signed updates: versions side by side, one current link, /usr/bin/node-daemon -> current's bin", async () => {
+    const root = await stagingRoot(dir, "release");
+    // Archives that bundle node_modules: install.sh runs npm install only for those that do not.
+    const files = (v: string) => ({ "dist/cmd/node-daemon/main.js": `#!/usr/bin/env node\nconsole.log("node-daemon ${v}");\n`, "node_modules/.package-lock.json": "{}" });
+    const first = await install(["--root", root, "--release", await packageArchive(dir, "0.1.0", files("0.1.0"))], { stdin: newKey() });
+    expect(first.code, first.out).toBe(0);
+    const opt = join(root, "opt/node-daemon");
+    expect(await readlink(join(opt, "current"))).toBe("versions/0.1.0");
+    expect(await readlink(join(root, "usr/bin/node-daemon"))).toBe("/opt/node-daemon/current/dist/cmd/node-daemon/main.js");
+    expect(await mode(join(opt, "versions/0.1.0/dist/cmd/node-daemon/main.js"))).toBe(0o755);
+    expect(await mode(join(opt, "versions/0.1.0/package.json"))).toBe(0o644);
+    expect(await mode(join(opt, "versions"))).toBe(0o755);
+    // updates/ is the daemon's (it confirms an update there); the unit lets it write there and nowhere else under /opt.
+    expect((await stat(join(opt, "updates"))).uid).toBe(Number(passwdLine(await readFile(join(root, "etc/passwd"), "utf8"), "node-daemon")?.[2]));
+    for (const unit of ["node-daemon-update.service", "node-daemon-update.timer"]) {
+      expect(await readFile(join(root, "etc/systemd/system", unit), "utf8")).toBe(await readFile(join(REPO, "systemd", unit), "utf8"));
+    }
+    expect(first.out).toMatch(/systemctl enable --now node-daemon-update.timer/);
+    expect(first.out).not.toMatch(/put the binary at/);
+
+    // The same archive again changes nothing; a newer one goes beside it and becomes current.
+    const again = await install(["--root", root, "--release", await packageArchive(dir, "0.1.0", files("0.1.0"))]);
+    expect(again.code, again.out).toBe(0);
+    expect(again.out).toMatch(/versions\/0\.1\.0 exists: left as it is/);
+    expect(again.out).toMatch(/current is 0\.1\.0/);
+    const next = await install(["--root", root, "--release", await packageArchive(dir, "0.2.0", files("0.2.0"))]);
+    expect(next.code, next.out).toBe(0);
+    expect(await readlink(join(opt, "current"))).toBe("versions/0.2.0");
+    expect((await lstat(join(opt, "versions/0.1.0"))).isDirectory()).toBe(true);
+
+    const notOurs = await install(["--root", root, "--release", await packageArchive(dir, "9.0.0", {}, { name: "left-pad" })]);
+    expect(notOurs.code).not.toBe(0);
+    expect(notOurs.stderr).toMatch(/is not an npm pack archive of gpu-node-daemon/);
+    expect(await readlink(join(opt, "current"))).toBe("versions/0.2.0");
   });
 
   it("says what is missing when there is no docker group", async () => {

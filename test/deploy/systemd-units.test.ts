@@ -162,3 +162,47 @@ describe("systemd units", () => {
     expect(values(d, "Service", "AmbientCapabilities")).toEqual(["CAP_NET_ADMIN"]);
   });
 });
+
+describe("systemd units for signed updates (node-daemon-update.service and .timer)", () => {
+  let dir: string;
+  const read = (name: string) => readFile(join(REPO, "systemd", name), "utf8");
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "update-units-"));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("pass systemd-analyze verify", async () => {
+    const standIn = join(dir, "stand-in");
+    await writeFile(standIn, "#!/bin/sh\nexit 0\n");
+    await chmod(standIn, 0o755);
+    await writeFile(join(dir, "node-daemon.service"), `[Unit]\nDescription=stand-in\n\n[Service]\nExecStart=${standIn}\n`);
+    const service = (await read("node-daemon-update.service")).replace(/^ExecStart=\/usr\/bin\/node-daemon(?= )/m, `ExecStart=${standIn}`);
+    await writeFile(join(dir, "node-daemon-update.service"), service);
+    await writeFile(join(dir, "node-daemon-update.timer"), await read("node-daemon-update.timer"));
+    const r = await systemdAnalyze(["verify", "--man=no", join(dir, "node-daemon-update.service"), join(dir, "node-daemon-update.timer")]);
+    const ours = `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => l.includes(dir) || l.includes("node-daemon-update"));
+    expect(ours, r.stderr).toEqual([]);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it("run node-daemon update as root with the daemon's own flags, at start and every 24 h once enabled, and let the daemon confirm an update", async () => {
+    const u = parseUnit(await read("node-daemon-update.service"));
+    expect(values(u, "Service", "Type")).toEqual(["oneshot"]);
+    expect(values(u, "Service", "User")).toEqual(["root"]);
+    expect(values(u, "Service", "EnvironmentFile")).toEqual(["-/etc/node-daemon/node-daemon.env"]);
+    expect(values(u, "Service", "ExecStart")).toEqual(["/usr/bin/node-daemon update $NODE_DAEMON_ARGS"]);
+    expect(values(u, "Unit", "ConditionPathIsSymbolicLink")).toEqual([`${defaultDaemonOptions.installRoot}/current`]);
+    const t = parseUnit(await read("node-daemon-update.timer"));
+    expect(values(t, "Timer", "OnUnitActiveSec")).toEqual(["24h"]);
+    expect(values(t, "Timer", "OnActiveSec")).toEqual(["2min"]);
+    expect(values(t, "Install", "WantedBy")).toEqual(["timers.target"]);
+    // The daemon writes updates/ (pending.json) and nothing else of the install root.
+    const d = parseUnit(await readFile(join(REPO, "systemd", "node-daemon.service"), "utf8"));
+    const writable = values(d, "Service", "ReadWritePaths").join(" ").split(/\s+/).map((p) => p.replace(/^-/, ""));
+    expect(writable).toContain(`${defaultDaemonOptions.installRoot}/updates`);
+    expect(writable).not.toContain(defaultDaemonOptions.installRoot);
+  });
+});
