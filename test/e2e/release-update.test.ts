@@ -9,7 +9,7 @@
 // the version the daemon reports), the broken one a script that never reaches the hub. Packing the
 // whole project with npm pack would build it again and take far longer for the same bytes.
 import { execFile } from "node:child_process";
-import { mkdir, readdir, readFile, readlink, realpath, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, readlink, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Wallet } from "ethers";
@@ -67,8 +67,8 @@ describe("node-daemon update from signed releases", () => {
   const rentalHub = (a: string[]) => runNode(HUB_SCRIPT, a);
   const publish = (archive: string, key: string, recommend = false) => rentalHub(["release", "add", archive, "--key-file", key, "-data-dir", hubData, ...(recommend ? ["--recommend"] : [])]);
   /** The installed version's own `node-daemon update`, as root would run it. */
-  const update = (extra: string[] = [], confirm = "30s") =>
-    runNode(join(root, "current", "dist", "cmd", "node-daemon", "main.js"), [
+  const update = (extra: string[] = [], confirm = "30s", from = "current") =>
+    runNode(join(root, from, "dist", "cmd", "node-daemon", "main.js"), [
       "update",
       ...extra,
       "-hub-http", hub.httpUrl,
@@ -185,5 +185,27 @@ describe("node-daemon update from signed releases", () => {
     await expect.poll(() => restarts).toBe(3);
     await daemon?.waitFor((l) => l.msg === "connected to the hub over mTLS", "the 0.2.0 daemon back on the hub", 30_000);
     await expect.poll(async () => (await nodes())[0]).toMatchObject({ connected: true, daemonVersion: "0.2.0", daemonBehind: "0.3.0" });
+  });
+
+  it("refuses to start while another update waits, and rolls back one whose watcher died at the next run", async () => {
+    // As an updater leaves it when it is killed after the switch: current on the new version, pending.json still there.
+    await rm(join(root, "current"));
+    await symlink(join("versions", "0.3.0"), join(root, "current"));
+    const pending = (deadline: number) => writeFile(join(root, "updates", "pending.json"), JSON.stringify({ previous: "0.2.0", next: "0.3.0", deadline: new Date(deadline).toISOString() }));
+    await pending(Date.now() + 60_000);
+    // current's own update command is the broken one: the provider runs the previous version's.
+    const previous = join("versions", "0.2.0");
+    const busy = await update([], "30s", previous);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toMatch(/an update to 0\.3\.0 is in progress/);
+
+    await pending(Date.now() - 1_000);
+    expect((await rentalHub(["release", "recommend", "0.2.0", "-data-dir", hubData])).code).toBe(0);
+    const r = await update([], "30s", previous);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/the update to 0\.3\.0 never reached the hub: switching back to 0\.2\.0/);
+    expect(r.stdout).toMatch(/installed 0\.2\.0; the hub recommends 0\.2\.0: nothing to do/);
+    expect(await layout()).toEqual({ current: "versions/0.2.0", versions: ["0.1.0", "0.2.0", "0.3.0"], updates: [] });
+    await expect.poll(() => restarts).toBe(4);
   });
 });
