@@ -48,13 +48,17 @@ export class Presence extends EventEmitter<{ change: [nodeId: string, status: No
     this.emit("change", nodeId, status, true);
   }
 
-  /** This hub counts the node from now on (its replica died): it goes offline here unless heartbeats come. */
+  /**
+   * This hub counts the node from now on, though it heard nothing from it yet (a restart, or the
+   * replica that counted it died): unless a heartbeat comes, the node is offline (said again even
+   * when it already was) after the usual missed beats, so that its rentals stop being billed.
+   */
   adopt(nodeId: string): void {
     const node = this.node(nodeId);
     if (node.own) return;
     node.own = true;
     node.missed = 0;
-    if (node.status === "online") this.arm(nodeId, node);
+    this.arm(nodeId, node);
   }
 
   /** Another replica counts the node now. */

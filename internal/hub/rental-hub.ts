@@ -219,7 +219,9 @@ export class RentalHub {
     }));
     await book.start();
     this.closers.push(() => book.close());
-    await cluster?.join({ channel, presence, heartbeats, book });
+    if (cluster) await cluster.join({ channel, presence, heartbeats, book });
+    // A node with rentals that never comes back after a restart must still go offline, or its rentals bill on.
+    else for (const nodeId of await book.nodesWithActiveRentals()) presence.adopt(nodeId);
     if (paid) {
       await paid.start(this.rentals);
       this.closers.push(() => paid.close());

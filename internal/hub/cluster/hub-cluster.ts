@@ -7,7 +7,6 @@ import type { Presence } from "../presence.js";
 import type { BookRequest, NodeOwners } from "../rentals/book-requests.js";
 import type { RentalBook } from "../rentals/rental-book.js";
 import type { HubStore } from "../store/hub-store.js";
-import { ACTIVE_STATUSES } from "../store/rental-store.js";
 import type { BusMessage } from "./bus-messages.js";
 import { OwnerRequests } from "./owner-requests.js";
 import { PgBus } from "./pg-bus.js";
@@ -42,7 +41,7 @@ export class HubCluster implements StreamOwnership, NodeOwners {
     private readonly deps: { store: HubStore; logger: Logger },
   ) {
     const logger = deps.logger.child({ part: "cluster" });
-    this.replica = new Replica(opts.replica ?? defaultReplicaOptions, { store: deps.store.cluster, logger, nodesWithActiveRentals: () => this.nodesWithActiveRentals() });
+    this.replica = new Replica(opts.replica ?? defaultReplicaOptions, { store: deps.store.cluster, logger, nodesWithActiveRentals: () => this.parts?.book.nodesWithActiveRentals() ?? Promise.resolve([]) });
     const channel = `rental_hub_${opts.caFingerprint.replace(/[^0-9a-f]/gi, "").slice(0, 24).toLowerCase()}`;
     this.bus = new PgBus({ databaseUrl: opts.databaseUrl, channel, replicaId: this.replica.id }, { store: deps.store.cluster, logger });
     this.requests = new OwnerRequests({ replicaId: this.replica.id, store: deps.store.cluster, publish: (m) => this.bus.publish(m), logger });
@@ -59,9 +58,10 @@ export class HubCluster implements StreamOwnership, NodeOwners {
     const { channel, presence, book } = parts;
     this.bus.on("message", (from, m) => this.onMessage(from, m));
     this.bus.on("reset", () => void this.replica.resync().catch((err: unknown) => this.deps.logger.warn({ err }, "could not read node ownership again")));
-    this.replica.on("gained", (nodeId, how) => {
-      if (how === "adopted") presence.adopt(nodeId);
-      void book.adoptNode(nodeId).catch((err: unknown) => this.deps.logger.error({ err, nodeId }, "could not take over a node's rentals"));
+    this.replica.on("claimed", (nodeId) => book.armNode(nodeId));
+    this.replica.on("adopted", (nodeIds) => {
+      for (const nodeId of nodeIds) presence.adopt(nodeId);
+      void book.adoptNodes(nodeIds).catch((err: unknown) => this.deps.logger.error({ err, nodes: nodeIds.length }, "could not take over the rentals of adopted nodes"));
     });
     this.replica.on("lost", (nodeId) => {
       channel.release(nodeId);
@@ -160,9 +160,5 @@ export class HubCluster implements StreamOwnership, NodeOwners {
     let bytes = Heartbeat.encode(hb).finish();
     if (bytes.length > HEARTBEAT_RELAY_BYTES) bytes = Heartbeat.encode({ ...hb, rentals: [] }).finish();
     this.bus.publish({ t: "hb", node: nodeId, at: Date.now(), hb: Buffer.from(bytes).toString("base64") });
-  }
-
-  private async nodesWithActiveRentals(): Promise<string[]> {
-    return [...new Set((await this.deps.store.rentals.list({ statuses: ACTIVE_STATUSES })).map((r) => r.nodeId))];
   }
 }

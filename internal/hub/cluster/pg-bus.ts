@@ -43,7 +43,11 @@ export class PgBus extends EventEmitter<{ message: [from: string, message: BusMe
   publish(message: BusMessage): void {
     if (this.closed) return;
     this.queue.push(message);
-    this.timer ??= setTimeout(() => void this.flush(), BATCH_MS);
+    // Someone waits on a request or its answer: it goes now, with whatever else is queued.
+    if (message.t === "req" || message.t === "ans") {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => void this.flush(), 0);
+    } else this.timer ??= setTimeout(() => void this.flush(), BATCH_MS);
   }
 
   /** Sends what is queued now; resolves once PostgreSQL has it. */

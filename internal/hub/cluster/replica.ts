@@ -26,7 +26,14 @@ type Link = Omit<NodeOwner, "nodeId">;
  * table in the database is the truth; what other replicas say on the channel keeps this copy fresh
  * between reads of it.
  */
-export class Replica extends EventEmitter<{ gained: [nodeId: string, how: "stream" | "adopted"]; lost: [nodeId: string]; replicaGone: [replicaId: string] }> {
+export class Replica extends EventEmitter<{
+  /** The node's stream opened here. */
+  claimed: [nodeId: string];
+  /** Nodes nobody ran (their replica died, or none ever did): this replica runs them until they connect somewhere. */
+  adopted: [nodeIds: string[]];
+  lost: [nodeId: string];
+  replicaGone: [replicaId: string];
+}> {
   readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly startedAtMs = Date.now();
   private readonly owned = new Set<string>();
@@ -49,7 +56,7 @@ export class Replica extends EventEmitter<{ gained: [nodeId: string, how: "strea
   async start(): Promise<void> {
     await this.tick();
     const unowned = (await this.deps.nodesWithActiveRentals()).filter((id) => !this.links.has(id));
-    for (const nodeId of await this.deps.store.adoptUnowned(this.id, unowned)) this.gain(nodeId, { replicaId: this.id, connected: false, draining: false }, "adopted");
+    this.adopt(await this.deps.store.adoptUnowned(this.id, unowned));
     this.loop.start();
   }
 
@@ -94,7 +101,10 @@ export class Replica extends EventEmitter<{ gained: [nodeId: string, how: "strea
   async claim(nodeId: string, draining: boolean): Promise<void> {
     const link = { replicaId: this.id, connected: true, draining };
     await this.deps.store.claimNode({ nodeId, ...link });
-    this.gain(nodeId, link, "stream");
+    this.links.set(nodeId, link);
+    if (this.owned.has(nodeId)) return;
+    this.owned.add(nodeId);
+    this.emit("claimed", nodeId);
   }
 
   /** The stream of a node this replica owns closed, or it started or stopped draining. False when another replica owns it now. */
@@ -124,10 +134,9 @@ export class Replica extends EventEmitter<{ gained: [nodeId: string, how: "strea
     const live = new Set(await this.deps.store.liveReplicas(now));
     for (const gone of this.live) if (!live.has(gone)) this.emit("replicaGone", gone);
     this.live = live;
-    for (const nodeId of await this.deps.store.adoptOrphans(this.id, now)) {
-      this.deps.logger.info({ nodeId }, "adopted a node whose replica died: its rentals run here until it reconnects");
-      this.gain(nodeId, { replicaId: this.id, connected: false, draining: this.isDraining(nodeId) }, "adopted");
-    }
+    const orphans = await this.deps.store.adoptOrphans(this.id, now);
+    if (orphans.length > 0) this.deps.logger.info({ nodes: orphans.length }, "adopted the nodes of a replica that died: their rentals run here until each reconnects");
+    this.adopt(orphans);
     if (now - this.lastResync >= this.opts.resyncMs) {
       await this.resync();
       // A request whose asker gave up long ago (it died waiting): nobody reads its answer.
@@ -145,13 +154,19 @@ export class Replica extends EventEmitter<{ gained: [nodeId: string, how: "strea
       if (o.replicaId === this.id) mine.add(o.nodeId);
     }
     for (const nodeId of [...this.owned]) if (!mine.has(nodeId) && this.owned.delete(nodeId)) this.emit("lost", nodeId);
-    for (const nodeId of mine) if (!this.owned.has(nodeId)) this.gain(nodeId, this.links.get(nodeId) ?? { replicaId: this.id, connected: false, draining: false }, "adopted");
+    this.adopt([...mine]);
   }
 
-  private gain(nodeId: string, link: Link, how: "stream" | "adopted"): void {
-    this.links.set(nodeId, link);
-    if (this.owned.has(nodeId)) return;
-    this.owned.add(nodeId);
-    this.emit("gained", nodeId, how);
+  /** Nodes that are this replica's now without a stream here (their link says whether one is open). */
+  private adopt(nodeIds: string[]): void {
+    const fresh: string[] = [];
+    for (const nodeId of nodeIds) {
+      const link = this.links.get(nodeId);
+      this.links.set(nodeId, { replicaId: this.id, connected: link?.replicaId === this.id && link.connected, draining: link?.draining ?? false });
+      if (this.owned.has(nodeId)) continue;
+      this.owned.add(nodeId);
+      fresh.push(nodeId);
+    }
+    if (fresh.length > 0) this.emit("adopted", fresh);
   }
 }

@@ -4,6 +4,7 @@ import type { CommandHandlers } from "../../channel/command-dispatcher.js";
 import { requestJson } from "../../httpclient/json-client.js";
 import { RentalInfo, RentalState, type StartRental } from "../../proto/gen/gpunode/v1/gpunode.js";
 import { signIn } from "../../../test/support/renter.js";
+import { tempDir } from "../../../test/support/stack.js";
 import { enrollNode, rentalWhere, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
 import type { NodeCredentials } from "../../certs/credentials.js";
 import type { RentalView } from "../../hubapi/rentals.js";
@@ -90,5 +91,30 @@ describe("billing against a node's clock and absences", () => {
     n.rentals = [];
     await reconnected;
     expect(await rentalWhere(t, r.id, (x) => x.status !== "running")).toMatchObject({ status: "exited", exitCode: 9 });
+  });
+
+  it("stops billing a node that never comes back after a hub restart: its rentals go offline where it was last seen", async () => {
+    const dir = await tempDir("billing-restart");
+    try {
+      const first = await startTestHub({ heartbeatIntervalMs: 200, dataDir: dir.path });
+      const creds = await enrollNode(first, { machineId: (++machine).toString(16).padStart(64, "0") });
+      const n = await startScriptedNode(first, creds, handlers());
+      const created = await requestJson<RentalView>(first.http, "POST", "/v1/rentals", { bearer: await signIn(first.http, renter), body: { nodeId: creds.nodeId, gpuCount: 0, image: "busybox", command: ["sleep", "1000"] } });
+      await rentalWhere(first, created.id, (x) => x.status === "running");
+      await n.beat();
+      const lastSeen = Date.now();
+      // The node dies while the hub is down: the hub that comes back never hears from it.
+      await n.stop();
+      await first.hub.close();
+      const again = await startTestHub({ heartbeatIntervalMs: 200, dataDir: dir.path });
+      try {
+        const away = await rentalWhere(again, created.id, (x) => x.status === "node_offline");
+        expect(away.offlineSince!.getTime()).toBeLessThanOrEqual(lastSeen);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await dir.remove();
+    }
   });
 });

@@ -347,14 +347,26 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental, from
     });
   }
 
-  /** This hub runs the node's rentals now (its stream came here, or its replica died): their limits are armed here. */
-  async adoptNode(nodeId: string): Promise<void> {
-    await this.serial(nodeId, async () => {
-      for (const r of await this.deps.store.rentals.list({ statuses: ACTIVE_STATUSES, nodeIds: [nodeId] })) {
-        this.active.put(r);
-        this.armLimit(r);
+  /** Nodes with a rental that is not over. */
+  async nodesWithActiveRentals(): Promise<string[]> {
+    return [...new Set((await this.deps.store.rentals.list({ statuses: ACTIVE_STATUSES })).map((r) => r.nodeId))];
+  }
+
+  /** This hub runs the node's rentals now (its stream came here): their limits are armed here, from memory every replica keeps in step. */
+  armNode(nodeId: string): void {
+    for (const r of this.active.onNode(nodeId)) this.armLimit(r);
+  }
+
+  /** Nodes whose replica died are this hub's now: their rentals are read again (what that replica wrote last may not have reached this one) and their limits armed. */
+  async adoptNodes(nodeIds: string[]): Promise<void> {
+    for (let i = 0; i < nodeIds.length; i += ADOPT_BATCH) {
+      for (const r of await this.deps.store.rentals.list({ statuses: ACTIVE_STATUSES, nodeIds: nodeIds.slice(i, i + ADOPT_BATCH) })) {
+        await this.serial(r.nodeId, async () => {
+          this.active.put(r);
+          this.armLimit(r);
+        });
       }
-    });
+    }
   }
 
   /** Another replica runs the node's rentals now: its limits are that one's to enforce. */
@@ -607,6 +619,9 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental, from
     }
   }
 }
+
+/** Adopted nodes' rentals are read this many nodes at a time. */
+const ADOPT_BATCH = 1_000;
 
 /** How long a replica waits for the owner to make or change a rental (no node involved). */
 const ASK_PLACE_MS = 15_000;
