@@ -3,6 +3,7 @@
  * mTLS, against a hub in a child process, on SQLite and on PostgreSQL.
  *
  *   npm run bench:hub-load -- --nodes 100,1000,5000,10000 --store sqlite,postgres --interval 30s --duration 20s
+ *   npm run bench:hub-load -- --nodes 10000 --replicas 1,2     (replicas on PostgreSQL: see hub-load/replicas.ts)
  *
  * PostgreSQL: `bash test/setup/postgres.sh` (or HUB_TEST_DATABASE_URL); each run gets a fresh
  * schema, dropped at the end. See bench/README.md for what each column means.
@@ -25,6 +26,7 @@ import { ProcWindow, type CpuWindow } from "./hub-load/proc-stats.js";
 import { Renter } from "./hub-load/renter.js";
 import { dash, emptyRow, f0, f1, pair, percentile, type Row, sideBySide, table } from "./hub-load/report.js";
 import { DialGate, FleetCounters, FleetDriver, SimNode, waitConnected } from "./hub-load/sim-node.js";
+import { type ReplicaRow, replicaTable, runReplicas } from "./hub-load/replicas.js";
 
 type StoreKind = "sqlite" | "postgres";
 
@@ -47,6 +49,7 @@ const { values } = parseArgs({
     "hub-log": { type: "string" },
     "hub-node-args": { type: "string" },
     "keep-going": { type: "boolean", default: false },
+    replicas: { type: "string", default: "" },
   },
 });
 
@@ -65,7 +68,9 @@ const opts = {
   probeRate: Number(values["probe-rate"]),
   fleetDir: values["fleet-dir"],
   keepGoing: values["keep-going"],
+  replicas: values.replicas.split(",").filter((v) => v.trim() !== "").map((v) => Number(v.trim())),
 };
+for (const r of opts.replicas) if (!Number.isInteger(r) || r < 1) throw new Error(`--replicas: ${r} is not a replica count (1, 2, ...)`);
 for (const s of opts.stores) if (s !== "sqlite" && s !== "postgres") throw new Error(`--store: unknown store ${s} (sqlite, postgres)`);
 if (opts.nodes.length === 0) throw new Error("--nodes: give at least one positive count, e.g. 100,1000");
 
@@ -159,6 +164,23 @@ async function main(): Promise<void> {
     const t = Date.now();
     const { fleet, reused } = await openOrMakeFleet(opts.fleetDir ?? join(tmp, "fleet"), maxN, (done) => log(`signed ${done}/${maxN} node certificates`));
     log(reused ? `reused ${maxN} node identities from ${opts.fleetDir}` : `signed ${maxN} node identities in ${((Date.now() - t) / 1000).toFixed(1)} s (key + CSR + client and server certificate each)`);
+    if (opts.replicas.length > 0) {
+      const rows: ReplicaRow[] = [];
+      for (const n of counts) {
+        for (const replicas of opts.replicas) {
+          if (budget.signal.aborted) break;
+          const o = { replicas, nodes: n, gpus: opts.gpus, intervalMs: opts.intervalMs, durationMs: opts.durationMs, probeRate: opts.probeRate, sampleNodes: opts.sampleNodes, connectConcurrency: opts.connectConcurrency, connectTimeoutMs: opts.connectTimeoutMs, backTimeoutMs: Math.max(opts.restartTimeoutMs, 120_000), hubMain: HUB_MAIN };
+          rows.push(await runReplicas(o, fleet, tmp, budget.signal, log));
+        }
+      }
+      console.log(
+        `\nReplicas on one PostgreSQL (one data dir, one CA): node i dials replica i mod R, each redial the next (a round-robin balancer). cmd: GET /v1/rentals/{id}/logs from a renter on replica 0,\n` +
+          `to nodes whose stream is on replica 0 (local) or on the last replica (across: the request waits in the database for the owner's answer). Then the last replica is SIGKILLed\n` +
+          `(one hub: SIGKILL and a restart on the same ports) and the time until every node has a stream again is measured. Heartbeats every ${values.interval}, ${values.duration} per probe.\n\n${replicaTable(rows)}`,
+      );
+      for (const r of rows) if (r.problems.length > 0) console.log(`- ${r.replicas} replica(s), N = ${r.nodes}: ${r.problems.join("; ")}`);
+      return;
+    }
     // Stores side by side: each N on every store before the next N, so a cut budget leaves both compared.
     const state = new Map(opts.stores.map((st) => [st, { connectPerS: 100, storm: true, done: false }]));
     for (const n of counts) {

@@ -21,6 +21,8 @@ export interface HubProcessOptions {
   nodeArgs?: string[];
   /** Append the hub's log (stdout and stderr) here too. */
   logFile?: string;
+  /** More rental-hub flags. */
+  args?: string[];
 }
 
 /** What the hub's log said since the last reset. */
@@ -73,6 +75,7 @@ export class HubProcess {
       // Every simulated client shares one loopback address: no per-address cap here.
       "--max-connections-per-ip", "0",
       ...(opts.databaseUrl ? ["--database-url", opts.databaseUrl] : []),
+      ...(opts.args ?? []),
     ];
     const env = { ...process.env };
     delete env.HUB_DATABASE_URL; // the flag decides
@@ -145,6 +148,14 @@ export class HubProcess {
       c.firstError ||= `${rec.msg ?? ""}${rec.err?.message ? `: ${rec.err.message}` : ""}`.slice(0, 200);
     } else if ((rec.level ?? 0) >= 40) c.warnings++;
     return rec;
+  }
+
+  /** SIGKILL: a replica's death, nothing closed or flushed. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = once(this.child, "exit");
+    this.child.kill("SIGKILL");
+    await exited;
   }
 
   /** SIGTERM (the hub closes streams, flushes heartbeats, closes the store), SIGKILL after graceMs. */

@@ -65,6 +65,13 @@ export class Renter {
     return r.body;
   }
 
+  /** The same signed-in renter asking another replica: a session is good on every replica. */
+  at(baseUrl: string, caCertPem: string): Renter {
+    const other = new Renter(baseUrl, caCertPem, this.wallet);
+    other.token = this.token;
+    return other;
+  }
+
   async signIn(): Promise<void> {
     this.token = "";
     const nonce = (await this.ok("GET", "/v1/auth/nonce")) as NonceResponse;

@@ -29,7 +29,8 @@ import { simGpus } from "./fleet.js";
 import type { SimNodeIdentity } from "./sign-worker.js";
 
 export interface SimFleetOptions {
-  target: string;
+  /** The hub's gRPC address; several (replicas): the first dial goes to the first, each redial to the next, as a round-robin balancer would send it. */
+  target: string | string[];
   caCertPem: string;
   gpuCount: number;
   /** Paces redials after a lost stream (see DialGate); none: every node redials on its own schedule only. */
@@ -142,6 +143,7 @@ export class SimNode {
   /** Set by the bench for the stress case: heartbeat this often, whatever the hub's Welcome said. */
   private overrideMs?: number;
   private retime?: (ms: number) => void;
+  private dials = 0;
   connected = false;
 
   constructor(
@@ -214,9 +216,11 @@ export class SimNode {
 
   /** One stream; resolves with why it ended, or undefined when the signal stopped it. */
   private async session(signal: AbortSignal, welcomeTimeoutMs: number, onWelcome: () => void): Promise<string | undefined> {
+    const targets = typeof this.opts.target === "string" ? [this.opts.target] : this.opts.target;
+    const target = targets[this.dials++ % targets.length] ?? "";
     // As the daemon does (HubLink): no stream until a TCP connection to the hub opens.
-    if (!(await tcpReachable(this.opts.target, defaultHubLinkOptions.connectTimeoutMs, signal))) return signal.aborted ? undefined : "no TCP answer";
-    const client: HubChannelServiceClient = simNodeClient(this.opts.target, { caCertPem: this.opts.caCertPem, keyPem: this.id.keyPem, clientCertPem: this.id.clientCertPem });
+    if (!(await tcpReachable(target, defaultHubLinkOptions.connectTimeoutMs, signal))) return signal.aborted ? undefined : "no TCP answer";
+    const client: HubChannelServiceClient = simNodeClient(target, { caCertPem: this.opts.caCertPem, keyPem: this.id.keyPem, clientCertPem: this.id.clientCertPem });
     const call: ClientDuplexStream<NodeMessage, HubMessage> = client.connect(new Metadata());
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
