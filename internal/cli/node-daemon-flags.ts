@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { VERSION } from "../version.js";
 import { type DaemonOptions, defaultDaemonOptions } from "../daemon/options.js";
 import { dialAddress, fingerprint, hostName, httpUrl, optional, siweDomain } from "./address-parsers.js";
-import { addFlagTable, bool, envPairs, type FlagValues, list, parsed, text } from "./flag-table.js";
+import { addFlagTable, bool, envPairs, type FlagValues, list, oneOf, parsed, text } from "./flag-table.js";
 import { type LogFlags, logFlags, logFlagTable } from "./log-flags.js";
 import { commaList, duration, intIn, ipv4Cidr, optionalByteSize, optionalHostPort, portRange, positiveNumber, spaceList, weiAmount } from "./parsers.js";
 import { ConfigError, type Resolved, resolveSettings, whereSet } from "./settings.js";
@@ -40,6 +40,7 @@ export const nodeDaemonFlags = {
   stateDir: text({ value: "path", help: "daemon state: control socket, draining flag, SSH host key, sftp helper, rental password hashes", default: d.stateDir, defaultText: "`$STATE_DIRECTORY`, else `~/.local/state/node-daemon`" }),
   sshPorts: parsed({ value: "first-last", help: "host ports for rentals' SSH access", default: d.sshPorts, parse: portRange }),
   sshListenHost: text({ value: "address", help: "interface rentals' SSH listens on", default: d.sshListenHost }),
+  sshGateway: oneOf({ value: "mode", help: "who runs rentals' SSH listeners and sessions: embedded, this process (a daemon restart ends renters' sessions); external, node-ssh-gateway (its own unit; restarts and upgrades of the daemon keep sessions)", choices: ["embedded", "external"] as const, default: d.sshGateway }),
   pullStallTimeout: parsed({ value: "duration", help: "abandon an image pull after this long without progress", default: d.pullStallTimeoutMs, defaultText: "`2m`", parse: duration }),
   endedRetention: parsed({ value: "duration", help: "remove a finished batch job's container (and its logs) this long after it ended", default: d.endedRetentionMs, defaultText: "`24h`", parse: duration }),
   prepull: list({ value: "images", help: "images to pull in the background at start (comma-separated; a list in the file)", default: d.prepull, split: commaList }),
@@ -106,6 +107,7 @@ export function toNodeDaemonArgs({ values: v, sources }: Resolved<typeof nodeDae
       stateDir: v.stateDir,
       sshPorts: v.sshPorts,
       sshListenHost: v.sshListenHost,
+      sshGateway: v.sshGateway,
       pullStallTimeoutMs: v.pullStallTimeout,
       endedRetentionMs: v.endedRetention,
       prepull: v.prepull,

@@ -1,9 +1,7 @@
-import { chmod, lstat, mkdir, rm } from "node:fs/promises";
-import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { dirname } from "node:path";
+import type { Server, Socket } from "node:net";
 import type { Logger } from "pino";
 import { ControlRequest, ControlResponse, type DrainResult, type GetStatusResponse } from "../proto/gen/gpunode/v1/gpunode.js";
-import { AppError } from "../errors/app-error.js";
+import { closeOwnerOnly, listenOwnerOnly } from "../util/unix-socket.js";
 
 /** What `node-daemon status|drain|undrain` can ask of the running daemon. */
 export interface ControlHandlers {
@@ -11,14 +9,6 @@ export interface ControlHandlers {
   setDraining(draining: boolean): Promise<DrainResult>;
 }
 
-export class ControlSocketError extends AppError {
-  readonly code = "control_socket";
-  override readonly shownToUser = true;
-  override readonly name = "ControlSocketError";
-}
-
-/** Linux's sun_path holds 108 bytes, the terminating NUL included. */
-const MAX_SOCKET_PATH_BYTES = 107;
 const MAX_REQUEST_BYTES = 64 * 1024;
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -36,53 +26,14 @@ export class ControlServer {
   ) {}
 
   async start(): Promise<void> {
-    const path = this.opts.socketPath;
-    if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
-      throw new ControlSocketError(`control socket path ${path} is longer than ${MAX_SOCKET_PATH_BYTES} bytes (a unix socket limit): use a shorter -state-dir`);
-    }
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    await this.clearStale(path);
-    const server = createServer((socket) => this.serve(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", (err: NodeJS.ErrnoException) => reject(new ControlSocketError(`cannot listen on control socket ${path}: ${err.code ?? err.message}`)));
-      // Created owner-only from the start: no moment in which others may connect.
-      const restore = setUmask(0o177);
-      try {
-        server.listen(path, () => resolve());
-      } finally {
-        restore();
-      }
-    });
-    await chmod(path, 0o600);
-    this.server = server;
+    this.server = await listenOwnerOnly(this.opts.socketPath, (socket) => this.serve(socket), { what: "control socket", owner: "node-daemon" });
   }
 
   async close(): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await rm(this.opts.socketPath, { force: true });
-  }
-
-  /** A socket left by a daemon that died is removed; one that answers belongs to a running daemon. */
-  private async clearStale(path: string): Promise<void> {
-    const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return undefined;
-      throw err;
-    });
-    if (!st) return;
-    if (!st.isSocket()) throw new ControlSocketError(`${path} exists and is not a socket: move it away`);
-    const alive = await new Promise<boolean>((resolve) => {
-      const c = createConnection(path);
-      c.once("connect", () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once("error", () => resolve(false));
-    });
-    if (alive) throw new ControlSocketError(`another node-daemon is running with this state dir (${path} answers); stop it first, or give this one its own -state-dir`);
-    await rm(path, { force: true });
+    await closeOwnerOnly(server, this.opts.socketPath);
   }
 
   private serve(socket: Socket): void {
@@ -132,15 +83,5 @@ export class ControlServer {
       default:
         return { outcome: { $case: "error", value: { code: "unknown_request", message: "this daemon answers getStatus and setDraining" } } };
     }
-  }
-}
-
-/** process.umask is refused in worker threads; there the chmod after listen has to do. */
-function setUmask(mask: number): () => void {
-  try {
-    const old = process.umask(mask);
-    return () => process.umask(old);
-  } catch {
-    return () => {};
   }
 }

@@ -34,6 +34,8 @@ export interface DaemonOptions {
   /** Host ports for rentals' SSH access. */
   sshPorts: { first: number; last: number };
   sshListenHost: string;
+  /** embedded: rentals' SSH listeners in the daemon (a restart ends sessions); external: in node-ssh-gateway. */
+  sshGateway: "embedded" | "external";
   /** A pull with no progress for this long is abandoned. */
   pullStallTimeoutMs: number;
   /** A finished batch job's container (and its logs) is removed this long after it ended. */
@@ -91,6 +93,7 @@ export const defaultDaemonOptions: DaemonOptions = {
   stateDir: defaultStateDir(),
   sshPorts: { first: 2200, last: 2299 },
   sshListenHost: "0.0.0.0",
+  sshGateway: "embedded",
   pullStallTimeoutMs: 120_000,
   endedRetentionMs: 24 * 3_600_000,
   prepull: [],

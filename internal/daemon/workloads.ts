@@ -15,12 +15,13 @@ import { RentalSecrets } from "../rental/rental-secrets.js";
 import { RentalService } from "../rental/rental-service.js";
 import { defaultRentalDefaults } from "../rental/rental-request.js";
 import { prepareSftpHelper, SFTP_MOUNT_POINT } from "../ssh/sftp-helper.js";
-import { SshGateway } from "../ssh/ssh-gateway.js";
+import { sshStatePaths } from "../ssh/ssh-gateway.js";
 import { sleep } from "../util/abort.js";
 import { Backoff, type BackoffOptions } from "../util/backoff.js";
 import { DEFAULT_LOGIN_USER } from "../ssh/ssh-access.js";
 import type { GpuActivitySource } from "./gpu-activity.js";
 import type { DaemonOptions } from "./options.js";
+import { openRentalSsh } from "./rental-ssh.js";
 
 export interface Workloads {
   /** "" until the Docker engine has answered. */
@@ -66,7 +67,7 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
     notices.push(offline);
   }
 
-  const helperDir = join(opts.stateDir, "sftp-helper");
+  const { helperDir } = sshStatePaths(opts.stateDir);
   const helper = await prepareSftpHelper(helperDir).then(
     () => ({ source: helperDir, target: SFTP_MOUNT_POINT }),
     (err: Error) => {
@@ -79,7 +80,7 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
   // Before any rental runs or is adopted: where the firewall cannot be managed, the notice says rentals are not isolated.
   const networks = await openRentalNetworks({ nodeId: deps.nodeId, isolation: opts.rentalIsolation, egressAllow: opts.rentalEgressAllow }, { engine, logger: logger.child({ part: "network" }) }, signal);
   if (networks.notice) notices.push(networks.notice);
-  const ssh = new SshGateway({ hostKeyPath: join(opts.stateDir, "ssh_host_ed25519_key"), listenHost: opts.sshListenHost, ports: opts.sshPorts, helperDir }, { engine, logger: logger.child({ part: "ssh" }) });
+  const ssh = await openRentalSsh(opts, { engine, logger: logger.child({ part: "ssh" }), notices });
   const allocation = new GpuAllocation(deps.gpus);
   const mining: MiningControl & { start?(s: AbortSignal): Promise<void>; close?(): Promise<void> } = opts.enableMining
     ? new MiningSupervisor(
@@ -95,7 +96,7 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
       engine,
       allocation,
       mining,
-      ssh,
+      ssh: ssh.listeners,
       puller,
       secrets: new RentalSecrets(join(opts.stateDir, "rentals")),
       networks,
@@ -113,6 +114,7 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
   // Order matters: rentals first take back their GPUs, then mining fills the free ones.
   const turnOn = async (): Promise<void> => {
     await rentals.adopt(signal);
+    await ssh.reconcile();
     await mining.start?.(signal);
     watching = rentals.run(signal);
     for (const image of opts.prepull) {
@@ -157,7 +159,7 @@ export async function startWorkloads(opts: DaemonOptions, deps: WorkloadDeps, no
       rentals.close();
       await mining.close?.();
       await watching;
-      await ssh.closeAll();
+      await ssh.close();
     },
   };
 }

@@ -15,7 +15,7 @@ import {
   type StopRental,
 } from "../proto/gen/gpunode/v1/gpunode.js";
 import { SshGatewayError } from "../ssh/errors.js";
-import type { SshGateway } from "../ssh/ssh-gateway.js";
+import type { SshListeners } from "../ssh/ssh-listeners.js";
 import { isAbortError, sleep } from "../util/abort.js";
 import { Backoff } from "../util/backoff.js";
 import type { GpuAllocation } from "./gpu-allocation.js";
@@ -45,7 +45,7 @@ export interface RentalServiceDeps {
   engine: ContainerEngine;
   allocation: GpuAllocation;
   mining: MiningControl;
-  ssh: SshGateway;
+  ssh: SshListeners;
   puller: ImagePuller;
   secrets: RentalSecrets;
   /** Each rental's own network, or the shared bridge where isolation is not possible. */

@@ -11,7 +11,13 @@ export type SshGatewayErrorCode =
   /** No OpenSSH sftp-server on the host, or its bundle cannot be built or read. */
   | "sftp_helper"
   /** The gateway was closed while the call was in progress. */
-  | "closed";
+  | "closed"
+  /** -ssh-gateway external: node-ssh-gateway does not answer on its socket. */
+  | "gateway_unavailable"
+  /** node-daemon and node-ssh-gateway speak different versions of their protocol. */
+  | "protocol"
+  /** node-ssh-gateway failed in a way it did not expect (its journal has the stack). */
+  | "internal";
 
 /** Callers branch on `code`; messages are for operators and never carry a password. */
 export class SshGatewayError extends AppError {

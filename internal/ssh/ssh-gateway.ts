@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { ContainerEngine } from "../container/engine.js";
 import type { Logger } from "../log/logger.js";
 import { loadOrCreateHostKey, type HostKey } from "./host-key.js";
@@ -5,6 +6,7 @@ import type { PortRange } from "./port-range.js";
 import { RentalListener } from "./rental-listener.js";
 import { readSftpHelper, type SftpHelper } from "./sftp-helper.js";
 import { resolveAccess, type SshAccess } from "./ssh-access.js";
+import type { HostKeyPin, SshListeners } from "./ssh-listeners.js";
 
 export interface SshGatewayOptions {
   /** ed25519 private key (OpenSSH PEM), created 0600 on first start, reused after. */
@@ -21,6 +23,15 @@ export const defaultSshGatewayOptions: Pick<SshGatewayOptions, "listenHost" | "p
   ports: { first: 2200, last: 2299 },
 };
 
+/**
+ * Where SSH's files live in the node's state dir: node-daemon prepares the sftp helper there (it mounts
+ * it into rentals), and whichever process runs the listeners (node-daemon or node-ssh-gateway) keeps
+ * the host key there.
+ */
+export function sshStatePaths(stateDir: string): Pick<SshGatewayOptions, "hostKeyPath" | "helperDir"> {
+  return { hostKeyPath: join(stateDir, "ssh_host_ed25519_key"), helperDir: join(stateDir, "sftp-helper") };
+}
+
 export interface SshGatewayDeps {
   engine: ContainerEngine;
   logger: Logger;
@@ -31,14 +42,14 @@ export interface SshGatewayDeps {
  * (its own port), sessions bridged into `docker exec` in the container, so nothing is installed in
  * the image. Shell, exec, scp/sftp (via an injected sftp-server) and `ssh -L` to the container.
  */
-export class SshGateway {
+export class SshGateway implements SshListeners {
   private readonly log: Logger;
   private readonly rentals = new Map<string, Promise<RentalListener>>();
   private hostKey: Promise<HostKey> | undefined;
   private sftp: Promise<SftpHelper> | undefined;
 
   constructor(
-    private readonly opts: SshGatewayOptions,
+    private opts: SshGatewayOptions,
     private readonly deps: SshGatewayDeps,
   ) {
     this.log = deps.logger.child({ component: "ssh-gateway" });
@@ -50,7 +61,7 @@ export class SshGateway {
   }
 
   /** The host key as renters pin it: fingerprint and known_hosts key field. */
-  async hostKeyPin(): Promise<{ fingerprint: string; publicKey: string }> {
+  async hostKeyPin(): Promise<HostKeyPin> {
     const k = await this.loadHostKey();
     return { fingerprint: k.fingerprint, publicKey: k.publicKey };
   }
@@ -100,6 +111,24 @@ export class SshGateway {
     if (!listener) return;
     await listener.close();
     this.log.info({ rentalId, port: listener.port }, "SSH access closed");
+  }
+
+  /** Where listeners opened from now on listen; open ones keep their port. */
+  listenOn(listenHost: string, ports: PortRange): void {
+    this.opts = { ...this.opts, listenHost, ports };
+  }
+
+  /** The listeners open now, by rental (ones still opening or failed to open are left out). */
+  async openListeners(): Promise<{ rentalId: string; port: number }[]> {
+    const all = await Promise.all([...this.rentals].map(async ([rentalId, p]) => ({ rentalId, port: (await p.catch(() => undefined))?.port })));
+    return all.flatMap((l) => (l.port ? [{ rentalId: l.rentalId, port: l.port }] : []));
+  }
+
+  /** Closes the listeners of every rental not in `keep`; returns those it closed. */
+  async retainOnly(keep: ReadonlySet<string>): Promise<string[]> {
+    const gone = [...this.rentals.keys()].filter((id) => !keep.has(id));
+    await Promise.all(gone.map((id) => this.close(id)));
+    return gone;
   }
 
   async closeAll(): Promise<void> {

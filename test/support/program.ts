@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 export const DIST = fileURLToPath(new URL("../../dist/", import.meta.url));
 export const HUB_SCRIPT = `${DIST}cmd/rental-hub/main.js`;
 export const DAEMON_SCRIPT = `${DIST}cmd/node-daemon/main.js`;
+export const GATEWAY_SCRIPT = `${DIST}cmd/node-ssh-gateway/main.js`;
 
 export interface LogLine {
   level: number;

@@ -2,7 +2,7 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BaseWallet } from "ethers";
-import { DAEMON_SCRIPT, HUB_SCRIPT, Program } from "./program.js";
+import { DAEMON_SCRIPT, GATEWAY_SCRIPT, HUB_SCRIPT, Program } from "./program.js";
 import { signIn } from "./renter.js";
 
 export interface HubProcess {
@@ -65,6 +65,13 @@ export function startDaemon(args: string[], env: NodeJS.ProcessEnv = {}): Progra
   // Metrics are off unless a test asks (parallel daemons would fight over 9464).
   // Debug: tests wait for every "heartbeat #n sent" line, which a daemon logs at info only once per connection.
   return new Program("node-daemon", DAEMON_SCRIPT, args, { NODE_DAEMON_NVML_LIBRARY: "/nonexistent/libnvidia-ml.so.1", NODE_DAEMON_METRICS_LISTEN: "", NODE_DAEMON_LOG_LEVEL: "debug", PATH: "/usr/bin:/bin", ...env });
+}
+
+/** node-ssh-gateway on the daemon's state dir, once it takes daemon connections. */
+export async function startGateway(stateDir: string, env: NodeJS.ProcessEnv = {}): Promise<Program> {
+  const gateway = new Program("node-ssh-gateway", GATEWAY_SCRIPT, ["-state-dir", stateDir], { NODE_SSH_GATEWAY_LOG_LEVEL: "debug", ...env });
+  await gateway.waitFor((l) => typeof l.msg === "string" && l.msg.startsWith("node-ssh-gateway ready"), "the gateway's ready line");
+  return gateway;
 }
 
 export async function getJson<T>(url: string, bearer?: string): Promise<T> {
