@@ -9,15 +9,15 @@
 #
 # node-daemon: system user node-daemon (in group docker), /etc/node-daemon/ (root 0750) holding
 # wallet.key (root 0600; an existing one is kept when no key is given) and node-daemon.env (from
-# node-daemon.env.example, only if absent), /data/worldland (the default mining data folder), and
-# /etc/systemd/system/node-daemon.service. rental-hub: user rental-hub, /etc/rental-hub/ with
-# rental-hub.env and database-url (root 0600, made empty once: the PostgreSQL URL goes in it), the unit.
+# node-daemon.env.example, only if absent), /data/worldland (the default mining data folder), and in
+# /etc/systemd/system node-daemon.service and node-ssh-gateway.service (renters' SSH sessions). rental-hub:
+# user rental-hub, /etc/rental-hub/ with rental-hub.env and database-url (root 0600, made empty once), the unit.
 #
 # --release ARCHIVE lays the daemon out for signed updates (node-daemon update): the archive unpacked
 # into /opt/node-daemon/versions/<version>/ (root; its dependencies with npm install --omit=dev unless
 # it bundles them), /opt/node-daemon/current -> versions/<version>, /opt/node-daemon/updates/ (the
-# daemon's: it confirms an update there) and /usr/bin/node-daemon -> current's bin. Given again with
-# a newer archive, it adds that version beside the others and switches current to it.
+# daemon's: it confirms an update there), /usr/bin/node-daemon and /usr/bin/node-ssh-gateway -> current's
+# bins. Given again with a newer archive, it adds that version beside the others and switches current to it.
 # node-daemon-update.service and .timer are installed, not enabled (automatic updates are the provider's call).
 #
 # --root DIR (or $DESTDIR) installs into a staging tree instead of / (users go into DIR/etc/passwd);
@@ -246,6 +246,7 @@ install_release() {
     fi
     chmod -R u+rwX,go+rX,go-w "$work/package"
     chmod 0755 "$work/package/dist/cmd/node-daemon/main.js" 2>/dev/null || { rm -rf "$work"; die "$src has no dist/cmd/node-daemon/main.js (npm pack a built checkout)"; }
+    [ ! -f "$work/package/dist/cmd/node-ssh-gateway/main.js" ] || chmod 0755 "$work/package/dist/cmd/node-ssh-gateway/main.js"
     mv "$work/package" "$dest"
     rmdir "$work"
     say "unpacked $version into ${dest#"$root"}"
@@ -257,14 +258,24 @@ install_release() {
     mv -Tf "$opt/.current.tmp.$$" "$opt/current"
     say "/opt/node-daemon/current -> versions/$version"
   fi
-  local bin="$root/usr/bin/node-daemon" target=/opt/node-daemon/current/dist/cmd/node-daemon/main.js
+  link_bin node-daemon
+  if [ -f "$dest/dist/cmd/node-ssh-gateway/main.js" ]; then
+    link_bin node-ssh-gateway
+  else
+    say "$version has no node-ssh-gateway: run node-daemon with -ssh-gateway embedded (in node-daemon.env) until a version that has it"
+  fi
+}
+
+# link_bin NAME: /usr/bin/NAME -> the current version's bin (an upgrade moves current, not the links).
+link_bin() {
+  local name=$1 bin="$root/usr/bin/$1" target=/opt/node-daemon/current/dist/cmd/$1/main.js
   [ -d "$root/usr/bin" ] || (umask 022 && mkdir -p "$root/usr/bin")
   if [ "$(readlink "$bin" 2>/dev/null)" = "$target" ]; then
-    say "/usr/bin/node-daemon -> $target (up to date)"
+    say "/usr/bin/$name -> $target (up to date)"
   else
     ln -sfn "$target" "$bin.tmp.$$"
     mv -Tf "$bin.tmp.$$" "$bin"
-    say "linked /usr/bin/node-daemon -> $target"
+    say "linked /usr/bin/$name -> $target"
   fi
 }
 
@@ -290,21 +301,25 @@ if [ "$mode" = daemon ]; then
   if [ ! -d "$root/data/worldland" ]; then ensure_dir node-daemon 0755 "$root/data/worldland"; fi
   ensure_dir root 0755 "$unit_dir"
   install_file "$HERE/node-daemon.service" "$unit_dir/node-daemon.service" 0644
+  # Renters' SSH sessions: node-daemon.service wants it and runs -ssh-gateway external.
+  install_file "$HERE/node-ssh-gateway.service" "$unit_dir/node-ssh-gateway.service" 0644
   install_file "$HERE/node-daemon-update.service" "$unit_dir/node-daemon-update.service" 0644
   install_file "$HERE/node-daemon-update.timer" "$unit_dir/node-daemon-update.timer" 0644
   [ -z "$release_src" ] || install_release "$release_src"
   systemd_reload
   bin_note=""
   [ -x "$root/usr/bin/node-daemon" ] || [ -L "$root/usr/bin/node-daemon" ] || bin_note="
-  0. put the binary at /usr/bin/node-daemon (not there yet): install.sh --release ./gpu-node-daemon-*.tgz
-     (npm pack in a checkout; signed updates work then), or npm install -g --prefix /usr with that archive,
-     or see the header of node-daemon.service for the symlink way"
+  0. put the binaries at /usr/bin/node-daemon and /usr/bin/node-ssh-gateway (not there yet): install.sh
+     --release ./gpu-node-daemon-*.tgz (npm pack in a checkout; signed updates work then), or npm install -g
+     --prefix /usr with that archive, or see the header of node-daemon.service for the symlink way"
   cat <<EOF
 
 next steps:$bin_note
   1. edit /etc/node-daemon/node-daemon.env: -hub HOST:8443, and pin the hub's CA with
      -hub-ca-fingerprint sha256:... (the hub logs it at every start; ask its operator)
-  2. systemctl enable --now node-daemon
+  2. systemctl enable --now node-ssh-gateway node-daemon
+     (the gateway holds renters' SSH sessions: restarting or upgrading node-daemon keeps them;
+     restarting node-ssh-gateway ends them)
   3. journalctl -u node-daemon -f     (wait for "node registered")
   4. signed updates (needs --release): add -release-public-key-file /etc/node-daemon/release.pub
      (from the hub's operator) to the env file; then node-daemon update, or automatically:

@@ -87,9 +87,11 @@ describe("systemd/install.sh against a staging root", () => {
     expect((await readFile(join(etc, "wallet.key"), "utf8")).trim()).toBe(key);
     expect(await mode(join(etc, "node-daemon.env"))).toBe(0o600);
     expect(await readFile(join(etc, "node-daemon.env"), "utf8")).toBe(await readFile(join(REPO, "systemd/node-daemon.env.example"), "utf8"));
-    const unit = join(root, "etc/systemd/system/node-daemon.service");
-    expect(await readFile(unit, "utf8")).toBe(await readFile(join(REPO, "systemd/node-daemon.service"), "utf8"));
-    expect(await mode(unit)).toBe(0o644);
+    for (const name of ["node-daemon.service", "node-ssh-gateway.service"]) {
+      const unit = join(root, "etc/systemd/system", name);
+      expect(await readFile(unit, "utf8"), name).toBe(await readFile(join(REPO, "systemd", name), "utf8"));
+      expect(await mode(unit), name).toBe(0o644);
+    }
 
     const user = passwdLine(await readFile(join(root, "etc/passwd"), "utf8"), "node-daemon");
     expect(user?.[6]).toBe("/usr/sbin/nologin");
@@ -103,7 +105,7 @@ describe("systemd/install.sh against a staging root", () => {
 
     expect(r.out).toMatch(/systemctl left alone/);
     expect(r.out).toMatch(/hub-ca-fingerprint/);
-    expect(r.out).toMatch(/systemctl enable --now node-daemon/);
+    expect(r.out).toMatch(/systemctl enable --now node-ssh-gateway node-daemon/);
   });
 
   it("is idempotent: a second run keeps the key, the edited env file and the users as they are", async () => {
@@ -171,13 +173,20 @@ describe("systemd/install.sh against a staging root", () => {
   it("--release lays the daemon out for signed updates: versions side by side, one current link, /usr/bin/node-daemon -> current's bin", async () => {
     const root = await stagingRoot(dir, "release");
     // Archives that bundle node_modules: install.sh runs npm install only for those that do not.
-    const files = (v: string) => ({ "dist/cmd/node-daemon/main.js": `#!/usr/bin/env node\nconsole.log("node-daemon ${v}");\n`, "node_modules/.package-lock.json": "{}" });
+    const files = (v: string) => ({
+      "dist/cmd/node-daemon/main.js": `#!/usr/bin/env node\nconsole.log("node-daemon ${v}");\n`,
+      "dist/cmd/node-ssh-gateway/main.js": `#!/usr/bin/env node\nconsole.log("node-ssh-gateway ${v}");\n`,
+      "node_modules/.package-lock.json": "{}",
+    });
     const first = await install(["--root", root, "--release", await packageArchive(dir, "0.1.0", files("0.1.0"))], { stdin: newKey() });
     expect(first.code, first.out).toBe(0);
     const opt = join(root, "opt/node-daemon");
     expect(await readlink(join(opt, "current"))).toBe("versions/0.1.0");
-    expect(await readlink(join(root, "usr/bin/node-daemon"))).toBe("/opt/node-daemon/current/dist/cmd/node-daemon/main.js");
-    expect(await mode(join(opt, "versions/0.1.0/dist/cmd/node-daemon/main.js"))).toBe(0o755);
+    // The gateway's bin too: an upgrade moves current, and the gateway's next (re)start runs the new version.
+    for (const bin of ["node-daemon", "node-ssh-gateway"]) {
+      expect(await readlink(join(root, "usr/bin", bin))).toBe(`/opt/node-daemon/current/dist/cmd/${bin}/main.js`);
+      expect(await mode(join(opt, `versions/0.1.0/dist/cmd/${bin}/main.js`))).toBe(0o755);
+    }
     expect(await mode(join(opt, "versions/0.1.0/package.json"))).toBe(0o644);
     expect(await mode(join(opt, "versions"))).toBe(0o755);
     // updates/ is the daemon's (it confirms an update there); the unit lets it write there and nowhere else under /opt.

@@ -9,6 +9,7 @@ import { parseUnit, type RunResult, run, type UnitEntry, values } from "./unit-f
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const UNITS = {
   "node-daemon.service": "/usr/bin/node-daemon",
+  "node-ssh-gateway.service": "/usr/bin/node-ssh-gateway",
   "rental-hub.service": "/usr/bin/rental-hub",
 } as const;
 type UnitName = keyof typeof UNITS;
@@ -67,10 +68,10 @@ describe("systemd units", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it("pass systemd-analyze verify, with no warning about either file", async () => {
+  it("pass systemd-analyze verify, with no warning about any of the files", async () => {
     const sub = await mkdtemp(join(dir, "ok-"));
     const paths = await scratchUnits(sub);
-    const r = await systemdAnalyze(["verify", "--man=no", paths["node-daemon.service"], paths["rental-hub.service"]]);
+    const r = await systemdAnalyze(["verify", "--man=no", ...Object.values(paths)]);
     expect(complaints(r, sub), r.stderr).toEqual([]);
     expect(r.code, r.stderr).toBe(0);
   });
@@ -83,9 +84,10 @@ describe("systemd units", () => {
   });
 
   it("keep their systemd-analyze security exposure low (hardening not silently dropped)", async () => {
-    // systemd 252 (Debian 12) scores them 2.2 and 1.4 (0 = locked down, 10 = none); the daemon needs GPU
-    // devices, netlink, the docker group and CAP_NET_ADMIN (rental isolation). A setting removed by accident shows here.
-    const MAX_EXPOSURE: Record<UnitName, number> = { "node-daemon.service": 2.2, "rental-hub.service": 1.7 };
+    // systemd 252 (Debian 12) scores them 2.2, 1.4 and 1.4 (0 = locked down, 10 = none); the daemon needs GPU
+    // devices, netlink, the docker group and CAP_NET_ADMIN (rental isolation); the gateway the docker group only.
+    // A setting removed by accident shows here.
+    const MAX_EXPOSURE: Record<UnitName, number> = { "node-daemon.service": 2.2, "node-ssh-gateway.service": 1.5, "rental-hub.service": 1.7 };
     const sub = await mkdtemp(join(dir, "sec-"));
     const paths = await scratchUnits(sub);
     for (const name of Object.keys(UNITS) as UnitName[]) {
@@ -120,17 +122,21 @@ describe("systemd units", () => {
   });
 
   it("restart on failure, but not on a setting they refuse (exit 2), read their flags from an env file, and split them into words", () => {
-    const args = { "node-daemon.service": "NODE_DAEMON_ARGS", "rental-hub.service": "RENTAL_HUB_ARGS" } as const;
+    // The gateway shares the daemon's /etc folder and state dir (its socket, the SSH host key, the sftp helper).
+    const expected = {
+      "node-daemon.service": { args: "NODE_DAEMON_ARGS", env: "-/etc/node-daemon/node-daemon.env", state: "node-daemon" },
+      "node-ssh-gateway.service": { args: "NODE_SSH_GATEWAY_ARGS", env: "-/etc/node-daemon/node-ssh-gateway.env", state: "node-daemon" },
+      "rental-hub.service": { args: "RENTAL_HUB_ARGS", env: "-/etc/rental-hub/rental-hub.env", state: "rental-hub" },
+    } as const;
     for (const name of Object.keys(UNITS) as UnitName[]) {
       const u = units[name];
       expect(values(u, "Service", "Restart"), name).toEqual(["on-failure"]);
       // A bad setting exits 2 (internal/cli/lifecycle.ts): restarting would only repeat it.
       expect(values(u, "Service", "RestartPreventExitStatus"), name).toEqual(["2"]);
-      const base = name.replace(".service", "");
-      expect(values(u, "Service", "EnvironmentFile"), name).toEqual([`-/etc/${base}/${base}.env`]);
+      expect(values(u, "Service", "EnvironmentFile"), name).toEqual([expected[name].env]);
       // Unbraced $VAR as its own word is split at whitespace; "${VAR}" would be one argument.
-      expect(values(u, "Service", "ExecStart")[0], name).toMatch(new RegExp(`\\s\\$${args[name]}$`));
-      expect(values(u, "Service", "StateDirectory"), name).toEqual([base]);
+      expect(values(u, "Service", "ExecStart")[0], name).toMatch(new RegExp(`\\s\\$${expected[name].args}$`));
+      expect(values(u, "Service", "StateDirectory"), name).toEqual([expected[name].state]);
       expect(values(u, "Service", "ProtectSystem"), name).toEqual(["strict"]);
       // Node's JIT needs writable executable memory.
       expect(values(u, "Service", "MemoryDenyWriteExecute"), name).toEqual([]);
@@ -145,6 +151,28 @@ describe("systemd units", () => {
     expect(values(d, "Unit", "Wants").join(" ").split(/\s+/)).toContain("docker.service");
     expect(values(d, "Unit", "After").join(" ").split(/\s+/)).toContain("docker.service");
     expect(values(d, "Service", "SupplementaryGroups")).toEqual(["docker"]);
+  });
+
+  it("run renters' SSH sessions in node-ssh-gateway, which a restart of the daemon neither stops nor restarts", () => {
+    const d = units["node-daemon.service"];
+    const g = units["node-ssh-gateway.service"];
+    const words = (u: UnitEntry[], section: string, key: string): string[] => values(u, section, key).join(" ").split(/\s+/).filter(Boolean);
+    expect(values(d, "Service", "ExecStart")[0]).toContain(" -ssh-gateway external ");
+    // Started with the daemon and before it (the daemon connects to its socket at start)...
+    expect(words(d, "Unit", "Wants")).toContain("node-ssh-gateway.service");
+    expect(words(d, "Unit", "After")).toContain("node-ssh-gateway.service");
+    // ...but bound to it in no way that would stop or restart it with the daemon.
+    for (const [u, other] of [[d, "node-ssh-gateway.service"], [g, "node-daemon.service"]] as const) {
+      for (const key of ["Requires", "BindsTo", "PartOf", "Requisite", "PropagatesReloadTo", "ReloadPropagatedFrom", "PropagatesStopTo", "StopPropagatedFrom"]) {
+        expect(words(u, "Unit", key), key).not.toContain(other);
+      }
+    }
+    // The daemon's user (the socket is owner-only), the docker group (sessions are docker exec), no capability.
+    expect(values(g, "Service", "User")).toEqual(values(d, "Service", "User"));
+    expect(values(g, "Service", "SupplementaryGroups")).toEqual(["docker"]);
+    expect(values(g, "Service", "CapabilityBoundingSet")).toEqual([""]);
+    expect(words(g, "Unit", "After")).toContain("docker.service");
+    expect(words(g, "Unit", "Requires")).not.toContain("docker.service");
   });
 
   it("let the daemon do what it must: netlink (interface list), GPU devices, the mining folder, the rentals' firewall", () => {
