@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { CONFIG_TABLE_END, CONFIG_TABLE_START, configDocs, withConfigDocs } from "./config-docs.js";
 import { envName, flagName } from "./flag-table.js";
 import { NODE_DAEMON_ENV_PREFIX, nodeDaemonFlags, nodeDaemonProgram } from "./node-daemon-flags.js";
+import { NODE_SSH_GATEWAY_ENV_PREFIX, nodeSshGatewayFlags, nodeSshGatewayProgram } from "./node-ssh-gateway-flags.js";
 import { RENTAL_HUB_ENV_PREFIX, rentalHubFlags, rentalHubProgram } from "./rental-hub-flags.js";
 
 describe("settings declared once", () => {
@@ -16,6 +17,7 @@ describe("settings declared once", () => {
   it.each([
     ["node-daemon", nodeDaemonFlags, NODE_DAEMON_ENV_PREFIX, nodeDaemonProgram()],
     ["rental-hub", rentalHubFlags, RENTAL_HUB_ENV_PREFIX, rentalHubProgram()],
+    ["node-ssh-gateway", nodeSshGatewayFlags, NODE_SSH_GATEWAY_ENV_PREFIX, nodeSshGatewayProgram()],
   ] as const)("%s: every setting is a flag in --help with its variable, and in the docs", (_name, table, prefix, program) => {
     const help = program.helpInformation();
     const docs = configDocs();

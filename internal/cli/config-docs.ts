@@ -1,5 +1,6 @@
 import { defaultInWords, envName, type FlagTable, flagName } from "./flag-table.js";
 import { NODE_DAEMON_ENV_PREFIX, nodeDaemonFlags } from "./node-daemon-flags.js";
+import { NODE_SSH_GATEWAY_ENV_PREFIX, nodeSshGatewayFlags } from "./node-ssh-gateway-flags.js";
 import { RENTAL_HUB_ENV_PREFIX, rentalHubFlags } from "./rental-hub-flags.js";
 
 export const CONFIG_TABLE_START = "<!-- config-table:start -->";
@@ -9,11 +10,11 @@ const cell = (s: string): string => s.replace(/\|/g, "\\|");
 const code = (s: string): string => (s === "" ? "" : `\`${cell(s)}\``);
 
 /** One Markdown table of a program's settings, straight from its flag table. */
-export function settingsTable(table: FlagTable, envPrefix: string): string {
+export function settingsTable(table: FlagTable, envPrefix: string, opts: { configFile?: boolean } = {}): string {
   const rows = Object.entries(table).map(([key, spec]) => {
     const name = flagName(key);
     const env = [envName(envPrefix, key), ...(spec.envAliases ?? [])].map(code).join(", ");
-    const fileKey = spec.notInFile ? "" : `${code(name)} (${spec.toml})`;
+    const fileKey = spec.notInFile || opts.configFile === false ? "" : `${code(name)} (${spec.toml})`;
     const def = spec.defaultText !== undefined ? cell(spec.defaultText) : code(defaultInWords(spec.default));
     return `| ${code(`-${name}`)} | ${fileKey} | ${env} | ${def} | ${cell(spec.help)} |`;
   });
@@ -26,6 +27,12 @@ export function configDocs(): string {
     "### node-daemon",
     "",
     settingsTable(nodeDaemonFlags, NODE_DAEMON_ENV_PREFIX),
+    "",
+    "### node-ssh-gateway",
+    "",
+    "Flags and environment only (no config file). Where renters' SSH listens is node-daemon's `-ssh-ports` and `-ssh-listen-host`: the daemon hands them over.",
+    "",
+    settingsTable(nodeSshGatewayFlags, NODE_SSH_GATEWAY_ENV_PREFIX, { configFile: false }),
     "",
     "### rental-hub",
     "",

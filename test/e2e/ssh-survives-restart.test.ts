@@ -1,7 +1,7 @@
 // A daemon restart (upgrade, crash, kill -9) must not cut a renter's SSH session: with -ssh-gateway external
 // the listeners and sessions live in node-ssh-gateway, a process of its own. Real processes throughout: a hub,
 // the gateway, a daemon with the stand-in NVML on the real Docker engine, and the real OpenSSH client.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
@@ -18,7 +18,7 @@ import { fakeNvmlConfig, writeFakeNvmlConfig } from "../fixtures/nvml/fake-nvml-
 import { until } from "../support/chain.js";
 import { removeNodeLeftovers } from "../support/node-leftovers.js";
 import { runClient, type SshKey, sshExec, sshKeypair } from "../support/openssh.js";
-import type { Program } from "../support/program.js";
+import { DAEMON_SCRIPT, type Program } from "../support/program.js";
 import { startDaemon, startGateway, tempDir, writeKeyFile } from "../support/stack.js";
 import { nodeOnline, startTestHub, type TestHub } from "../support/test-hub.js";
 
@@ -56,6 +56,13 @@ function printed(c: Client, text: string): Promise<void> {
     c.child.stdout?.on("data", check);
     void c.ended.then((code) => reject(new Error(`the client ended (code ${code}) before printing ${JSON.stringify(text)}: ${c.stderr()}`)));
     check();
+  });
+}
+
+/** `node-daemon status` as a provider types it: the node's notices are in it. */
+function daemonStatus(stateDir: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [DAEMON_SCRIPT, "status", "-state-dir", stateDir], { timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(stdout)));
   });
 }
 
@@ -217,5 +224,29 @@ describe("a daemon restart does not cut renters' SSH sessions (-ssh-gateway exte
     expect(await accepts(keepPort)).toBe(false);
     const refused = await runClient("ssh", ["-i", key.privateKeyPath, "-p", String(keepPort), "renter@127.0.0.1", "true"]);
     expect(refused.code).toBe(255);
+  }, 90_000);
+
+  it("a gateway that restarts gets its rentals' access back from the running daemon; while it is away new rentals are refused, saying why", async () => {
+    const back = await startRental("back", ["0"]);
+    const port = back.ssh?.port ?? 0;
+    const lost = daemon.waitForNext((l) => l.msg === "node-ssh-gateway is not reachable; trying again", "the daemon noticing the gateway is gone");
+    await gateway.kill("SIGKILL");
+    await lost;
+    expect(await daemonStatus(stateDir)).toMatch(/node-ssh-gateway does not answer on .*ssh-gateway\.sock/);
+
+    const refused = await command({
+      $case: "startRental",
+      value: { rentalId: "refused", image: BUSYBOX, gpus: { count: 0, ids: ["1"], model: "" }, cpuMillis: 0, memoryBytes: 256 * 1024 ** 2, shmBytes: 0, pidsLimit: 0, env: [], command: [], sshPublicKeys: [key.publicKey], sshPasswordHash: "", maxDurationSeconds: 0, runAsRoot: false },
+    });
+    const failure = refused.outcome?.$case === "error" ? refused.outcome.value : undefined;
+    expect(failure?.code, JSON.stringify(refused.outcome)).toBe("gateway_unavailable");
+    expect(failure?.message).toMatch(/node-ssh-gateway does not answer .*systemctl start node-ssh-gateway/);
+
+    const reconnected = daemon.waitForNext((l) => l.msg === "connected to node-ssh-gateway", "the daemon reconnecting", 30_000);
+    gateway = await startGateway(stateDir);
+    await reconnected;
+    const ran = await sshExec(key, port, "renter", "echo back");
+    expect(ran.stdout, ran.stderr).toBe("back\n");
+    expect(await daemonStatus(stateDir)).not.toMatch(/node-ssh-gateway does not answer/);
   }, 90_000);
 });
