@@ -65,10 +65,6 @@ export class GatewayClient implements SshListeners {
     this.log = deps.logger.child({ component: "ssh-gateway-client" });
   }
 
-  get connected(): boolean {
-    return this.ready;
-  }
-
   /** Connects, waiting up to START_WAIT_MS for a gateway that is starting; keeps trying in the background after. */
   async start(): Promise<boolean> {
     this.connect();
@@ -100,10 +96,10 @@ export class GatewayClient implements SshListeners {
     }
   }
 
+  /** From the gateway's hello; while it has not answered (adoption), from its key file, which is the same key. */
   async hostKeyPin(): Promise<HostKeyPin> {
-    if (this.pin) return this.pin;
-    if (await this.untilReady(OPEN_WAIT_MS)) return this.pin ?? this.readPin();
-    return this.readPin();
+    this.pin ??= await this.readPin();
+    return this.pin;
   }
 
   /** The daemon has adopted its rentals: the gateway closes listeners of rentals it did not open again. */
