@@ -65,14 +65,11 @@ export class Replica extends EventEmitter<{
   }
 
   /**
-   * The live replica that runs the node's rentals, when it is not this one. What the channel said is
-   * asked first; a node this replica has not heard of yet (its stream opened elsewhere a moment ago,
-   * or on a replica that joined since the last renewal) is looked up in the table.
+   * The live replica that runs the node's rentals, when it is not this one. Read from the table, not
+   * from what the channel said: a stream that moved a moment ago is claimed there before its node is
+   * welcomed, while the word of it may still be on its way.
    */
   async remoteOwner(nodeId: string): Promise<string | undefined> {
-    if (this.owned.has(nodeId)) return undefined;
-    const link = this.links.get(nodeId);
-    if (link && link.replicaId !== this.id && this.live.has(link.replicaId)) return link.replicaId;
     const owner = await this.deps.store.liveOwner(nodeId, Date.now());
     return owner === this.id ? undefined : owner;
   }

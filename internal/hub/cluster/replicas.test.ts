@@ -25,6 +25,19 @@ async function seesConnected(t: TestHub, nodeId: string, connected = true): Prom
   }
 }
 
+/** Resolves when the replica counts the node as `status` (at once if it does). */
+function presenceOn(t: TestHub, nodeId: string, status: "online" | "offline"): Promise<void> {
+  if (t.hub.presence.status(nodeId) === status) return Promise.resolve();
+  return new Promise((resolve) => {
+    const on = (id: string, s: string): void => {
+      if (id !== nodeId || s !== status) return;
+      t.hub.presence.off("change", on);
+      resolve();
+    };
+    t.hub.presence.on("change", on);
+  });
+}
+
 describe("hub replicas on one PostgreSQL", () => {
   let shared: Awaited<ReturnType<typeof tempDir>>;
   let schema: Awaited<ReturnType<typeof freshPostgresSchema>>;
@@ -99,6 +112,26 @@ describe("hub replicas on one PostgreSQL", () => {
     expect(stops).toEqual([created.id]);
     expect((await requestJson<RentalView>(b.http, "GET", `/v1/rentals/${created.id}`, { bearer: token })).status).toBe("stopped");
     sse.close();
+  });
+
+  it("shows a node online, then offline after three missed heartbeats at its owner, on the other replica too", async () => {
+    const creds = await enrollNode(a, { machineId: (++machine).toString(16).padStart(64, "0") });
+    const online = presenceOn(a, creds.nodeId, "online");
+    const node = await connect(b, creds, {});
+    await node.beat();
+    await online;
+    b.hub.channel.setHeartbeatInterval(100);
+    try {
+      // Counted at the new interval from the next heartbeat on.
+      await node.beat();
+      const offline = presenceOn(a, creds.nodeId, "offline");
+      await node.stop();
+      await offline;
+      expect(b.hub.presence.status(creds.nodeId)).toBe("offline");
+      expect((await requestJson<PublicNodeView>(a.http, "GET", `/v1/nodes/${creds.nodeId}`)).status).toBe("offline");
+    } finally {
+      b.hub.channel.setHeartbeatInterval(60_000);
+    }
   });
 
   it("answers a renter's 409 from the owner as itself, and places nothing when the node refuses", async () => {
