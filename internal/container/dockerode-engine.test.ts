@@ -169,8 +169,9 @@ describe("DockerodeEngine against the real engine", () => {
       spec("oom", { memoryBytes: 16 * 1024 * 1024, cmd: ["sh", "-c", "head -c 200m /dev/zero | tail -c 100m >/dev/null"] }),
     );
     const exit = await engine.wait(id, AbortSignal.timeout(30_000));
+    // What the daemon reports. (The engine's own State.OOMKilled may be set after the exit, or not at
+    // all on some cgroup setups: wait() falls back to the container's "oom" event, so it is not asked here.)
     expect(exit).toEqual({ exitCode: 137, oomKilled: true });
-    expect((await engine.inspect(id)).oomKilled).toBe(true);
   });
 
   it("streams a die event for a container we stop, with its labels", async () => {
