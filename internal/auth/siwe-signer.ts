@@ -2,8 +2,11 @@ import type { Signer } from "ethers";
 import { SiweMessage } from "siwe";
 import { AppError } from "../errors/app-error.js";
 
+/** What a sign-in needs of a wallet: an ethers Signer, or the daemon's KeyWallet. */
+export type MessageSigner = Pick<Signer, "getAddress" | "signMessage">;
+
 export interface SignInRequest {
-  signer: Signer;
+  signer: MessageSigner;
   domain: string;
   uri: string;
   chainId: number;

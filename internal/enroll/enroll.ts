@@ -1,6 +1,5 @@
-import type { Signer } from "ethers";
 import type { Logger } from "pino";
-import { createSignIn } from "../auth/siwe-signer.js";
+import { createSignIn, type MessageSigner } from "../auth/siwe-signer.js";
 import type { NodeCredentials } from "../certs/cert-dir.js";
 import { createCsr } from "../certs/csr.js";
 import { generateP256Key } from "../certs/keys.js";
@@ -39,7 +38,7 @@ const SIGN_IN_LIFETIME_MS = 5 * 60_000;
 export async function enroll(
   opts: EnrollOptions,
   info: NodeInfo,
-  deps: { wallet: Signer; logger: Logger; signal?: AbortSignal },
+  deps: { wallet: MessageSigner; logger: Logger; signal?: AbortSignal },
 ): Promise<NodeCredentials> {
   const { signal, logger } = deps;
   const nonce = NonceResponse.fromJSON(await call(() => requestJson(opts.hub, "GET", "/v1/auth/nonce", { signal }), "asking the hub for a sign-in nonce"));

@@ -1,6 +1,6 @@
 import { password as askPassword } from "@inquirer/prompts";
 import { type BaseWallet, Wallet } from "ethers";
-import { walletFromHex } from "../wallet/private-key.js";
+import { walletFromHex } from "../wallet/ethers-wallet.js";
 import { OwnerOnlyFileError, readOwnerOnlyFile } from "../util/owner-only-file.js";
 import { CliError, usageError } from "./cli-error.js";
 

@@ -40,3 +40,21 @@ describe("loadWallet from a key file", () => {
     await expect(loadWallet({ file: outside.path })).rejects.toThrow("chmod 600");
   });
 });
+
+describe("loadWallet from the environment, the flag or the config file", () => {
+  it("gives the address ethers gives, and refuses a key off the curve or not hex without echoing it", async () => {
+    const wallet = Wallet.createRandom();
+    const loaded = await loadWallet({ key: { value: wallet.privateKey.slice(2), from: "env" } });
+    expect(loaded.wallet.address).toBe(wallet.address);
+    expect(loaded.source).toBe("env");
+    expect(await loaded.wallet.signMessage("hello")).toBe(await wallet.signMessage("hello"));
+
+    const order = "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141";
+    for (const bad of ["0".repeat(64), order]) {
+      await expect(loadWallet({ key: { value: bad, from: "flag" } })).rejects.toThrow("-private-key does not hold a valid secp256k1 private key");
+    }
+    const typo = `${wallet.privateKey.slice(2, 60)}zz`;
+    const err = (await loadWallet({ key: { value: typo, from: "file" } }).catch((e: unknown) => e)) as Error;
+    expect(err.message).toBe("private-key in the config file does not hold a private key: expected 64 hex digits, optionally prefixed with 0x");
+  });
+});

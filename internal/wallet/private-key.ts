@@ -1,6 +1,6 @@
-import { Wallet } from "ethers";
 import { OwnerOnlyFileError, readOwnerOnlyFile } from "../util/owner-only-file.js";
 import { AppError } from "../errors/app-error.js";
+import { KeyWallet } from "./key-wallet.js";
 
 export const PRIVATE_KEY_ENV = "NODE_DAEMON_PRIVATE_KEY";
 
@@ -17,23 +17,24 @@ export interface PrivateKeySources {
 }
 
 export interface LoadedWallet {
-  wallet: Wallet;
+  /** Its address at hand; signing loads ethers then (the daemon signs only to sign in). */
+  wallet: KeyWallet;
   source: "file" | "env" | "flag";
   warnings: string[];
 }
 
 /**
- * Loads the operator's Ethereum key. Errors never echo the key (or any part of
+ * Loads the operator's Ethereum key, without loading ethers. Errors never echo the key (or any part of
  * it): a typo in a key is still a key.
  */
 export async function loadWallet(src: PrivateKeySources): Promise<LoadedWallet> {
-  if (src.file) return { wallet: walletFromHex(await readKeyFile(src.file), `file ${src.file}`), source: "file", warnings: [] };
+  if (src.file) return { wallet: keyWalletFromHex(await readKeyFile(src.file), `file ${src.file}`), source: "file", warnings: [] };
   const key = src.key;
-  if (key?.from === "env") return { wallet: walletFromHex(key.value, `$${PRIVATE_KEY_ENV}`), source: "env", warnings: [] };
-  if (key?.from === "file") return { wallet: walletFromHex(key.value, "private-key in the config file"), source: "file", warnings: [] };
+  if (key?.from === "env") return { wallet: keyWalletFromHex(key.value, `$${PRIVATE_KEY_ENV}`), source: "env", warnings: [] };
+  if (key?.from === "file") return { wallet: keyWalletFromHex(key.value, "private-key in the config file"), source: "file", warnings: [] };
   if (key) {
     return {
-      wallet: walletFromHex(key.value, "-private-key"),
+      wallet: keyWalletFromHex(key.value, "-private-key"),
       source: "flag",
       warnings: [
         `-private-key puts the key on the command line, where any local user can read it with ps; use -private-key-file (mode 0600) or $${PRIVATE_KEY_ENV}`,
@@ -55,14 +56,19 @@ async function readKeyFile(path: string): Promise<string> {
   }
 }
 
-/** A wallet from a hex key; errors name `where` and never echo the key. */
-export function walletFromHex(raw: string, where: string): Wallet {
+/** The daemon's wallet from a hex key; errors name `where` and never echo the key. */
+export function keyWalletFromHex(raw: string, where: string): KeyWallet {
+  return fromHex(raw, where, (key) => new KeyWallet(key));
+}
+
+/** 64 hex digits (0x optional) made into a wallet by `make`, which throws for a key off the curve. */
+export function fromHex<W>(raw: string, where: string, make: (key: string) => W): W {
   const hex = raw.trim().replace(/^0x/i, "");
   if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
     throw new PrivateKeyError(`${where} does not hold a private key: expected 64 hex digits, optionally prefixed with 0x`);
   }
   try {
-    return new Wallet(`0x${hex}`);
+    return make(`0x${hex}`);
   } catch {
     throw new PrivateKeyError(`${where} does not hold a valid secp256k1 private key`);
   }
