@@ -7,7 +7,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { CertificateAuthority } from "./authority.js";
 import { describeCertificate } from "./certificate-info.js";
 import { createCsr } from "./csr.js";
-import { isHubPeer, nodeIdOfPeer, walletOfPeer } from "./identity.js";
+import { isHubPeer, nodeIdOfPeer } from "./identity.js";
+import { walletOfPeer } from "./wallet-identity.js";
 import { generateP256Key } from "./keys.js";
 import { x509 } from "./x509-setup.js";
 

@@ -5,7 +5,8 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CertificateAuthority, type HubIdentity } from "./authority.js";
 import { createCsr } from "./csr.js";
-import { nodeIdOfPeer, walletOfPeer } from "./identity.js";
+import { nodeIdOfPeer } from "./identity.js";
+import { walletOfPeer } from "./wallet-identity.js";
 import { generateP256Key } from "./keys.js";
 
 const WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";

@@ -7,9 +7,8 @@ import {
   nodeIdOfPeer,
   nodeUri,
   parseSubjectAltName,
-  walletOfPeer,
-  walletUri,
 } from "./identity.js";
+import { walletOfPeer, walletUri } from "./wallet-identity.js";
 
 // EIP-55's own test vector.
 const CHECKSUMMED = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";

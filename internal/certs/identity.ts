@@ -1,15 +1,14 @@
 import type { PeerCertificate } from "node:tls";
-import { getAddress } from "ethers";
 import { CertificateError } from "./errors.js";
 
 /**
  * Who a certificate speaks for. The hub writes these names when it signs; both ends read them back
- * from the TLS peer, so the encoding lives in one place.
+ * from the TLS peer, so the encoding lives in one place. The wallet's name, which needs ethers for
+ * its checksum, is in wallet-identity.ts: the daemon reads peers' names without loading ethers.
  */
 export const HUB_COMMON_NAME = "rental-hub";
 export const HUB_URI = "urn:gpunode:hub";
 const NODE_URI_PREFIX = "urn:gpunode:node:";
-const WALLET_URI_PREFIX = "ethereum:";
 
 /** Node ids go into CNs and URIs: a plain charset keeps them unambiguous in both. */
 const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -32,20 +31,7 @@ export function nodeUri(nodeId: string): string {
   return NODE_URI_PREFIX + nodeId;
 }
 
-/** EIP-55 checksummed, so one wallet always has exactly one URI. */
-export function walletUri(address: string): string {
-  return WALLET_URI_PREFIX + checksummed(address);
-}
-
-export function checksummed(address: string): string {
-  try {
-    return getAddress(address);
-  } catch {
-    throw new CertificateError("invalid_wallet", `${JSON.stringify(address.slice(0, 60))} is not an Ethereum address`);
-  }
-}
-
-type Peer = PeerCertificate | undefined;
+export type Peer = PeerCertificate | undefined;
 
 /** The node id of a node's certificate: the CN must match the one node URI SAN. */
 export function nodeIdOfPeer(peer: Peer): string | undefined {
@@ -54,18 +40,6 @@ export function nodeIdOfPeer(peer: Peer): string | undefined {
   if (uris.length !== 1 || uri === undefined) return undefined;
   const nodeId = uri.slice(NODE_URI_PREFIX.length);
   return isValidNodeId(nodeId) && commonNameOf(peer) === nodeId ? nodeId : undefined;
-}
-
-/** The checksummed wallet address a node certificate was issued for. */
-export function walletOfPeer(peer: Peer): string | undefined {
-  const uris = peerUris(peer).filter((u) => u.startsWith(WALLET_URI_PREFIX));
-  const [uri] = uris;
-  if (uris.length !== 1 || uri === undefined) return undefined;
-  try {
-    return getAddress(uri.slice(WALLET_URI_PREFIX.length));
-  } catch {
-    return undefined;
-  }
 }
 
 export function isHubPeer(peer: Peer): boolean {
@@ -78,7 +52,8 @@ function commonNameOf(peer: Peer): string | undefined {
   return typeof cn === "string" ? cn : undefined;
 }
 
-function peerUris(peer: Peer): string[] {
+/** The URI names of a TLS peer's subjectAltName. */
+export function peerUris(peer: Peer): string[] {
   const san = peer?.subjectaltname;
   if (typeof san !== "string") return [];
   return parseSubjectAltName(san)

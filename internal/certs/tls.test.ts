@@ -7,7 +7,8 @@ import * as tls from "node:tls";
 import { beforeAll, describe, expect, it } from "vitest";
 import { CertificateAuthority, type HubIdentity, type SignedNodeCertificates } from "./authority.js";
 import { createCsr } from "./csr.js";
-import { isHubPeer, nodeIdOfPeer, walletOfPeer } from "./identity.js";
+import { isHubPeer, nodeIdOfPeer } from "./identity.js";
+import { walletOfPeer } from "./wallet-identity.js";
 import { generateP256Key, type NodeKey } from "./keys.js";
 
 const WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";

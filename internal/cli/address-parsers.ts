@@ -1,6 +1,5 @@
 import { isIP } from "node:net";
 import { InvalidArgumentError } from "commander";
-import { getAddress } from "ethers";
 import { normalizeFingerprint } from "../certs/fingerprint.js";
 import { sanHosts } from "../certs/issue.js";
 import { parseHostPort } from "../grpc/host-port.js";
@@ -9,7 +8,8 @@ import { redactDatabaseUrl } from "../hub/store/database-url.js";
 /**
  * Parsers for addresses, URLs and fingerprints: a typo is refused at start, naming the key and its
  * source, instead of failing deep inside the program later. Each returns the text as given (or
- * its canonical form) so the options keep their string types.
+ * its canonical form) so the options keep their string types. Ethereum addresses are parsed in
+ * eth-address-parser.ts: ethers, which checks them, is not for node-daemon's start.
  */
 
 /** "" means "not set" for an optional setting; anything else must pass `parse`. */
@@ -119,13 +119,4 @@ export function rpcUrl(v: string): string {
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") throw new InvalidArgumentError(`expected an http(s):// JSON-RPC URL, got a ${url.protocol} URL`);
   return url.href;
-}
-
-/** A 0x address, kept checksummed (EIP-55); a wrongly mixed-case one is refused as a likely typo. */
-export function ethAddress(v: string): string {
-  try {
-    return getAddress(v.trim());
-  } catch {
-    throw new InvalidArgumentError("expected an Ethereum address: 0x and 40 hex digits");
-  }
 }

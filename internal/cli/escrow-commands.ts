@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { userMessage } from "../errors/app-error.js";
-import { ethAddress } from "./address-parsers.js";
+import { ethAddress } from "./eth-address-parser.js";
 import { duration } from "./parsers.js";
 import { readSecretFile } from "./secret-file.js";
 import { ConfigError } from "./settings.js";

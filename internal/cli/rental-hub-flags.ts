@@ -1,7 +1,8 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
 import { type ChainOptions, defaultHubOptions, type HubOptions } from "../hub/options.js";
-import { cidr, ethAddress, hostName, optional, postgresUrl, rpcUrl, siweDomain } from "./address-parsers.js";
+import { cidr, hostName, optional, postgresUrl, rpcUrl, siweDomain } from "./address-parsers.js";
+import { ethAddress } from "./eth-address-parser.js";
 import { addFlagTable, bool, type FlagValues, list, parsed, text } from "./flag-table.js";
 import { type LogFlags, logFlags, logFlagTable } from "./log-flags.js";
 import { readSecretFile } from "./secret-file.js";
