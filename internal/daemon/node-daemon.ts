@@ -1,4 +1,4 @@
-import { chooseHub, findHubs } from "../discovery/hub-finder.js";
+import { access } from "node:fs/promises";
 import { readContainerToolkitVersion } from "../gpu/container-toolkit.js";
 import type { Wallet } from "ethers";
 import type { Logger } from "pino";
@@ -7,7 +7,6 @@ import { CertDir } from "../certs/cert-dir.js";
 import { CommandDispatcher } from "../channel/command-dispatcher.js";
 import { defaultHubLinkOptions, HubLink } from "../channel/hub-link.js";
 import { ControlServer } from "../control/control-server.js";
-import { enroll } from "../enroll/enroll.js";
 import { establishHubTrust } from "../enroll/hub-trust.js";
 import { machineFingerprint } from "../enroll/machine-id.js";
 import type { GpuSource } from "../gpu/gpu-source.js";
@@ -29,7 +28,7 @@ import { controlSocketPath, type DaemonOptions, HUB_AUTO, hubHttpBaseUrl } from 
 import { workloadOwner } from "./workload-owner.js";
 import { startWorkloads, type Workloads } from "./workloads.js";
 import { AppError } from "../errors/app-error.js";
-import { confirmUpdate } from "../update/updater.js";
+import { pendingUpdateFile } from "../update/pending-file.js";
 import { VERSION } from "../version.js";
 
 export class DaemonConfigError extends AppError {
@@ -41,6 +40,10 @@ export class DaemonConfigError extends AppError {
 /**
  * The composition root of node-daemon: the daemon's whole life in order (wallet, GPUs, hub
  * trust, enrolment, channel, node API, rotation), and its shutdown in reverse.
+ *
+ * What only some starts need is imported where it is used, not above, to keep the idle daemon
+ * small (bench/daemon-memory.ts): the sign-in (siwe, ethers) when there is no valid certificate,
+ * LAN discovery (bonjour-service) for -hub auto, the updater (zod) when an update waits.
  */
 export class NodeDaemon {
   private readonly abort = new AbortController();
@@ -118,8 +121,9 @@ export class NodeDaemon {
     );
     this.status = status;
 
-    const signIn = async (previousNodeId?: string) =>
-      enroll(
+    const signIn = async (previousNodeId?: string) => {
+      const { enroll } = await import("../enroll/enroll.js");
+      return enroll(
         {
           hub,
           siweDomain: opts.siweDomain,
@@ -130,6 +134,7 @@ export class NodeDaemon {
         await status.info(signal),
         { wallet, logger, signal },
       );
+    };
     this.identity = await this.loadOrEnroll(certDir, signIn);
     logger.info({ nodeId: this.identity.nodeId, notAfter: this.identity.current.notAfter }, `node ${this.identity.nodeId}; certificate valid until ${this.identity.current.notAfter.toISOString()}`);
 
@@ -223,6 +228,9 @@ export class NodeDaemon {
   /** Tells a waiting `node-daemon update` that this version reached the hub (nothing when no update waits for it). */
   private async confirmUpdate(): Promise<void> {
     try {
+      // Without the pending file (most starts) confirmUpdate() does nothing: no need to load the updater.
+      if (!(await access(pendingUpdateFile(this.opts.installRoot)).then(() => true, () => false))) return;
+      const { confirmUpdate } = await import("../update/updater.js");
       const confirmed = await confirmUpdate(this.opts.installRoot, VERSION);
       if (confirmed) this.logger.info({ event: "update-confirmed", from: confirmed.from, to: confirmed.to }, `update ${confirmed.from} -> ${confirmed.to} confirmed: this version reached the hub`);
     } catch (err) {
@@ -254,6 +262,7 @@ export class NodeDaemon {
   private async findHub(): Promise<DaemonOptions> {
     const { opts, logger } = this;
     logger.info("-hub auto: looking for a hub on the LAN (mDNS) for 5 s");
+    const { chooseHub, findHubs } = await import("../discovery/hub-finder.js");
     const hub = chooseHub(await findHubs({ timeoutMs: 5_000, signal: this.abort.signal }), opts.hubCaFingerprint);
     const host = hub.address.includes(":") ? `[${hub.address}]` : hub.address;
     logger.info({ hub: hub.name, address: hub.address, grpcPort: hub.grpcPort, caFingerprint: hub.caFingerprint }, `found the hub ${hub.name} at ${hub.address}`);

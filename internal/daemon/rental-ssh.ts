@@ -2,8 +2,6 @@ import type { Logger } from "pino";
 import type { ContainerEngine } from "../container/engine.js";
 import { SshGateway, sshStatePaths } from "../ssh/ssh-gateway.js";
 import type { SshListeners } from "../ssh/ssh-listeners.js";
-import { GatewayClient } from "../sshgateway/gateway-client.js";
-import { gatewaySocketPath } from "../sshgateway/protocol.js";
 import type { DaemonOptions } from "./options.js";
 
 /** Rentals' SSH listeners as the daemon holds them, whichever process runs them. */
@@ -29,6 +27,8 @@ export async function openRentalSsh(opts: Pick<DaemonOptions, "sshGateway" | "st
     const gateway = new SshGateway({ ...paths, listenHost: opts.sshListenHost, ports: opts.sshPorts }, { engine: deps.engine, logger: deps.logger });
     return { listeners: gateway, reconcile: async () => {}, close: () => gateway.closeAll() };
   }
+  // Only this mode talks to node-ssh-gateway: its client and protocol (zod) are loaded for it alone.
+  const [{ GatewayClient }, { gatewaySocketPath }] = await Promise.all([import("../sshgateway/gateway-client.js"), import("../sshgateway/protocol.js")]);
   let notice: string | undefined;
   const client = new GatewayClient(
     { socketPath: gatewaySocketPath(opts.stateDir), listenHost: opts.sshListenHost, ports: opts.sshPorts, hostKeyPath: paths.hostKeyPath },

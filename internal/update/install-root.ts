@@ -6,6 +6,7 @@ import { z } from "zod";
 import { type ArchivePackage, extractArchive, PACKAGE_DIR } from "../release/archive.js";
 import { ReleaseError } from "../release/errors.js";
 import { isVersion } from "../release/semver.js";
+import { pendingUpdateFile } from "./pending-file.js";
 
 const run = promisify(execFile);
 
@@ -32,7 +33,7 @@ export class InstallRoot {
     this.versionsDir = join(root, "versions");
     this.currentLink = join(root, "current");
     this.updatesDir = join(root, "updates");
-    this.pendingFile = join(this.updatesDir, "pending.json");
+    this.pendingFile = pendingUpdateFile(root);
   }
 
   /** The version `current` points at; throws when the root is not laid out for updates. */
