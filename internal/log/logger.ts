@@ -1,5 +1,5 @@
+import { createRequire } from "node:module";
 import { pino, type Logger, type LevelWithSilent } from "pino";
-import pretty from "pino-pretty";
 
 export type { Logger };
 
@@ -26,11 +26,19 @@ export function createLogger(opts: LoggerOptions): Logger {
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
   };
   const wantPretty = opts.pretty ?? process.stdout.isTTY === true;
-  if (wantPretty) return pino(base, pretty({ colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname", sync: true }));
+  if (wantPretty) return pino(base, prettyStream()({ colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname", sync: true }));
   // Under systemd, stdout is the journal: level names in the JSON and a syslog priority in front
   // of each line (sd-daemon(3)), so `journalctl -p warning` shows warnings and worse.
   if (process.env.JOURNAL_STREAM) return pino({ ...base, formatters: { level: (label) => ({ level: label }) } }, journalDestination());
   return pino(base);
+}
+
+/**
+ * pino-pretty, required only when pretty lines are wanted (a terminal): JSON logs (systemd, npm
+ * start) never load it, which keeps it out of an idle daemon's memory (bench/daemon-memory.ts).
+ */
+function prettyStream(): typeof import("pino-pretty") {
+  return createRequire(import.meta.url)("pino-pretty") as typeof import("pino-pretty");
 }
 
 /** sd-daemon(3) priorities for pino's levels. */
