@@ -14,8 +14,8 @@
  * RSS is VmRSS of /proc/<pid>/status, the median of --samples readings --sample-every apart,
  * after the first heartbeat, --heartbeats more heartbeat intervals and --settle. The settle time
  * matters: V8 keeps the heap it grew while starting until its memory reducer runs on an idle
- * process, some 10-50 s later (RSS ~118 MiB before, ~92 MiB after, on the daemon of the issue). Unless --plain,
- * the daemon also runs with a small preload (bench/daemon-memory/report-memory.ts) that prints
+ * process, some 10-50 s later (~118 MiB RSS before it ran, ~92 after, on the daemon before
+ * issue 13). Unless --plain, the daemon also runs with a small preload (bench/daemon-memory/report-memory.ts) that prints
  * process.memoryUsage() on SIGUSR2, read after the samples, for where the memory goes.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
