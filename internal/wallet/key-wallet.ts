@@ -1,6 +1,6 @@
 import { createECDH } from "node:crypto";
 import { createRequire } from "node:module";
-import { keccak256 } from "./keccak.js";
+import { keccak_256 as keccak256 } from "@noble/hashes/sha3";
 
 /**
  * The operator's wallet as the daemon holds it: the address, derived at once, and EIP-191

@@ -1,28 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { computeAddress, getAddress, keccak256 as ethersKeccak256, SigningKey, Wallet } from "ethers";
+import { computeAddress, getAddress, SigningKey, Wallet } from "ethers";
 import { describe, expect, it } from "vitest";
-import { keccak256 } from "./keccak.js";
 import { addressOfPrivateKey, checksumAddress, KeyWallet } from "./key-wallet.js";
 
 const hex = (b: Uint8Array): string => `0x${Buffer.from(b).toString("hex")}`;
 /** secp256k1's group order n. */
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const key32 = (v: bigint): Buffer => Buffer.from(v.toString(16).padStart(64, "0"), "hex");
-
-describe("keccak256", () => {
-  it("gives the published digests", () => {
-    expect(hex(keccak256(new Uint8Array()))).toBe("0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
-    expect(hex(keccak256(Buffer.from("abc")))).toBe("0x4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45");
-    expect(hex(keccak256(Buffer.from("The quick brown fox jumps over the lazy dog")))).toBe("0x4d741b6f1eb29cb2a9b9911c82f56fa8d73b04959d3d9d222895df6c0b28aa15");
-  });
-
-  it("matches ethers at every length around the 136-byte block (padding in one byte, in two, in a new block)", () => {
-    for (let len = 0; len <= 3 * 136 + 2; len++) {
-      const data = randomBytes(len);
-      expect(hex(keccak256(data)), `length ${len}`).toBe(ethersKeccak256(data));
-    }
-  });
-});
 
 describe("the wallet address without ethers", () => {
   it("is ethers' address for random keys", () => {
