@@ -118,8 +118,12 @@ export type RentalView = z.infer<typeof rentalSchema>;
 
 const rentalIdParams = z.object({ id: z.string().describe("The rental's id (a UUID)") });
 
+/** Hub replicas: the replica holding the node's stream answers; when it dies meanwhile, this. */
+const ownerUnavailable = { 503: "owner_unavailable: the hub replica holding the node's stream did not answer (it died, and the node is moving to another); try again in a few seconds" } as const;
+
 const nodeAnswerErrors = {
   502: "The node refused or failed the command (its code)",
+  ...ownerUnavailable,
   504: "node_timeout: the node is connected but did not answer in time; it may still be working on it",
 } as const;
 
@@ -137,6 +141,7 @@ export const createRental = operation({
     401: "No valid session",
     404: "unknown_node",
     409: "no_capacity, node_offline, node_draining, price_above_max, ...",
+    ...ownerUnavailable,
   },
 });
 
