@@ -1,5 +1,6 @@
 import pg from "pg";
-import { Kysely, PostgresDialect, sql } from "kysely";
+import { Kysely, sql } from "kysely";
+import { OwnSchemaPostgresDialect } from "./schema-introspector.js";
 import type { Database } from "./schema.js";
 import { KyselyHubStore } from "./kysely-store.js";
 import { migrateToLatest, SchemaError } from "./migrations.js";
@@ -41,7 +42,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
   });
   const onConnectionError = opts.onConnectionError ?? (() => undefined);
   pool.on("error", onConnectionError);
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new OwnSchemaPostgresDialect({ pool }) });
   try {
     const schema = await currentSchema(db, url);
     await migrateToLatest(db as Kysely<unknown>, { schema });
