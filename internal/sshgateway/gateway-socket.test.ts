@@ -2,6 +2,7 @@
 // loopback; no session is opened, so no container is needed) and the daemon's GatewayClient. The whole
 // path with real processes, Docker and OpenSSH is test/e2e/ssh-survives-restart.test.ts.
 import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tcpReachable } from "../channel/tcp-probe.js";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,16 +23,8 @@ ports.last = ports.first + 9;
 const pub = ssh2.utils.generateKeyPairSync("ed25519", {}).public;
 const access = (rentalId: string): SshAccess => ({ rentalId, containerId: `c-${rentalId}`, authorizedKeys: [pub], user: "renter" });
 
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+const accepts = (port: number): Promise<boolean> => tcpReachable(`127.0.0.1:${port}`, 2_000);
 
 /** One raw request line, one answer line: what a daemon of another version would see. */
 function rawRequest(path: string, line: string): Promise<Record<string, unknown>> {

@@ -9,6 +9,7 @@ import { type HttpTarget, requestJson } from "../../internal/httpclient/json-cli
 import type { RentalView } from "../../internal/hubapi/rentals.js";
 import { type Balancer, balancerPorts, startBalancer } from "../support/balancer.js";
 import { removeNodeLeftovers } from "../support/node-leftovers.js";
+import { until } from "../support/chain.js";
 import { freshPostgresSchema } from "../support/postgres.js";
 import type { Program } from "../support/program.js";
 import { signIn } from "../support/renter.js";
@@ -46,18 +47,11 @@ describe("hub replicas behind a load balancer", () => {
       }),
     );
   const rental = (id: string, via: HttpTarget = lb) => requestJson<RentalView>(via, "GET", `/v1/rentals/${id}`, { bearer: token });
-  const until = async (what: string, ok: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await ok())) {
-      if (Date.now() > deadline) throw new Error(`never: ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  };
   const containerRunning = async (rentalId: string): Promise<boolean> =>
     (await engine.list({ labels: workloadFilter(nodeId, "rental") })).some((c) => c.running && c.labels[LABELS.rentalId] === rentalId);
   const rent = async (via: HttpTarget): Promise<string> => {
     const created = await requestJson<RentalView>(via, "POST", "/v1/rentals", { bearer: token, body: { nodeId, gpuCount: 0, image: IMAGE, command: ["sleep", "1000"] } });
-    await until(`rental ${created.id} running`, async () => (await rental(created.id)).status === "running");
+    await until(async () => (await rental(created.id)).status === "running", `rental ${created.id} running`, 20_000);
     return created.id;
   };
 

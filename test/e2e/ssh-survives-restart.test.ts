@@ -2,10 +2,10 @@
 // the listeners and sessions live in node-ssh-gateway, a process of its own. Real processes throughout: a hub,
 // the gateway, a daemon with the stand-in NVML on the real Docker engine, and the real OpenSSH client.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { tcpReachable } from "../../internal/channel/tcp-probe.js";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -67,16 +67,7 @@ function daemonStatus(stateDir: string): Promise<string> {
 }
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
+const accepts = (port: number): Promise<boolean> => tcpReachable(`127.0.0.1:${port}`, 2_000);
 
 describe("a daemon restart does not cut renters' SSH sessions (-ssh-gateway external)", () => {
   const engine = new DockerodeEngine();

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
+import { tcpReachable } from "../../internal/channel/tcp-probe.js";
 import { writeFile } from "node:fs/promises";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { reserveFreePort } from "../../internal/util/net.js";
 
@@ -73,13 +73,5 @@ ${servers("httpPort")}
   };
 }
 
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+const accepts = (port: number): Promise<boolean> => tcpReachable(`127.0.0.1:${port}`, 2_000);

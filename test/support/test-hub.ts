@@ -76,10 +76,15 @@ export function enrollNode(t: TestHub, opts: { wallet?: BaseWallet; machineId?: 
 
 /** Resolves once the hub counts the node online (at once if it already does). */
 export function nodeOnline(t: TestHub, nodeId: string): Promise<void> {
-  if (t.hub.presence.status(nodeId) === "online") return Promise.resolve();
+  return nodePresence(t, nodeId, "online");
+}
+
+/** Resolves once the hub (or replica) counts the node as `status` (at once if it already does). */
+export function nodePresence(t: TestHub, nodeId: string, status: "online" | "offline"): Promise<void> {
+  if (t.hub.presence.status(nodeId) === status) return Promise.resolve();
   return new Promise((resolve) => {
-    const on = (id: string, status: string): void => {
-      if (id !== nodeId || status !== "online") return;
+    const on = (id: string, now: string): void => {
+      if (id !== nodeId || now !== status) return;
       t.hub.presence.off("change", on);
       resolve();
     };

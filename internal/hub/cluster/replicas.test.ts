@@ -6,10 +6,11 @@ import { requestJson } from "../../httpclient/json-client.js";
 import type { RentalView } from "../../hubapi/rentals.js";
 import type { PublicNodeView } from "../../hubapi/nodes.js";
 import { RentalInfo, RentalState, type StartRental } from "../../proto/gen/gpunode/v1/gpunode.js";
+import { until } from "../../../test/support/chain.js";
 import { freshPostgresSchema } from "../../../test/support/postgres.js";
 import { openSse, signIn } from "../../../test/support/renter.js";
 import { tempDir } from "../../../test/support/stack.js";
-import { enrollNode, nodeOnline, rentalWhere, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
+import { enrollNode, nodeOnline, nodePresence, rentalWhere, type ScriptedNode, startScriptedNode, startTestHub, type TestHub } from "../../../test/support/test-hub.js";
 import type { CommandHandlers } from "../../channel/command-dispatcher.js";
 import { defaultHubOptions, type HubOptions } from "../options.js";
 
@@ -17,25 +18,8 @@ const running = (rentalId: string): RentalInfo =>
   RentalInfo.fromPartial({ rentalId, state: RentalState.RENTAL_STATE_RUNNING, gpuIndices: [0], startedAt: new Date().toISOString(), ssh: { host: "127.0.0.1", port: 2201, user: "renter", command: "ssh -p 2201 renter@127.0.0.1", hostKeyFingerprint: "SHA256:test" } });
 
 /** Resolves once the replica sees the node's stream as open on some replica (at once if it does). */
-async function seesConnected(t: TestHub, nodeId: string, connected = true): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while ((t.hub.cluster?.isConnected(nodeId) ?? false) !== connected) {
-    if (Date.now() > deadline) throw new Error(`replica never saw node ${nodeId} ${connected ? "connected" : "gone"}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Resolves when the replica counts the node as `status` (at once if it does). */
-function presenceOn(t: TestHub, nodeId: string, status: "online" | "offline"): Promise<void> {
-  if (t.hub.presence.status(nodeId) === status) return Promise.resolve();
-  return new Promise((resolve) => {
-    const on = (id: string, s: string): void => {
-      if (id !== nodeId || s !== status) return;
-      t.hub.presence.off("change", on);
-      resolve();
-    };
-    t.hub.presence.on("change", on);
-  });
+async function seesConnected(t: TestHub, nodeId: string): Promise<void> {
+  await until(async () => t.hub.cluster?.isConnected(nodeId), `the replica sees node ${nodeId} connected`, 10_000, 20);
 }
 
 describe("hub replicas on one PostgreSQL", () => {
@@ -116,7 +100,7 @@ describe("hub replicas on one PostgreSQL", () => {
 
   it("shows a node online, then offline after three missed heartbeats at its owner, on the other replica too", async () => {
     const creds = await enrollNode(a, { machineId: (++machine).toString(16).padStart(64, "0") });
-    const online = presenceOn(a, creds.nodeId, "online");
+    const online = nodePresence(a, creds.nodeId, "online");
     const node = await connect(b, creds, {});
     await node.beat();
     await online;
@@ -124,7 +108,7 @@ describe("hub replicas on one PostgreSQL", () => {
     try {
       // Counted at the new interval from the next heartbeat on.
       await node.beat();
-      const offline = presenceOn(a, creds.nodeId, "offline");
+      const offline = nodePresence(a, creds.nodeId, "offline");
       await node.stop();
       await offline;
       expect(b.hub.presence.status(creds.nodeId)).toBe("offline");
@@ -162,11 +146,7 @@ describe("hub replicas on one PostgreSQL", () => {
     await onA.beat();
     await nodeOnline(a, creds.nodeId);
     expect(a.hub.cluster?.owns(creds.nodeId)).toBe(true);
-    const deadline = Date.now() + 5_000;
-    while (b.hub.cluster?.owns(creds.nodeId) || b.hub.channel.isConnected(creds.nodeId)) {
-      if (Date.now() > deadline) throw new Error("b still holds the node after its stream moved to a");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await until(async () => !b.hub.cluster?.owns(creds.nodeId) && !b.hub.channel.isConnected(creds.nodeId), "b lets go of the node after its stream moved to a", 5_000, 20);
     expect((await b.hub.store.rentals.get(created.id))?.status).toBe("running");
     const stopped = await requestJson<RentalView>(b.http, "POST", `/v1/rentals/${created.id}/stop`, { bearer: token });
     expect(stopped.status).toBe("stopped");
@@ -199,10 +179,6 @@ describe("hub replicas on one PostgreSQL", () => {
     // The node comes back (through the balancer, on b) still running it: it is told to stop it.
     const onB = await connect(b, creds, handlers, [running(created.id)]);
     await onB.beat();
-    const deadline = Date.now() + 5_000;
-    while (!stops.includes(created.id)) {
-      if (Date.now() > deadline) throw new Error("the node was never told to stop the rental that ended while it was away");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await until(async () => stops.includes(created.id), "the node is told to stop the rental that ended while it was away", 5_000, 20);
   });
 });
