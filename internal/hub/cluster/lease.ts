@@ -28,7 +28,7 @@ export class ReplicaError extends AppError {
  */
 export class Lease extends EventEmitter<{ acquired: []; lost: [] }> {
   /** host:pid:instance, so that an operator can tell who holds it. */
-  readonly holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly holder = instanceName();
   private heldUntil = 0;
   private wasHeld = false;
   private readonly loop: PollLoop;
@@ -75,6 +75,11 @@ export class Lease extends EventEmitter<{ acquired: []; lost: [] }> {
     this.deps.logger.info({ lease: this.opts.name, holder: this.holder }, held ? "lease taken: this hub runs its work" : "lease lost: another hub runs its work");
     this.emit(held ? "acquired" : "lost");
   }
+}
+
+/** host:pid:instance: which process on which machine holds a lease or runs as a replica (holderProcess reads it back). */
+export function instanceName(): string {
+  return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 }
 
 /** The host and process id in a holder name, to tell whether it is still alive. */

@@ -1,9 +1,8 @@
 import { EventEmitter } from "node:events";
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { ClusterStore, NodeOwner } from "../store/cluster-store.js";
 import { PollLoop } from "../../util/poll-loop.js";
+import { instanceName } from "./lease.js";
 
 export interface ReplicaOptions {
   /** A replica that stops renewing is dead after this long: its nodes are adopted by another. */
@@ -34,7 +33,7 @@ export class Replica extends EventEmitter<{
   lost: [nodeId: string];
   replicaGone: [replicaId: string];
 }> {
-  readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly id = instanceName();
   private readonly startedAtMs = Date.now();
   private readonly owned = new Set<string>();
   private readonly links = new Map<string, Link>();
@@ -78,10 +77,6 @@ export class Replica extends EventEmitter<{
   hasPeers(): boolean {
     for (const id of this.live) if (id !== this.id) return true;
     return false;
-  }
-
-  isLive(replicaId: string): boolean {
-    return this.live.has(replicaId);
   }
 
   /** Whether the node's stream is open on a live replica (this one included). */

@@ -33,7 +33,6 @@ export interface ClusterStore {
   /** Nodes with no owner at all become `replicaId`'s (a node with rentals that never connected to a replica). */
   adoptUnowned(replicaId: string, nodeIds: string[]): Promise<string[]>;
   owners(): Promise<NodeOwner[]>;
-  owner(nodeId: string): Promise<NodeOwner | undefined>;
   /** The node's owner, when that replica's lease runs at nowMs. */
   liveOwner(nodeId: string, nowMs: number): Promise<string | undefined>;
   putRequest(row: Omit<NodeRequestRow, "answer">, nowMs: number): Promise<void>;
@@ -110,11 +109,6 @@ export class KyselyClusterStore implements ClusterStore {
 
   async owners(): Promise<NodeOwner[]> {
     return (await this.db.selectFrom("node_owners").selectAll().execute()).map(ownerOf);
-  }
-
-  async owner(nodeId: string): Promise<NodeOwner | undefined> {
-    const row = await this.db.selectFrom("node_owners").selectAll().where("node_id", "=", nodeId).executeTakeFirst();
-    return row && ownerOf(row);
   }
 
   async liveOwner(nodeId: string, nowMs: number): Promise<string | undefined> {
