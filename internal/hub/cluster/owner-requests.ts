@@ -32,10 +32,14 @@ export class OwnerRequests {
   async ask(to: string, body: unknown, timeoutMs: number): Promise<unknown> {
     const id = randomUUID();
     await this.deps.store.putRequest({ id, fromReplica: this.deps.replicaId, body: JSON.stringify(body) }, Date.now());
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const answered = new Promise<void>((resolve) => this.waiting.set(id, { to, done: resolve }));
+      const answered = new Promise<void>((resolve) => {
+        this.waiting.set(id, { to, done: resolve });
+        timer = setTimeout(resolve, timeoutMs);
+      });
       this.deps.publish({ t: "req", id, to });
-      await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+      await answered;
       // Read whatever happened: an answer whose NOTIFY was lost is still found here.
       const row = await this.deps.store.getRequest(id);
       if (!row?.answer) {
@@ -43,6 +47,7 @@ export class OwnerRequests {
       }
       return unwrap(JSON.parse(row.answer) as Answer);
     } finally {
+      clearTimeout(timer);
       this.waiting.delete(id);
       await this.deps.store.deleteRequest(id).catch(() => undefined);
     }

@@ -335,10 +335,12 @@ export class RentalBook extends EventEmitter<{ changed: [rental: HubRental, from
    * kept in memory, not in the store).
    */
   async absorb(id: string, pull?: PullView): Promise<void> {
-    const r = await this.deps.store.rentals.get(id);
-    if (!r) return;
-    await this.serial(r.nodeId, async () => {
-      const fresh = (await this.deps.store.rentals.get(id)) ?? r;
+    // A rental never changes node: the one in memory names the queue, the store only a rental not seen yet.
+    const nodeId = this.active.get(id)?.nodeId ?? (await this.deps.store.rentals.get(id))?.nodeId;
+    if (!nodeId) return;
+    await this.serial(nodeId, async () => {
+      const fresh = await this.deps.store.rentals.get(id);
+      if (!fresh) return;
       this.active.put(fresh);
       if (pull && fresh.status === "starting") this.pulls.set(id, pull);
       else if (fresh.status !== "starting") this.pulls.delete(id);
