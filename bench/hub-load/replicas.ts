@@ -14,7 +14,7 @@ import { freshPostgresSchema } from "../../test/support/postgres.js";
 import { type Fleet, installCa, seedNodes } from "./fleet.js";
 import { HubProcess, type HubProcessOptions } from "./hub-process.js";
 import { Renter } from "./renter.js";
-import { pair, percentile } from "./report.js";
+import { grid, pair, percentile } from "./report.js";
 import { DialGate, FleetCounters, FleetDriver, SimNode, waitConnected } from "./sim-node.js";
 
 export interface ReplicaRunOptions {
@@ -139,8 +139,5 @@ export async function runReplicas(o: ReplicaRunOptions, fleet: Fleet, tmp: strin
 
 export function replicaTable(rows: ReplicaRow[]): string {
   const head = ["replicas", "N", "connected", "ramp s", "streams per replica", "cmd local p50/p99 ms (n)", "cmd across p50/p99 ms (n)", "all back after one replica's SIGKILL"];
-  const cells = [head, ...rows.map((r) => [String(r.replicas), String(r.nodes), r.connected, r.rampS, r.spread, r.cmdLocal, r.cmdAcross, r.back])];
-  const widths = head.map((_, i) => Math.max(...cells.map((c) => (c[i] ?? "").length)));
-  const line = (c: string[]): string => `| ${c.map((v, i) => v.padEnd(widths[i] ?? 0)).join(" | ")} |`;
-  return [line(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...cells.slice(1).map(line)].join("\n");
+  return grid(head, rows.map((r) => [String(r.replicas), String(r.nodes), r.connected, r.rampS, r.spread, r.cmdLocal, r.cmdAcross, r.back]));
 }

@@ -49,10 +49,20 @@ const COLUMNS: Array<[keyof Row, string]> = [
 ];
 
 export function table(rows: Row[]): string {
-  const cells = [COLUMNS.map(([, h]) => h), ...rows.map((r) => COLUMNS.map(([k]) => String(r[k])))];
-  const widths = COLUMNS.map((_, i) => Math.max(...cells.map((c) => (c[i] ?? "").length)));
-  const line = (c: string[]): string => `| ${c.map((v, i) => (i < 2 || i === c.length - 1 ? v.padEnd(widths[i] ?? 0) : v.padStart(widths[i] ?? 0))).join(" | ")} |`;
-  return [line(cells[0] ?? []), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...cells.slice(1).map(line)].join("\n");
+  // Names (N, phase) and the verdict read left to right; figures line up on the right.
+  return grid(
+    COLUMNS.map(([, h]) => h),
+    rows.map((r) => COLUMNS.map(([k]) => String(r[k]))),
+    (i) => i >= 2 && i < COLUMNS.length - 1,
+  );
+}
+
+/** A Markdown table, every column as wide as its widest cell. */
+export function grid(header: string[], rows: string[][], rightAligned: (column: number) => boolean = () => false): string {
+  const cells = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...cells.map((c) => (c[i] ?? "").length)));
+  const line = (c: string[]): string => `| ${c.map((v, i) => (rightAligned(i) ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0))).join(" | ")} |`;
+  return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
 }
 
 export const dash = "-";
@@ -84,8 +94,5 @@ export function sideBySide(sqlite: Row[], postgres: Row[]): string {
     return p ? [[String(s.nodes), s.phase, ...SIDE_BY_SIDE.map(([k]) => `${s[k]} \u2502 ${p[k]}`)]] : [];
   });
   if (rows.length === 0) return "";
-  const head = ["N", "phase", ...SIDE_BY_SIDE.map(([, h]) => `${h} (SQLite \u2502 PG)`)];
-  const widths = head.map((_, i) => Math.max(...[head, ...rows].map((c) => (c[i] ?? "").length)));
-  const line = (c: string[]): string => `| ${c.map((v, i) => v.padEnd(widths[i] ?? 0)).join(" | ")} |`;
-  return [line(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
+  return grid(["N", "phase", ...SIDE_BY_SIDE.map(([, h]) => `${h} (SQLite \u2502 PG)`)], rows);
 }
