@@ -41,11 +41,14 @@ describe("nodes with an unsafe NVIDIA Container Toolkit", () => {
     await dir.remove();
   });
 
+  /** One sign-in per hub process: a sign-in per attempt would run into the hub's sign-in limit while the test retries. */
+  const sessions = new Map<HubProcess, Promise<string>>();
   const rent = async (h: HubProcess, body: Record<string, unknown>): Promise<number | string> => {
     const { caCertPem } = await getJson<{ caCertPem: string }>(`${h.httpUrl}/v1/ca`);
     const http = { baseUrl: h.httpUrl, ca: caCertPem };
+    if (!sessions.has(h)) sessions.set(h, signInToHub(h, renter));
     try {
-      await requestJson(http, "POST", "/v1/rentals", { bearer: await signInToHub(h, renter), body: { gpuCount: 0, image: "busybox", command: ["true"], ...body } });
+      await requestJson(http, "POST", "/v1/rentals", { bearer: await sessions.get(h), body: { gpuCount: 0, image: "busybox", command: ["true"], ...body } });
       return 202;
     } catch (err) {
       return err instanceof HttpError ? err.code : String(err);
