@@ -111,9 +111,10 @@ describe("node-daemon update from signed releases", () => {
       while (watching) {
         const asked = (await readFile(restartsFile, "utf8")).split("\n").filter(Boolean).length;
         if (asked > restarts) {
-          restarts++;
           await daemon?.kill();
           startFromCurrent();
+          // Counted once the new daemon runs: a test that sees the count may wait on `daemon` at once.
+          restarts++;
         } else await new Promise((r) => setTimeout(r, 100));
       }
     })();
