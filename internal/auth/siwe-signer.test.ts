@@ -1,7 +1,8 @@
 import { verifyMessage, Wallet } from "ethers";
 import { SiweMessage } from "siwe";
 import { describe, expect, it } from "vitest";
-import { createSignIn, MAX_SIGN_IN_LIFETIME_MS, SignInRequestError, type SignInRequest } from "./siwe-signer.js";
+import { MAX_SIGN_IN_LIFETIME_MS, SignInRequestError } from "./sign-in-request.js";
+import { createSignIn, type SignInRequest } from "./siwe-signer.js";
 
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 const wallet = new Wallet(Wallet.createRandom().privateKey);
@@ -12,7 +13,7 @@ const REQUEST: SignInRequest = {
   chainId: 8453,
   nonce: "0123456789abcdef0123456789abcdef",
   statement: "Sign in to the GPU rental hub.",
-  now: () => T0,
+  issuedAtMs: T0,
 };
 
 describe("createSignIn", () => {

@@ -1,45 +1,20 @@
 import type { Signer } from "ethers";
 import { SiweMessage } from "siwe";
-import { AppError } from "../errors/app-error.js";
+import { MAX_SIGN_IN_LIFETIME_MS, SignInRequestError, type SignedSignIn, type SignInFields, type SignInSigner } from "./sign-in-request.js";
 
-/** What a sign-in needs of a wallet: an ethers Signer, or the daemon's KeyWallet. */
+/** What a sign-in needs of a wallet: an ethers Signer. */
 export type MessageSigner = Pick<Signer, "getAddress" | "signMessage">;
 
-export interface SignInRequest {
+export interface SignInRequest extends SignInFields {
   signer: MessageSigner;
-  domain: string;
-  uri: string;
-  chainId: number;
-  /** Issued by the hub; single-use. */
-  nonce: string;
-  statement?: string;
-  /** Lifetime of the message; default and maximum MAX_SIGN_IN_LIFETIME_MS. */
-  expiresInMs?: number;
-  now?: () => number;
-}
-
-/** Matches the hub's default max age: a longer-lived message would only be refused. */
-export const MAX_SIGN_IN_LIFETIME_MS = 5 * 60_000;
-
-export type SignInRequestErrorCode = "expiry_too_long" | "expiry_invalid" | "message_invalid";
-
-export class SignInRequestError extends AppError {
-  override readonly name = "SignInRequestError";
-
-  constructor(
-    readonly code: SignInRequestErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /**
- * The daemon's side of sign-in: builds the EIP-4361 text with siwe (which
+ * A wallet's side of sign-in: builds the EIP-4361 text with siwe (which
  * re-parses what it builds, so a bad domain or URI fails here, not at the hub)
  * and signs it with EIP-191 personal_sign.
  */
-export async function createSignIn(req: SignInRequest): Promise<{ message: string; signature: string }> {
+export async function createSignIn(req: SignInRequest): Promise<SignedSignIn> {
   const lifetimeMs = req.expiresInMs ?? MAX_SIGN_IN_LIFETIME_MS;
   if (!Number.isFinite(lifetimeMs) || lifetimeMs <= 0) {
     throw new SignInRequestError("expiry_invalid", `expiresInMs must be a positive number of milliseconds, got ${lifetimeMs}`);
@@ -47,9 +22,14 @@ export async function createSignIn(req: SignInRequest): Promise<{ message: strin
   if (lifetimeMs > MAX_SIGN_IN_LIFETIME_MS) {
     throw new SignInRequestError("expiry_too_long", `expiresInMs must be at most ${MAX_SIGN_IN_LIFETIME_MS}, got ${lifetimeMs}`);
   }
-  const nowMs = (req.now ?? Date.now)();
+  const nowMs = req.issuedAtMs ?? Date.now();
   const message = signInMessage({ ...req, address: await req.signer.getAddress(), issuedAt: new Date(nowMs), expirationTime: new Date(nowMs + lifetimeMs) });
   return { message, signature: await req.signer.signMessage(message) };
+}
+
+/** An ethers wallet as a SignInSigner, signing in this process (the renter's CLI, tests). */
+export function walletSigner(signer: MessageSigner): SignInSigner {
+  return { signIn: (fields) => createSignIn({ ...fields, signer }) };
 }
 
 export interface SignInMessageFields {

@@ -31,7 +31,7 @@ function signIn(overrides: Partial<SignInRequest> = {}): Promise<{ message: stri
     uri: URI,
     chainId: POLICY.chainId,
     nonce: nonces.issue().nonce,
-    now,
+    issuedAtMs: now(),
     ...overrides,
   });
 }
@@ -96,15 +96,15 @@ describe("SiweVerifier", () => {
   });
 
   it("refuses a message issued in the future beyond the clock skew, and accepts one within it", async () => {
-    const ahead = await signIn({ now: () => T0 + 60_000 });
+    const ahead = await signIn({ issuedAtMs: T0 + 60_000 });
     await expectRefusal(verifier.verify(ahead.message, ahead.signature), "issued_in_future", "issued-at check failed");
-    const slightlyAhead = await signIn({ now: () => T0 + 20_000 });
+    const slightlyAhead = await signIn({ issuedAtMs: T0 + 20_000 });
     await expect(verifier.verify(slightlyAhead.message, slightlyAhead.signature)).resolves.toMatchObject({ address: wallet.address });
   });
 
   it("refuses a message issued longer ago than the policy's max age, even if not expired", async () => {
     verifier = new SiweVerifier({ ...POLICY, maxAgeMs: 60_000 }, { nonces, now });
-    const { message, signature } = await signIn({ now: () => T0 - 120_000 });
+    const { message, signature } = await signIn({ issuedAtMs: T0 - 120_000 });
     await expectRefusal(verifier.verify(message, signature), "issued_too_long_ago", "issued-at check failed");
   });
 

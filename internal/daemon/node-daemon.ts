@@ -18,6 +18,7 @@ import { detectGpuSource } from "../nvml/detect-gpu-source.js";
 import { withGpuOverrides } from "../nvml/overrides.js";
 import { guessPublicAddress, reserveFreePort } from "../util/net.js";
 import { loadWallet } from "../wallet/private-key.js";
+import { trimMallocPeriodically } from "../memory/malloc-trim.js";
 import { CertificateRotation, defaultRotationOptions } from "./certificate-rotation.js";
 import { commandHandlers } from "./command-handlers.js";
 import { DrainState } from "./drain-state.js";
@@ -95,6 +96,8 @@ export class NodeDaemon {
     const notices: string[] = [];
     const gpus = await this.openGpus(notices);
     this.closers.push(() => gpus.close());
+    // The daemon idles for hours: what malloc kept free after a burst goes back to the system.
+    this.closers.push(trimMallocPeriodically());
 
     const certDir = new CertDir(opts.certDir);
     hub.ca = await establishHubTrust({ hubHttpUrl: hub.baseUrl, pinnedFingerprint: opts.hubCaFingerprint, signal }, { certDir, logger });
@@ -132,7 +135,7 @@ export class NodeDaemon {
           previousNodeId,
         },
         await status.info(signal),
-        { wallet, logger, signal },
+        { signer: wallet, logger, signal },
       );
     };
     this.identity = await this.loadOrEnroll(certDir, signIn);

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { createSignIn, type MessageSigner } from "../auth/siwe-signer.js";
+import type { SignInSigner } from "../auth/sign-in-request.js";
 import type { NodeCredentials } from "../certs/cert-dir.js";
 import { createCsr } from "../certs/csr.js";
 import { generateP256Key } from "../certs/keys.js";
@@ -38,7 +38,7 @@ const SIGN_IN_LIFETIME_MS = 5 * 60_000;
 export async function enroll(
   opts: EnrollOptions,
   info: NodeInfo,
-  deps: { wallet: MessageSigner; logger: Logger; signal?: AbortSignal },
+  deps: { signer: SignInSigner; logger: Logger; signal?: AbortSignal },
 ): Promise<NodeCredentials> {
   const { signal, logger } = deps;
   const nonce = NonceResponse.fromJSON(await call(() => requestJson(opts.hub, "GET", "/v1/auth/nonce", { signal }), "asking the hub for a sign-in nonce"));
@@ -50,16 +50,18 @@ export async function enroll(
   if (nonce.chainId && nonce.chainId !== chainId) {
     logger.warn({ ours: chainId, hubs: nonce.chainId }, `the hub expects chain id ${nonce.chainId}, not ${chainId}: leave -chain-id unset or set it to the hub's, or sign-in will be refused`);
   }
-  const { message, signature } = await createSignIn({
-    signer: deps.wallet,
-    domain,
-    // The hub takes the URI to be its domain's origin, so it follows the domain, not the address dialled.
-    uri: `${new URL(opts.hub.baseUrl).protocol}//${domain}`,
-    chainId,
-    nonce: nonce.nonce,
-    statement: SIGN_IN_STATEMENT,
-    expiresInMs: SIGN_IN_LIFETIME_MS,
-  });
+  const { message, signature } = await deps.signer.signIn(
+    {
+      domain,
+      // The hub takes the URI to be its domain's origin, so it follows the domain, not the address dialled.
+      uri: `${new URL(opts.hub.baseUrl).protocol}//${domain}`,
+      chainId,
+      nonce: nonce.nonce,
+      statement: SIGN_IN_STATEMENT,
+      expiresInMs: SIGN_IN_LIFETIME_MS,
+    },
+    signal,
+  );
   const session = SignInResponse.fromJSON(
     await call(() => requestJson(opts.hub, "POST", "/v1/auth/verify", { body: { message, signature }, signal }), "signing in with the wallet"),
   );

@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { computeAddress, getAddress, SigningKey, Wallet } from "ethers";
+import { computeAddress, getAddress, SigningKey, verifyMessage, Wallet } from "ethers";
 import { describe, expect, it } from "vitest";
+import { SignInRequestError, type SignInFields } from "../auth/sign-in-request.js";
+import { createSignIn } from "../auth/siwe-signer.js";
 import { addressOfPrivateKey, checksumAddress, KeyWallet } from "./key-wallet.js";
 
 const hex = (b: Uint8Array): string => `0x${Buffer.from(b).toString("hex")}`;
@@ -35,13 +37,39 @@ describe("the wallet address without ethers", () => {
     }
   });
 
-  it("signs (EIP-191) exactly as ethers' Wallet: same signature, which recovers to the address", async () => {
+});
+
+describe("the daemon's sign-in, in a child process", () => {
+  const FIELDS: SignInFields = {
+    domain: "hub.example:8443",
+    uri: "https://hub.example:8443",
+    chainId: 8453,
+    nonce: "0123456789abcdef0123456789abcdef",
+    statement: "Register this machine as a GPU node with the rental hub.",
+    issuedAtMs: Date.parse("2030-01-01T00:00:00.000Z"),
+  };
+
+  it("gives the message and signature ethers' Wallet gives in this process, which recover to the address", async () => {
     const ethersWallet = Wallet.createRandom();
     const ours = new KeyWallet(ethersWallet.privateKey);
     expect(ours.address).toBe(ethersWallet.address);
     expect(await ours.getAddress()).toBe(ethersWallet.address);
-    const message = "Register this machine as a GPU node with the rental hub.";
-    expect(await ours.signMessage(message)).toBe(await ethersWallet.signMessage(message));
+    const signed = await ours.signIn(FIELDS);
+    expect(signed).toEqual(await createSignIn({ ...FIELDS, signer: ethersWallet }));
+    expect(verifyMessage(signed.message, signed.signature)).toBe(ethersWallet.address);
+  });
+
+  it("passes the signer's refusal on with its code and message", async () => {
+    const err = await new KeyWallet(Wallet.createRandom().privateKey).signIn({ ...FIELDS, nonce: "short" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SignInRequestError);
+    expect(err).toMatchObject({ code: "message_invalid", message: expect.stringMatching(/^cannot build the sign-in message: .*nonce/i) as unknown });
+  });
+
+  it("stops the child when the caller gives up", async () => {
+    const abort = new AbortController();
+    const signing = new KeyWallet(Wallet.createRandom().privateKey).signIn(FIELDS, abort.signal);
+    abort.abort();
+    await expect(signing).rejects.toMatchObject({ code: "signer_failed", message: expect.stringContaining("aborted") as unknown });
   });
 
   it("never shows the key: not in JSON, not in util.inspect", async () => {

@@ -1,14 +1,15 @@
 import { createECDH } from "node:crypto";
-import { createRequire } from "node:module";
 import { keccak_256 as keccak256 } from "@noble/hashes/sha3";
+import type { SignedSignIn, SignInFields, SignInSigner } from "../auth/sign-in-request.js";
+import { signInInChildProcess } from "./sign-in-process.js";
 
 /**
- * The operator's wallet as the daemon holds it: the address, derived at once, and EIP-191
- * signing, which loads ethers on first use. The daemon signs only to sign in to the hub (a first
- * start, an expired or refused certificate), so a daemon that holds a valid certificate never
- * loads ethers or siwe (bench/daemon-memory.ts).
+ * The operator's wallet as the daemon holds it: the address, derived at once without ethers, and
+ * sign-in, done by a short-lived child process. The daemon signs only to sign in to the hub (a first
+ * start, an expired or refused certificate), and never loads ethers or siwe itself
+ * (bench/daemon-memory.ts).
  */
-export class KeyWallet {
+export class KeyWallet implements SignInSigner {
   /** EIP-55 checksummed, as ethers' Wallet#address. */
   readonly address: string;
   readonly #privateKey: string;
@@ -23,19 +24,10 @@ export class KeyWallet {
     return this.address;
   }
 
-  /** EIP-191 personal_sign, by ethers' Wallet. */
-  async signMessage(message: string | Uint8Array): Promise<string> {
-    const { Wallet } = ethersCommonJs();
-    return new Wallet(this.#privateKey).signMessage(message);
+  /** The EIP-4361 message, built with siwe and signed (EIP-191) with ethers' Wallet, in a child process. */
+  signIn(fields: SignInFields, signal?: AbortSignal): Promise<SignedSignIn> {
+    return signInInChildProcess(this.#privateKey, fields, signal);
   }
-}
-
-/**
- * ethers' CommonJS build: the copy siwe (a CommonJS package) loads for the sign-in message, so
- * that a sign-in brings one ethers into memory, not its ESM and its CommonJS build side by side.
- */
-function ethersCommonJs(): typeof import("ethers") {
-  return createRequire(import.meta.url)("ethers") as typeof import("ethers");
 }
 
 /** The EIP-55 address of a 32-byte secp256k1 private key; throws for an invalid key, as ethers does. */

@@ -13,6 +13,7 @@ import { localChainOptions } from "../support/chain-options.js";
 import { deployEscrow } from "../../internal/chain/deploy-escrow.js";
 import { rentalKeyOf } from "../../internal/chain/escrow.js";
 import { enroll } from "../../internal/enroll/enroll.js";
+import { walletSigner } from "../../internal/auth/siwe-signer.js";
 import { GpuActivity, GpuStatus, RentalInfo, RentalState } from "../../internal/proto/gen/gpunode/v1/gpunode.js";
 import { chromiumMissing, injectTestWallet, launchChromium, type TestBrowser, type TestWallet } from "../support/browser.js";
 import { ChainSender } from "../support/chain-sender.js";
@@ -79,7 +80,7 @@ describe("paid rentals in the dashboard, on a real chain", () => {
 
     // A node with one GPU and a price, whose wallet is a funded account (it pays for its withdrawal).
     const info = nodeInfo({ pricePerSecWei: PRICE.toString(), gpus: [{ ...GPU, pciBusId: "00000000:01:00.0" }] });
-    const creds = await enroll({ hub: t.http, chainId: anvil.chainId, machineId: "c".repeat(64) }, info, { wallet: new Wallet(anvil.devKey(2)), logger: quietLogger });
+    const creds = await enroll({ hub: t.http, chainId: anvil.chainId, machineId: "c".repeat(64) }, info, { signer: walletSigner(new Wallet(anvil.devKey(2))), logger: quietLogger });
     nodeId = creds.nodeId;
     const report = (rentalId: string, state: RentalState) => RentalInfo.fromPartial({ rentalId, state, gpuIndices: [0], startedAt: new Date().toISOString(), reason: state === RentalState.RENTAL_STATE_STOPPED ? "stopped by the hub" : "" });
     node = await startScriptedNode(

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Program } from "../support/program.js";
@@ -15,6 +16,8 @@ interface NodeDetail {
 }
 
 const CONNECTED = "connected to the hub over mTLS";
+/** Preloaded into the first daemon: lists the modules it has loaded on SIGUSR2. */
+const LIST_MODULES = { NODE_OPTIONS: `--import ${fileURLToPath(new URL("../fixtures/node/loaded-modules.mjs", import.meta.url))}` };
 
 describe("hub and daemon as real processes on loopback", () => {
   const wallet = Wallet.createRandom();
@@ -50,7 +53,7 @@ describe("hub and daemon as real processes on loopback", () => {
   });
 
   it("signs in, gets a certificate and stays online with a rising heartbeat sequence", async () => {
-    daemon = track(startDaemon(args));
+    daemon = track(startDaemon(args, LIST_MODULES));
     const registered = await daemon.waitFor((l) => l.created === true, "registration");
     nodeId = registered.nodeId as string;
     await daemon.waitFor((l) => l.seq === 2, "second heartbeat");
@@ -64,6 +67,14 @@ describe("hub and daemon as real processes on loopback", () => {
     await daemon.waitFor((l) => l.seq === before + 2, "two more heartbeats");
     const later = await node();
     expect(later.lastHeartbeat?.seq ?? 0).toBeGreaterThan(before);
+  });
+
+  it("signed in from a short-lived process: the daemon itself never loaded siwe or ethers, which would stay in its memory", async () => {
+    const report = daemon.waitForNext((l) => l.msg === "loaded modules", "the list of loaded modules");
+    daemon.proc.kill("SIGUSR2");
+    const modules = (await report).modules as string[];
+    expect(modules.some((m) => m.endsWith("/dist/internal/daemon/node-daemon.js"))).toBe(true);
+    expect(modules.filter((m) => /\/node_modules\/(siwe|ethers|@spruceid)\//.test(m))).toEqual([]);
   });
 
   it("is back within 5 s on its existing certificate after the hub is SIGKILLed and restarted", async () => {

@@ -5,6 +5,7 @@ import type { NodeCredentials } from "../../internal/certs/cert-dir.js";
 import { CommandDispatcher, type CommandHandlers } from "../../internal/channel/command-dispatcher.js";
 import { defaultHubLinkOptions, HubLink } from "../../internal/channel/hub-link.js";
 import { enroll } from "../../internal/enroll/enroll.js";
+import { walletSigner } from "../../internal/auth/siwe-signer.js";
 import type { HttpTarget } from "../../internal/httpclient/json-client.js";
 import { defaultHubOptions, type HubOptions } from "../../internal/hub/options.js";
 import { RentalHub } from "../../internal/hub/rental-hub.js";
@@ -70,7 +71,7 @@ export function enrollNode(t: TestHub, opts: { wallet?: BaseWallet; machineId?: 
   return enroll(
     { hub: t.http, siweDomain: url.host, chainId: 1, machineId: opts.machineId ?? "a".repeat(64), previousNodeId: opts.previousNodeId },
     opts.info ?? nodeInfo(),
-    { wallet: opts.wallet ?? Wallet.createRandom(), logger: quietLogger },
+    { signer: walletSigner(opts.wallet ?? Wallet.createRandom()), logger: quietLogger },
   );
 }
 
