@@ -1,11 +1,13 @@
-import { hkdfSync } from "node:crypto";
+import { hkdfSync, type X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { CertificateError } from "./errors.js";
 import { recoverFileSet, writeFileSet } from "./file-set.js";
 import { certificateFingerprint } from "./fingerprint.js";
 import { HUB_COMMON_NAME, HUB_URI, assertValidNodeId, nodeUri } from "./identity.js";
 import { walletUri } from "./wallet-identity.js";
-import { CLOCK_SKEW_MS, issueLeaf, randomSerial, sanHosts, type Issuer } from "./issue.js";
+import { issueLeaf, randomSerial, type Issuer } from "./issue.js";
+import { sanHosts } from "./san-hosts.js";
+import { CLOCK_SKEW_MS } from "./validity.js";
 import { generateP256Key, importP256PrivateKey, publicKeyDerOf, SIGNING_ALGORITHM } from "./keys.js";
 import { verifiedCsrPublicKey } from "./csr.js";
 import { hasPublicKey, messageOf, parseCertificate } from "./parse.js";
@@ -174,7 +176,7 @@ export class CertificateAuthority {
 
   /** Every failure names the file, so an operator knows which one to restore. */
   private static async load(keyPath: string, keyPem: string, certPath: string, certPem: string): Promise<CertificateAuthority> {
-    let cert: x509.X509Certificate;
+    let cert: X509Certificate;
     let keys: Awaited<ReturnType<typeof importP256PrivateKey>>;
     try {
       cert = parseCertificate(certPem, certPath);
@@ -189,9 +191,10 @@ export class CertificateAuthority {
     if (!hasPublicKey(cert, publicKeyDerOf(keyPem))) {
       throw new CertificateError("invalid_ca", `${keyPath} is not the key of ${certPath}`);
     }
-    if (cert.getExtension(x509.BasicConstraintsExtension)?.ca !== true) {
+    if (!cert.ca) {
       throw new CertificateError("invalid_ca", `${certPath} is not a CA certificate (basicConstraints CA:TRUE missing)`);
     }
-    return new CertificateAuthority(certPem, { cert, signingKey: keys.privateKey }, Buffer.from(keyPem, "utf8"));
+    // Issuing takes the subject from @peculiar/x509's view of the same certificate.
+    return new CertificateAuthority(certPem, { cert: new x509.X509Certificate(certPem), signingKey: keys.privateKey }, Buffer.from(keyPem, "utf8"));
   }
 }

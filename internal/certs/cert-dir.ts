@@ -47,14 +47,14 @@ export class CertDir {
       serverCertPem: found.serverCertPem ?? "",
       caCertPem: found.caCertPem ?? "",
     };
-    const problem = await findCredentialProblem(creds);
+    const problem = findCredentialProblem(creds);
     if (problem) throw new CertificateError("corrupt_cert_dir", `${join(this.dir, problem.file)}: ${problem.message}`);
     return creds;
   }
 
   /** Refuses a set that does not belong together, then replaces all files as one unit. */
   async save(creds: NodeCredentials): Promise<void> {
-    const problem = await findCredentialProblem(creds);
+    const problem = findCredentialProblem(creds);
     if (problem) throw invalidCredentials(problem);
     await writeFileSet(this.dir, [
       { name: NODE_FILES.keyPem, content: creds.keyPem, mode: 0o600 },

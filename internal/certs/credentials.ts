@@ -1,8 +1,8 @@
+import type { X509Certificate } from "node:crypto";
 import { CertificateError } from "./errors.js";
-import { isValidNodeId, nodeUri } from "./identity.js";
+import { commonNameOf, isValidNodeId, nodeUri, peerUris } from "./identity.js";
 import { publicKeyDerOf } from "./keys.js";
 import { hasPublicKey, messageOf, parseCertificate } from "./parse.js";
-import { x509 } from "./x509-setup.js";
 
 export interface NodeCredentials {
   nodeId: string;
@@ -31,7 +31,7 @@ export interface CredentialProblem {
  * signed by the CA. Expiry is not a problem here: an expired set is still the node's, and renewal
  * decides what to do about it.
  */
-export async function findCredentialProblem(creds: NodeCredentials): Promise<CredentialProblem | undefined> {
+export function findCredentialProblem(creds: NodeCredentials): CredentialProblem | undefined {
   if (!isValidNodeId(creds.nodeId)) return { file: NODE_FILES.nodeId, message: "not a valid node id" };
   let spki: Buffer;
   try {
@@ -39,38 +39,32 @@ export async function findCredentialProblem(creds: NodeCredentials): Promise<Cre
   } catch (err) {
     return { file: NODE_FILES.keyPem, message: messageOf(err) };
   }
-  let ca: x509.X509Certificate;
+  let ca: X509Certificate;
   try {
     ca = parseCertificate(creds.caCertPem, "CA certificate");
   } catch (err) {
     return { file: NODE_FILES.caCertPem, message: messageOf(err) };
   }
   for (const field of ["clientCertPem", "serverCertPem"] as const) {
-    const problem = await certificateProblem(creds[field], creds.nodeId, spki, ca);
+    const problem = certificateProblem(creds[field], creds.nodeId, spki, ca);
     if (problem) return { file: NODE_FILES[field], message: problem };
   }
   return undefined;
 }
 
-async function certificateProblem(pem: string, nodeId: string, spki: Buffer, ca: x509.X509Certificate): Promise<string | undefined> {
-  let cert: x509.X509Certificate;
+function certificateProblem(pem: string, nodeId: string, spki: Buffer, ca: X509Certificate): string | undefined {
+  let cert: X509Certificate;
   try {
     cert = parseCertificate(pem);
   } catch (err) {
     return messageOf(err);
   }
   if (!hasPublicKey(cert, spki)) return `the certificate does not match ${NODE_FILES.keyPem}`;
-  const uris = cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.toJSON().filter((n) => n.type === "url") ?? [];
-  if (cert.subjectName.getField("CN")[0] !== nodeId || !uris.some((n) => n.value === nodeUri(nodeId))) {
+  const names = cert.toLegacyObject();
+  if (commonNameOf(names) !== nodeId || !peerUris(names).includes(nodeUri(nodeId))) {
     return `the certificate is not for node ${nodeId}`;
   }
-  let signed: boolean;
-  try {
-    signed = await cert.verify({ publicKey: ca.publicKey, signatureOnly: true });
-  } catch {
-    signed = false;
-  }
-  return signed ? undefined : `the certificate was not signed by ${NODE_FILES.caCertPem}`;
+  return cert.verify(ca.publicKey) ? undefined : `the certificate was not signed by ${NODE_FILES.caCertPem}`;
 }
 
 export function invalidCredentials(problem: CredentialProblem): CertificateError {

@@ -6,8 +6,7 @@ const PREFIX = "sha256:";
 
 /** "sha256:" + lowercase hex SHA-256 of the certificate's DER: what operators pin and compare. */
 export function certificateFingerprint(certPem: string): string {
-  const der = new Uint8Array(parseCertificate(certPem).rawData);
-  return PREFIX + createHash("sha256").update(der).digest("hex");
+  return PREFIX + createHash("sha256").update(parseCertificate(certPem).raw).digest("hex");
 }
 
 /**

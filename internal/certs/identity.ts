@@ -47,7 +47,7 @@ export function isHubPeer(peer: Peer): boolean {
 }
 
 /** Node gives an array when a subject repeats CN; such a subject names nobody. */
-function commonNameOf(peer: Peer): string | undefined {
+export function commonNameOf(peer: Peer): string | undefined {
   const cn: unknown = peer?.subject?.CN;
   return typeof cn === "string" ? cn : undefined;
 }

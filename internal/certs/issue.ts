@@ -1,11 +1,7 @@
-import { isIP } from "node:net";
 import { randomBytes, webcrypto } from "node:crypto";
-import { CertificateError } from "./errors.js";
 import { SIGNING_ALGORITHM } from "./keys.js";
+import { sanHosts } from "./san-hosts.js";
 import { x509 } from "./x509-setup.js";
-
-/** Issued certificates start a minute early so a peer whose clock lags still accepts them. */
-export const CLOCK_SKEW_MS = 60_000;
 
 export type Usage = "client" | "server";
 
@@ -61,25 +57,4 @@ export function randomSerial(): string {
   const bytes = randomBytes(16);
   bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
   return bytes.toString("hex");
-}
-
-/** IP literals become IP SANs (TLS clients match IPs only against those), the rest DNS SANs. */
-export function sanHosts(hosts: string[]): x509.JsonGeneralName[] {
-  const seen = new Set<string>();
-  const names: x509.JsonGeneralName[] = [];
-  for (const raw of hosts) {
-    const host = raw.trim().replace(/^\[(.*)\]$/, "$1").toLowerCase();
-    if (seen.has(host)) continue;
-    seen.add(host);
-    if (isIP(host) !== 0) names.push({ type: "ip", value: host });
-    else if (isDnsName(host)) names.push({ type: "dns", value: host });
-    else throw new CertificateError("invalid_host", `${JSON.stringify(raw.slice(0, 260))} is neither an IP address nor a DNS name`);
-  }
-  return names;
-}
-
-const DNS_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
-
-function isDnsName(host: string): boolean {
-  return host.length <= 253 && DNS_NAME.test(host);
 }

@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { InvalidArgumentError } from "commander";
 import { normalizeFingerprint } from "../certs/fingerprint.js";
-import { sanHosts } from "../certs/issue.js";
+import { sanHosts } from "../certs/san-hosts.js";
 import { parseHostPort } from "../grpc/host-port.js";
 import { redactDatabaseUrl } from "../hub/store/database-url.js";
 

@@ -1,7 +1,6 @@
 import type { Logger } from "pino";
-import { createCsr } from "../certs/csr.js";
-import { CLOCK_SKEW_MS } from "../certs/issue.js";
-import { generateP256Key } from "../certs/keys.js";
+import { CLOCK_SKEW_MS } from "../certs/validity.js";
+import { newKeyAndCsr } from "../certs/csr-process.js";
 import type { HubLink } from "../channel/hub-link.js";
 import { isAbortError, sleep } from "../util/abort.js";
 import type { NodeIdentity, Validity } from "./node-identity.js";
@@ -61,9 +60,9 @@ export class CertificateRotation {
 
   private async rotate(signal: AbortSignal): Promise<void> {
     const { identity, link, logger } = this.deps;
-    const key = await generateP256Key();
-    const bundle = await link.renewCertificate(await createCsr(key, "gpu-node"), signal);
-    await identity.replace({ ...identity.credentials, keyPem: key.privateKeyPem, clientCertPem: bundle.clientCertPem, serverCertPem: bundle.serverCertPem, caCertPem: bundle.caCertPem });
+    const { keyPem, csrPem } = await newKeyAndCsr("gpu-node", signal);
+    const bundle = await link.renewCertificate(csrPem, signal);
+    await identity.replace({ ...identity.credentials, keyPem, clientCertPem: bundle.clientCertPem, serverCertPem: bundle.serverCertPem, caCertPem: bundle.caCertPem });
     logger.info({ serial: bundle.serial, notAfter: bundle.notAfter }, `certificate renewed; valid until ${bundle.notAfter}`);
     await this.deps.onRotated();
   }

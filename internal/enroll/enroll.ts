@@ -1,8 +1,7 @@
 import type { Logger } from "pino";
 import type { SignInSigner } from "../auth/sign-in-request.js";
 import type { NodeCredentials } from "../certs/cert-dir.js";
-import { createCsr } from "../certs/csr.js";
-import { generateP256Key } from "../certs/keys.js";
+import { newKeyAndCsr } from "../certs/csr-process.js";
 import { HttpError, requestJson, type HttpTarget } from "../httpclient/json-client.js";
 import { NodeInfo, NonceResponse, RegisterNodeResponse, SignInResponse } from "../proto/gen/gpunode/v1/gpunode.js";
 import { AppError } from "../errors/app-error.js";
@@ -33,7 +32,7 @@ const SIGN_IN_LIFETIME_MS = 5 * 60_000;
 
 /**
  * Signs in with the wallet (EIP-4361) and trades a fresh key's CSR for the node's certificates.
- * The private key is made here and never sent anywhere.
+ * The node key is made on this machine (in a helper process) and never leaves it.
  */
 export async function enroll(
   opts: EnrollOptions,
@@ -67,8 +66,7 @@ export async function enroll(
   );
   logger.info({ address: session.address }, `signed in as ${session.address}`);
 
-  const key = await generateP256Key();
-  const csrPem = await createCsr(key, "gpu-node");
+  const { keyPem, csrPem } = await newKeyAndCsr("gpu-node", signal);
   const registered = RegisterNodeResponse.fromJSON(
     await call(
       () =>
@@ -83,7 +81,7 @@ export async function enroll(
   const bundle = registered.bundle;
   if (!bundle) throw new EnrollError("bad_response", "the hub registered the node but sent no certificate");
   logger.info({ nodeId: registered.nodeId, created: registered.created, notAfter: bundle.notAfter }, `node ${registered.created ? "registered" : "re-registered"}: ${registered.nodeId}; certificate valid until ${bundle.notAfter}`);
-  return { nodeId: registered.nodeId, keyPem: key.privateKeyPem, clientCertPem: bundle.clientCertPem, serverCertPem: bundle.serverCertPem, caCertPem: bundle.caCertPem };
+  return { nodeId: registered.nodeId, keyPem, clientCertPem: bundle.clientCertPem, serverCertPem: bundle.serverCertPem, caCertPem: bundle.caCertPem };
 }
 
 async function call<T>(fn: () => Promise<T>, what: string): Promise<T> {
