@@ -32,7 +32,8 @@ export interface HelperOptions {
  * environment, which `ps` and /proc show; the child gets an empty environment.
  */
 export async function runHelperProcess<O>(script: string, input: unknown, opts: HelperOptions): Promise<O> {
-  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const timeout = AbortSignal.timeout(timeoutMs);
   const child = spawn(process.execPath, [script], {
     stdio: ["pipe", "pipe", "pipe"],
     env: {},
@@ -48,6 +49,8 @@ export async function runHelperProcess<O>(script: string, input: unknown, opts: 
   try {
     [stdout, stderr, code] = await Promise.all([text(child.stdout), text(child.stderr), exited]);
   } catch (err) {
+    if (opts.signal?.aborted) throw opts.signal.reason; // the caller gave up: its abort, as everywhere else
+    if (timeout.aborted) throw new HelperProcessError("helper_failed", `${opts.what} did not answer within ${timeoutMs / 1000} s`);
     throw new HelperProcessError("helper_failed", `${opts.what} process failed: ${(err as Error).message}`);
   }
   const reply = parse<O>(stdout);

@@ -69,7 +69,7 @@ describe("the daemon's sign-in, in a child process", () => {
     const abort = new AbortController();
     const signing = new KeyWallet(Wallet.createRandom().privateKey).signIn(FIELDS, abort.signal);
     abort.abort();
-    await expect(signing).rejects.toMatchObject({ code: "signer_failed", message: expect.stringContaining("aborted") as unknown });
+    await expect(signing).rejects.toMatchObject({ name: "AbortError" });
   });
 
   it("never shows the key: not in JSON, not in util.inspect", async () => {
