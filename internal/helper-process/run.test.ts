@@ -16,7 +16,7 @@ describe("a helper process", () => {
   });
 
   it("that fails on its input answers with a message that does not quote the input", async () => {
-    const secret = "0x" + "ab".repeat(32);
+    const secret = `0x${"ab".repeat(32)}`;
     const err = await runHelperProcess(CSR_HELPER, { commonName: { not: "a string", secret } }, { what: "the CSR maker" }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "helper_failed" });
     expect((err as Error).message).toMatch(/^the CSR maker failed with a \w+$/);

@@ -37,9 +37,16 @@ describe("the wallet address without ethers", () => {
     }
   });
 
+  it("never shows the key: not in JSON, not in util.inspect", async () => {
+    const { inspect } = await import("node:util");
+    const key = Wallet.createRandom().privateKey;
+    const wallet = new KeyWallet(key);
+    expect(JSON.stringify(wallet)).not.toContain(key.slice(2, 20));
+    expect(inspect(wallet, { showHidden: true, depth: 5 })).not.toContain(key.slice(2, 20));
+  });
 });
 
-describe("the daemon's sign-in, in a child process", () => {
+describe("the daemon's sign-in, in a helper process", () => {
   const FIELDS: SignInFields = {
     domain: "hub.example:8443",
     uri: "https://hub.example:8443",
@@ -65,18 +72,10 @@ describe("the daemon's sign-in, in a child process", () => {
     expect(err).toMatchObject({ code: "message_invalid", message: expect.stringMatching(/^cannot build the sign-in message: .*nonce/i) as unknown });
   });
 
-  it("stops the child when the caller gives up", async () => {
+  it("stops the helper when the caller gives up", async () => {
     const abort = new AbortController();
     const signing = new KeyWallet(Wallet.createRandom().privateKey).signIn(FIELDS, abort.signal);
     abort.abort();
     await expect(signing).rejects.toMatchObject({ name: "AbortError" });
-  });
-
-  it("never shows the key: not in JSON, not in util.inspect", async () => {
-    const { inspect } = await import("node:util");
-    const key = Wallet.createRandom().privateKey;
-    const wallet = new KeyWallet(key);
-    expect(JSON.stringify(wallet)).not.toContain(key.slice(2, 20));
-    expect(inspect(wallet, { showHidden: true, depth: 5 })).not.toContain(key.slice(2, 20));
   });
 });
