@@ -8,6 +8,14 @@ import { ChainError } from "./chain-error.js";
 /** anvil's well-known development mnemonic: its accounts are funded at start. Never use them on a real chain. */
 export const ANVIL_MNEMONIC = "test test test test test test test test test test test junk";
 
+/**
+ * Historical states anvil keeps, in memory only (--prune-history). By default anvil writes every
+ * state past its in-memory limit to ~/.foundry/anvil/tmp and leaves them there when it exits: about
+ * 2.5 MB a second at the tests' 0.1 s blocks, so a test run that is killed (its anvil orphaned) or a
+ * local stack left running fills the disk. Nothing here reads state older than a few blocks.
+ */
+export const KEPT_STATES = 256;
+
 export interface AnvilOptions {
   /** 0: any free port (anvil prints which). */
   port?: number;
@@ -32,7 +40,7 @@ export interface RunningAnvil {
  * offline, for the local stack's paid rentals and for tests against a real chain.
  */
 export async function startAnvil(opts: AnvilOptions = {}): Promise<RunningAnvil> {
-  const args = ["--port", String(opts.port ?? 0), "--host", "127.0.0.1", "--mnemonic", ANVIL_MNEMONIC, "--accounts", "10"];
+  const args = ["--port", String(opts.port ?? 0), "--host", "127.0.0.1", "--mnemonic", ANVIL_MNEMONIC, "--accounts", "10", "--prune-history", String(KEPT_STATES)];
   if (opts.blockTimeSeconds) args.push("--block-time", String(opts.blockTimeSeconds));
   if (opts.statePath) args.push("--state", opts.statePath);
   const proc = spawn(anvilBinary(), args, { stdio: ["ignore", "pipe", "pipe"] });
