@@ -1,4 +1,7 @@
 import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { getBytes, type BaseWallet } from "ethers";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 
@@ -21,19 +24,31 @@ export function chromiumMissing(): string | undefined {
 
 /**
  * Starts Debian's Chromium through playwright-core. Each launch gets a fresh, temporary user-data-dir
- * (Playwright makes one per launch and deletes it at close): no state carries over between runs.
+ * (Playwright makes one per launch and deletes it at close), and a temporary home for what Chromium
+ * and GTK write outside it (crash-report settings, dconf): nothing carries over between runs, and
+ * nothing is left outside tmp.
  * Missing Chromium is a failure, not a skip: the dashboard must be tested in a real browser
  * (see chromiumMissing).
  */
 export async function launchChromium(): Promise<TestBrowser> {
   const missing = chromiumMissing();
   if (missing) throw new Error(missing);
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+  const home = await mkdtemp(join(tmpdir(), "chromium-home-"));
+  const removeHome = (): Promise<void> => rm(home, { recursive: true, force: true });
+  const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, ".config"), XDG_CACHE_HOME: join(home, ".cache") };
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, env }).catch(async (err: unknown) => {
+    await removeHome();
+    throw err;
+  });
+  const close = async (): Promise<void> => {
+    await browser.close();
+    await removeHome();
+  };
   try {
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1440, height: 900 } });
-    return { browser, context, close: () => browser.close() };
+    return { browser, context, close };
   } catch (err) {
-    await browser.close();
+    await close();
     throw err;
   }
 }
