@@ -1,4 +1,4 @@
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import ssh2 from "ssh2";
 import type { Logger } from "../log/logger.js";
@@ -21,8 +21,14 @@ export interface HostKey {
  */
 export async function loadOrCreateHostKey(path: string, logger: Logger): Promise<HostKey> {
   let pem = await readIfExists(path);
+  if (pem !== undefined && isUnreadableKeyOfOurs(pem)) {
+    // Made by an earlier version with ssh2's bug (generateHostKey): it never served, so no renter pinned it.
+    logger.warn({ path }, "the SSH host key this daemon made earlier is unreadable (an ssh2 bug); making a new one");
+    await rm(path, { force: true });
+    pem = undefined;
+  }
   if (pem === undefined) {
-    const created = await generateEd25519();
+    const created = await generateHostKey();
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     try {
       await writeFile(path, created, { mode: 0o600, flag: "wx" });
@@ -51,10 +57,28 @@ async function readIfExists(path: string): Promise<string | undefined> {
   }
 }
 
-function generateEd25519(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    ssh2.utils.generateKeyPair("ed25519", { comment: "gpunode-ssh-gateway" }, (err, pair) => (err ? reject(err) : resolve(pair.private)));
-  });
+const KEY_COMMENT = "gpunode-ssh-gateway";
+
+/**
+ * A new ed25519 key in OpenSSH format. ssh2's generateKeyPair drops a leading zero byte of the
+ * public key (about 1 key in 250), and its own parseKey then refuses the key as malformed; such a
+ * key is thrown away and another made.
+ */
+export async function generateHostKey(): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    const pem = await new Promise<string>((resolve, reject) => {
+      ssh2.utils.generateKeyPair("ed25519", { comment: KEY_COMMENT }, (err, pair) => (err ? reject(err) : resolve(pair.private)));
+    });
+    if (!(ssh2.utils.parseKey(pem) instanceof Error)) return pem;
+    if (attempt === 10) throw new SshGatewayError("host_key", "ssh2 made 10 unreadable ed25519 keys in a row");
+  }
+}
+
+/** A key ssh2 cannot read that carries our comment: one generateHostKey's bug made before it checked. */
+function isUnreadableKeyOfOurs(pem: string): boolean {
+  if (!(ssh2.utils.parseKey(pem) instanceof Error)) return false;
+  const body = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
+  return Buffer.from(body, "base64").includes(KEY_COMMENT);
 }
 
 function hostKeyError(path: string, why: string, cause?: unknown): SshGatewayError {
