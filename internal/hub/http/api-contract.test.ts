@@ -156,7 +156,10 @@ function firstEvent(op: Operation, a: Answer): { event: string; data: unknown } 
 }
 
 function sshKey(): { publicKey: string; fingerprint: string } {
-  const publicKey = ssh2.utils.generateKeyPairSync("ed25519").public.trim();
+  // ssh2 makes an unreadable ed25519 key about 1 time in 250 (internal/ssh/host-key.ts): take a readable one.
+  let publicKey: string;
+  do publicKey = ssh2.utils.generateKeyPairSync("ed25519").public.trim();
+  while (ssh2.utils.parseKey(publicKey) instanceof Error);
   const blob = publicKey.split(" ")[1] ?? "";
   return { publicKey, fingerprint: `SHA256:${createHash("sha256").update(Buffer.from(blob, "base64")).digest("base64").replace(/=+$/, "")}` };
 }
