@@ -3,7 +3,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { DIST } from "../support/program.js";
 import { getJson, tempDir } from "../support/stack.js";
 
@@ -16,9 +16,25 @@ describe("npm start (the local stack)", () => {
     await dir.remove();
   });
 
-  /** The compiled local stack as a user runs it, with its output as lines a test can wait for. */
+  /**
+   * The compiled local stack as a user runs it, with its output as lines a test can wait for. When the
+   * test ends however it ends (a timeout too) and the stack still runs, it gets the user's Ctrl-C,
+   * which stops its daemon, hub and chain (each in a process group of its own), then its own group is
+   * killed.
+   */
   function runStack(args: string[] = []) {
-    const child = spawn(process.execPath, [`${DIST}cmd/local-stack/main.js`, ...args], { cwd: dir.path, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [`${DIST}cmd/local-stack/main.js`, ...args], { cwd: dir.path, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    onTestFinished(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGINT");
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
+      }
+      try {
+        process.kill(-(child.pid ?? 0), "SIGKILL");
+      } catch {
+        // the group is gone: the stack stopped everything itself
+      }
+    });
     const lines: string[] = [];
     const waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
     const onLine = (line: string): void => {
@@ -40,41 +56,33 @@ describe("npm start (the local stack)", () => {
 
   it("signs a dev wallet in, prints the certificate and heartbeats, and stops both on Ctrl-C", async () => {
     const { child, lines, exited, seen } = runStack();
-    try {
-      const wallet = /dev wallet (0x[0-9a-fA-F]{40})/.exec(await seen(/dev wallet 0x/))?.[1];
-      expect(await seen(/CA fingerprint sha256:/)).toContain("[hub ]");
-      expect(await seen(/signed in as 0x/)).toContain(`signed in as ${wallet}`);
-      expect(await seen(/certificate valid until \d{4}-\d\d-\d\dT/)).toContain("[node]");
-      await seen(/heartbeat #1 sent/);
+    const wallet = /dev wallet (0x[0-9a-fA-F]{40})/.exec(await seen(/dev wallet 0x/))?.[1];
+    expect(await seen(/CA fingerprint sha256:/)).toContain("[hub ]");
+    expect(await seen(/signed in as 0x/)).toContain(`signed in as ${wallet}`);
+    expect(await seen(/certificate valid until \d{4}-\d\d-\d\dT/)).toContain("[node]");
+    await seen(/heartbeat #1 sent/);
 
-      child.kill("SIGINT");
-      const [code] = await exited;
-      expect(code).toBe(0);
-      expect(lines.at(-1)).toBe("stopped.");
-      // The throwaway key is in a file of the stack's; it is never printed.
-      expect(lines.join("\n")).not.toMatch(/0x[0-9a-fA-F]{64}/);
-    } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
-    }
+    child.kill("SIGINT");
+    const [code] = await exited;
+    expect(code).toBe(0);
+    expect(lines.at(-1)).toBe("stopped.");
+    // The throwaway key is in a file of the stack's; it is never printed.
+    expect(lines.join("\n")).not.toMatch(/0x[0-9a-fA-F]{64}/);
   });
 
   it("with -chain: runs a local chain with the escrow, funds a renter, and the hub takes payments", async () => {
     const { child, lines, exited, seen } = runStack(["-chain"]);
-    try {
-      const renterLine = await seen(/renter wallet 0x[0-9a-fA-F]{40} holds 10000 test ether/);
-      const hubUrl = /--hub-http (\S+)/.exec(renterLine)?.[1] ?? "";
-      const escrow = /escrow (0x[0-9a-fA-F]{40})/.exec(await seen(/paid rentals on a local chain/))?.[1];
-      await seen(/heartbeat #1 sent/);
-      const chain = await getJson<{ payments: boolean; chainId: number; escrowAddress: string }>(`${hubUrl}/v1/chain`);
-      expect(chain).toMatchObject({ payments: true, chainId: 31337, escrowAddress: escrow });
+    const renterLine = await seen(/renter wallet 0x[0-9a-fA-F]{40} holds 10000 test ether/);
+    const hubUrl = /--hub-http (\S+)/.exec(renterLine)?.[1] ?? "";
+    const escrow = /escrow (0x[0-9a-fA-F]{40})/.exec(await seen(/paid rentals on a local chain/))?.[1];
+    await seen(/heartbeat #1 sent/);
+    const chain = await getJson<{ payments: boolean; chainId: number; escrowAddress: string }>(`${hubUrl}/v1/chain`);
+    expect(chain).toMatchObject({ payments: true, chainId: 31337, escrowAddress: escrow });
 
-      child.kill("SIGINT");
-      const [code] = await exited;
-      expect(code).toBe(0);
-      // Keys stay in their files: the operator's, the renter's and the provider's are never printed.
-      expect(lines.join("\n")).not.toMatch(/0x[0-9a-fA-F]{64}/);
-    } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
-    }
+    child.kill("SIGINT");
+    const [code] = await exited;
+    expect(code).toBe(0);
+    // Keys stay in their files: the operator's, the renter's and the provider's are never printed.
+    expect(lines.join("\n")).not.toMatch(/0x[0-9a-fA-F]{64}/);
   });
 });
