@@ -29,7 +29,15 @@ export interface SignInSigner {
 /** Matches the hub's default max age: a longer-lived message would only be refused. */
 export const MAX_SIGN_IN_LIFETIME_MS = 5 * 60_000;
 
-export type SignInRequestErrorCode = "expiry_too_long" | "expiry_invalid" | "message_invalid" | "signer_failed";
+/** Why a sign-in message cannot be built from these fields: the signer's own refusals. */
+const REFUSAL_CODES = ["expiry_too_long", "expiry_invalid", "message_invalid"] as const;
+
+/** A refusal, or "signer_failed": the helper process that signs did not answer. */
+export type SignInRequestErrorCode = (typeof REFUSAL_CODES)[number] | "signer_failed";
+
+export function isSignInRefusalCode(code: string): code is (typeof REFUSAL_CODES)[number] {
+  return (REFUSAL_CODES as readonly string[]).includes(code);
+}
 
 export class SignInRequestError extends AppError {
   override readonly name = "SignInRequestError";

@@ -7,6 +7,7 @@ import { CertDir } from "../certs/cert-dir.js";
 import { CommandDispatcher } from "../channel/command-dispatcher.js";
 import { defaultHubLinkOptions, HubLink } from "../channel/hub-link.js";
 import { ControlServer } from "../control/control-server.js";
+import { enroll } from "../enroll/enroll.js";
 import { establishHubTrust } from "../enroll/hub-trust.js";
 import { machineFingerprint } from "../enroll/machine-id.js";
 import type { GpuSource } from "../gpu/gpu-source.js";
@@ -43,8 +44,9 @@ export class DaemonConfigError extends AppError {
  * trust, enrolment, channel, node API, rotation), and its shutdown in reverse.
  *
  * What only some starts need is imported where it is used, not above, to keep the idle daemon
- * small (bench/daemon-memory.ts): the sign-in (siwe, ethers) when there is no valid certificate,
- * LAN discovery (bonjour-service) for -hub auto, the updater (zod) when an update waits.
+ * small (bench/daemon-memory.ts): LAN discovery (bonjour-service) for -hub auto, the updater (zod)
+ * when an update waits. Signing in and making CSRs (siwe, ethers, @peculiar/x509) run in helper
+ * processes (internal/helper-process/), so the daemon never loads those at all.
  */
 export class NodeDaemon {
   private readonly abort = new AbortController();
@@ -124,9 +126,8 @@ export class NodeDaemon {
     );
     this.status = status;
 
-    const signIn = async (previousNodeId?: string) => {
-      const { enroll } = await import("../enroll/enroll.js");
-      return enroll(
+    const signIn = async (previousNodeId?: string) =>
+      enroll(
         {
           hub,
           siweDomain: opts.siweDomain,
@@ -137,7 +138,6 @@ export class NodeDaemon {
         await status.info(signal),
         { signer: wallet, logger, signal },
       );
-    };
     this.identity = await this.loadOrEnroll(certDir, signIn);
     logger.info({ nodeId: this.identity.nodeId, notAfter: this.identity.current.notAfter }, `node ${this.identity.nodeId}; certificate valid until ${this.identity.current.notAfter.toISOString()}`);
 

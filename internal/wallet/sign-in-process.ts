@@ -1,8 +1,6 @@
-import { SignInRequestError, type SignedSignIn, type SignInFields, type SignInRequestErrorCode } from "../auth/sign-in-request.js";
+import { isSignInRefusalCode, SignInRequestError, type SignedSignIn, type SignInFields } from "../auth/sign-in-request.js";
 import { HelperProcessError, helperScript, runHelperProcess } from "../helper-process/run.js";
 import type { SignInChildInput } from "./sign-in-child.js";
-
-const SIGN_IN_CODES: readonly string[] = ["expiry_too_long", "expiry_invalid", "message_invalid"] satisfies SignInRequestErrorCode[];
 
 /**
  * Builds and signs a sign-in message in a helper process (sign-in-child.ts), so the daemon never
@@ -15,6 +13,6 @@ export async function signInInChildProcess(privateKey: string, fields: SignInFie
     return await runHelperProcess<SignedSignIn>(helperScript(import.meta.url, "sign-in-child.js"), input, { what: "the sign-in signer", signal });
   } catch (err) {
     if (!(err instanceof HelperProcessError)) throw err;
-    throw new SignInRequestError(SIGN_IN_CODES.includes(err.code) ? (err.code as SignInRequestErrorCode) : "signer_failed", err.message);
+    throw new SignInRequestError(isSignInRefusalCode(err.code) ? err.code : "signer_failed", err.message);
   }
 }
